@@ -1,0 +1,26 @@
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+setup(
+    name="spinecore",
+    version="0.1.0",
+    description="Lumbar spine MRI: vertebra labelling, disc grading and evidence hotspots (SpineNet rebuilt)",
+    long_description=Path(__file__).with_name("README.md").read_text(encoding="utf-8"),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    packages=find_packages(include=["spinecore", "spinecore.*"]),
+    install_requires=[
+        "numpy>=1.24",
+        "scipy>=1.10",
+        "scikit-image>=0.21",
+        "scikit-learn>=1.3",
+        "pydicom>=3.0",
+        "SimpleITK>=2.3",
+        "torch==2.13.0",  # pinned: an unpinned torch pulls a multi-GB CUDA build
+        "matplotlib>=3.7",
+    ],
+    extras_require={"test": ["pytest>=8", "vtk>=9.3"]},
+    entry_points={"console_scripts": ["spinecore=spinecore.cli:main"]},
+)

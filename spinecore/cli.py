@@ -1,0 +1,122 @@
+"""Command line: ``spinecore info | convert | phantom``.
+
+Argument parsing and error-to-exit-code only: input problems print one line
+``spinecore: error: <file>: <reason>`` on stderr and exit with code 2.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from spinecore import __version__
+from spinecore.errors import SpineCoreError
+from spinecore.io import load_study
+from spinecore.io.archive import MAX_ARCHIVE_BYTES
+
+EXIT_INPUT_ERROR = 2
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    study = load_study(args.input, max_archive_bytes=args.max_archive_mb * 1024**2)
+    if args.json:
+        print(json.dumps({"source": study.source, "series": [s.summary() for s in study.series]}, indent=1))
+        return 0
+    print(f"{study.source}: {len(study.series)} series")
+    for n, s in enumerate(study.series, start=1):
+        spacing = " x ".join(f"{v:.3f}" for v in s.spacing)
+        origin = ", ".join(f"{v:.1f}" for v in s.geometry.origin)
+        shape = " x ".join(str(v) for v in s.shape)
+        print(f"  [{n}] {s.plane.value:<8} {s.weighting.value:<7} shape {shape} (slices x rows x cols)  "
+              f"spacing {spacing} mm  origin LPS ({origin}) mm  {s.description}")
+    return 0
+
+
+def _cmd_convert(args: argparse.Namespace) -> int:
+    from spinecore.report import staged_output, write_series_summary, write_series_volumes
+
+    study = load_study(args.input, max_archive_bytes=args.max_archive_mb * 1024**2)
+    series = list(study.series) if args.all else [study.sagittal()]
+    with staged_output(args.out) as stage:
+        written = write_series_volumes(series, stage)
+        write_series_summary(series, study.source, stage / "series.json")
+    for path in written:
+        print(args.out / path.name)
+    return 0
+
+
+def _cmd_phantom(args: argparse.Namespace) -> int:
+    from spinecore.phantom import PhantomSpec, make_phantom, write_phantom
+    from spinecore.report import staged_output
+
+    spec = PhantomSpec(seed=args.seed, follow_up_years=args.follow_up or 0.0, top_level=args.top_level,
+                       n_slices=args.slices)
+    study = make_phantom(spec)
+    with staged_output(args.out) as stage:
+        write_phantom(study, stage)
+    levels = [v["level"] for v in study.truth["vertebrae"]]
+    print(f"wrote phantom seed {args.seed} ({', '.join(levels)}) to {args.out}")
+    return 0
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError("must be at least 1")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="spinecore", description="Lumbar spine MRI analysis (SpineNet).")
+    parser.add_argument("--version", action="version", version=f"spinecore {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log progress and skipped files")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add_input(p: argparse.ArgumentParser) -> None:
+        p.add_argument("input", type=Path, help="DICOM folder, .zip of DICOM, DICOM file, or .nii/.nii.gz/.nrrd/.mha")
+        p.add_argument("--max-archive-mb", type=_positive_int, default=MAX_ARCHIVE_BYTES // 1024**2,
+                       help="cap on the uncompressed size read from a zip (default %(default)s MB)")
+
+    info = sub.add_parser("info", help="list the series of a study: plane, weighting, shape, spacing, origin")
+    add_input(info)
+    info.add_argument("--json", action="store_true", help="print JSON (with the full affine) instead of text")
+    info.set_defaults(run=_cmd_info)
+
+    convert = sub.add_parser("convert", help="write the sagittal series (or all) as canonical NIfTI + series.json")
+    add_input(convert)
+    convert.add_argument("--out", type=Path, required=True, help="output folder")
+    convert.add_argument("--all", action="store_true", help="convert every series, not only the sagittal one")
+    convert.set_defaults(run=_cmd_convert)
+
+    phantom = sub.add_parser("phantom", help="write a synthetic lumbar study (DICOM + NIfTI + ground truth)")
+    phantom.add_argument("--out", type=Path, required=True, help="output folder")
+    phantom.add_argument("--seed", type=int, default=0, help="patient and scan seed (default %(default)s)")
+    phantom.add_argument("--follow-up", type=float, nargs="?", const=10.0, metavar="YEARS",
+                         help="the same patient YEARS later (default 10 when given without a value)")
+    phantom.add_argument("--top-level", choices=("T11", "T12", "L1", "L2"), help="most cranial vertebra in view")
+    phantom.add_argument("--slices", type=_positive_int, help="number of sagittal slices")
+    phantom.set_defaults(run=_cmd_phantom)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="spinecore: %(message)s")
+    try:
+        return args.run(args)
+    except SpineCoreError as exc:
+        print(f"spinecore: error: {exc}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+    except KeyboardInterrupt:
+        print("spinecore: interrupted", file=sys.stderr)
+        return 130
+    except OSError as exc:  # unreadable/unwritable paths, disk full...
+        print(f"spinecore: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_INPUT_ERROR
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,34 @@
+"""Exceptions raised by spinecore.
+
+Every failure caused by the user's input is a :class:`SpineCoreError` whose ``str()``
+is one line naming the offending file and the reason. The CLI prints that line and
+exits with code 2; library users can catch the class.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class SpineCoreError(Exception):
+    """Base class: a problem with the input, stated in one line."""
+
+    def __init__(self, source: str | Path | None, reason: str):
+        self.source = str(source) if source is not None else None
+        self.reason = " ".join(str(reason).split())  # always a single line
+        super().__init__(f"{self.source}: {self.reason}" if self.source else self.reason)
+
+
+class InputError(SpineCoreError):
+    """The file or folder cannot be read as a scan (not DICOM, truncated, empty...)."""
+
+
+class GeometryError(SpineCoreError):
+    """The scan lacks or has inconsistent spatial information (spacing, orientation...)."""
+
+
+class UnsafeArchiveError(SpineCoreError):
+    """A zip archive tries to escape its folder or exceeds the size cap."""
+
+
+class SeriesNotFoundError(SpineCoreError):
+    """The study holds no series of the kind a stage requires (e.g. no sagittal)."""

@@ -1,0 +1,192 @@
+"""DICOM reading: datasets → series split by SeriesInstanceUID and stack, sorted along the
+slice normal (never by InstanceNumber), rescaled, with the exact index → LPS affine."""
+from __future__ import annotations
+
+import io
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pydicom
+from pydicom.errors import InvalidDicomError
+
+from spinecore.errors import GeometryError, InputError
+from spinecore.geometry import Geometry
+from spinecore.io.classify import weighting_from_text, weighting_from_timing
+from spinecore.io.series import Plane, Series, Weighting
+
+log = logging.getLogger(__name__)
+
+_SPACING_TOLERANCE = 0.1  # relative deviation of a slice gap before a stack is split
+_ORIENTATION_DECIMALS = 3
+
+
+@dataclass
+class DicomImage:
+    """One single-frame DICOM image and where it came from (a path or ``zip!member``)."""
+
+    label: str
+    dataset: pydicom.Dataset
+
+
+def read_dataset(label: str, data: bytes | Path) -> pydicom.Dataset | None:
+    """Parse one file; ``None`` if it is not DICOM at all, an error if it is broken DICOM."""
+    fp = io.BytesIO(data) if isinstance(data, bytes) else data
+    try:
+        return pydicom.dcmread(fp)
+    except InvalidDicomError:
+        return None
+    except Exception as exc:  # pydicom raises many types for truncated/corrupt files
+        raise InputError(label, f"truncated or corrupt DICOM file ({type(exc).__name__}: {exc})") from None
+
+
+def image_or_none(label: str, ds: pydicom.Dataset) -> DicomImage | None:
+    """Wrap ``ds`` if it is an image (has pixel data); ``None`` for DICOMDIR, reports..."""
+    if "PixelData" not in ds and "FloatPixelData" not in ds:
+        return None
+    if int(ds.get("NumberOfFrames", 1) or 1) > 1:
+        raise InputError(label, "multi-frame (enhanced) DICOM is not supported; export single-frame images")
+    return DicomImage(label, ds)
+
+
+def _floats(image: DicomImage, keyword: str, tag: str, count: int) -> np.ndarray:
+    value = image.dataset.get(keyword)
+    try:
+        values = np.array([float(v) for v in value], float)
+    except (TypeError, ValueError):
+        values = np.array([])
+    if values.size != count or not np.all(np.isfinite(values)):
+        raise GeometryError(image.label, f"missing or invalid {keyword} {tag}; cannot place the image in millimetres")
+    return values
+
+
+def _number(ds: pydicom.Dataset, keyword: str) -> float | None:
+    try:
+        value = float(ds.get(keyword))
+    except (TypeError, ValueError):
+        return None
+    return value if np.isfinite(value) else None
+
+
+def _stack_key(image: DicomImage) -> tuple:
+    ds = image.dataset
+    orientation = _floats(image, "ImageOrientationPatient", "(0020,0037)", 6)
+    spacing = _floats(image, "PixelSpacing", "(0028,0030)", 2)
+    if np.any(spacing <= 0):
+        raise GeometryError(image.label, f"PixelSpacing (0028,0030) must be positive, got {list(spacing)}")
+    _floats(image, "ImagePositionPatient", "(0020,0032)", 3)
+    return (
+        str(ds.get("SeriesInstanceUID", "")),
+        tuple(np.round(orientation, _ORIENTATION_DECIMALS)),
+        int(ds.get("Rows", 0)), int(ds.get("Columns", 0)),
+        tuple(np.round(spacing, 4)),
+        _number(ds, "EchoTime"),
+    )
+
+
+def _runs(positions: np.ndarray) -> list[slice]:
+    """Split sorted slice positions into runs of uniform spacing."""
+    runs, start = [], 0
+    for n in range(1, len(positions)):
+        gap = positions[n] - positions[n - 1]
+        if n - start >= 2:
+            expected = positions[start + 1] - positions[start]
+            if abs(gap - expected) > _SPACING_TOLERANCE * expected + 1e-3:
+                runs.append(slice(start, n))
+                start = n
+    runs.append(slice(start, len(positions)))
+    return runs
+
+
+def _pixels(image: DicomImage) -> np.ndarray:
+    ds = image.dataset
+    try:
+        pixels = ds.pixel_array
+    except Exception as exc:  # missing decoder, truncated pixel data...
+        raise InputError(image.label, f"cannot decode pixel data ({exc})") from None
+    if pixels.shape != (int(ds.Rows), int(ds.Columns)):
+        raise InputError(image.label, f"pixel data has shape {pixels.shape}, expected a single grey-scale frame "
+                                      f"of {int(ds.Rows)}x{int(ds.Columns)}")
+    slope = _number(ds, "RescaleSlope")
+    intercept = _number(ds, "RescaleIntercept")
+    out = pixels.astype(np.float32)
+    if slope is not None and slope != 1:
+        out *= np.float32(slope)
+    if intercept:
+        out += np.float32(intercept)
+    return out
+
+
+def _weighting(ds: pydicom.Dataset) -> Weighting:
+    text = " ".join(str(ds.get(k, "")) for k in ("SeriesDescription", "ProtocolName", "SequenceName"))
+    named = weighting_from_text(text)
+    if named != Weighting.UNKNOWN:
+        return named
+    scanning = ds.get("ScanningSequence", "")
+    scanning = [scanning] if isinstance(scanning, str) else list(scanning)
+    return weighting_from_timing(_number(ds, "RepetitionTime"), _number(ds, "EchoTime"),
+                                 _number(ds, "InversionTime"), "IR" in scanning)
+
+
+def _series_from_stack(images: list[DicomImage], uid: str) -> Series:
+    first = images[0]
+    orientation = _floats(first, "ImageOrientationPatient", "(0020,0037)", 6)
+    row_cosine, column_cosine = orientation[:3], orientation[3:]
+    normal = np.cross(row_cosine, column_cosine)
+    if abs(np.linalg.norm(normal) - 1) > 1e-2:
+        raise GeometryError(first.label, "ImageOrientationPatient (0020,0037) is not two orthogonal unit vectors")
+    positions = np.array([_floats(i, "ImagePositionPatient", "(0020,0032)", 3) for i in images])
+    pixel_spacing = _floats(first, "PixelSpacing", "(0028,0030)", 2)  # (between rows, between columns)
+
+    affine = np.eye(4)
+    if len(images) > 1:
+        affine[:3, 0] = (positions[-1] - positions[0]) / (len(images) - 1)
+    else:
+        thickness = _number(first.dataset, "SpacingBetweenSlices") or _number(first.dataset, "SliceThickness") or 1.0
+        affine[:3, 0] = normal * abs(thickness)
+    affine[:3, 1] = column_cosine * pixel_spacing[0]  # increasing row index
+    affine[:3, 2] = row_cosine * pixel_spacing[1]  # increasing column index
+    affine[:3, 3] = positions[0]
+    array = np.stack([_pixels(i) for i in images])
+    if not np.all(np.isfinite(array)):
+        raise InputError(first.label, "pixel values are not finite after rescaling")
+    geometry = Geometry(affine, array.shape)
+    plane = Plane.of_normal(normal)
+    array, geometry = geometry.reorient(array, plane.canonical_codes)
+    ds = first.dataset
+    metadata = {k: str(ds.get(k, "")) for k in (
+        "PatientID", "StudyInstanceUID", "StudyDate", "SeriesNumber", "Modality", "Manufacturer",
+        "MagneticFieldStrength", "RepetitionTime", "EchoTime", "InversionTime")}
+    metadata["files"] = [i.label for i in images]
+    return Series(array=array, geometry=geometry, plane=plane, weighting=_weighting(ds),
+                  source=str(Path(first.label).parent), description=str(ds.get("SeriesDescription", "")),
+                  uid=uid, metadata=metadata)
+
+
+def series_from_images(images: list[DicomImage]) -> list[Series]:
+    """Group images into series (UID, orientation, size, spacing, echo time; then runs of
+    uniform slice spacing) and build each. A UID split into several stacks gets ``.1``,
+    ``.2`` … suffixes."""
+    groups: dict[tuple, list[DicomImage]] = {}
+    for image in images:
+        groups.setdefault(_stack_key(image), []).append(image)
+    stacks_by_uid: dict[str, list[list[DicomImage]]] = {}
+    for key, members in groups.items():
+        orientation = np.array(key[1])
+        normal = np.cross(orientation[:3], orientation[3:])
+        depth = np.array([float(np.dot(normal, _floats(m, "ImagePositionPatient", "(0020,0032)", 3)))
+                          for m in members])
+        order = np.argsort(depth, kind="stable")
+        members, depth = [members[i] for i in order], depth[order]
+        duplicate = np.flatnonzero(np.diff(depth) < 1e-3)
+        if duplicate.size:
+            a, b = members[duplicate[0]], members[duplicate[0] + 1]
+            raise GeometryError(a.label, f"has the same slice position as {b.label}; cannot stack them")
+        for run in _runs(depth):
+            stacks_by_uid.setdefault(key[0], []).append(members[run])
+    series = []
+    for uid, stacks in stacks_by_uid.items():
+        for n, stack in enumerate(stacks, start=1):
+            series.append(_series_from_stack(stack, uid if len(stacks) == 1 else f"{uid}.{n}"))
+    return series

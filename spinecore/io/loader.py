@@ -1,0 +1,97 @@
+"""The one entry point for reading scans: :func:`load_study`."""
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from spinecore.errors import InputError
+from spinecore.io.archive import MAX_ARCHIVE_BYTES, read_zip_members
+from spinecore.io.dicom import image_or_none, read_dataset, series_from_images
+from spinecore.io.series import Series, Study
+from spinecore.io.volume import VOLUME_SUFFIXES, is_volume_file, read_volume
+
+log = logging.getLogger(__name__)
+
+
+def _check_signal(series: Series) -> Series:
+    values = series.array
+    if values.size == 0:
+        raise InputError(series.source, "series has no voxels")
+    if float(values.max()) == float(values.min()):
+        raise InputError(series.source, f"contains no signal (every voxel equals {float(values.min()):g})")
+    return series
+
+
+def _dicom_study(source: Path, members: list[tuple[str, bytes | Path]], require_images: bool = True) -> list[Series]:
+    """Series from candidate files; non-DICOM files are skipped, broken DICOM is an error.
+    Finding no image at all is an error when ``require_images``."""
+    images, not_dicom, not_image = [], [], []
+    for label, data in members:
+        ds = read_dataset(label, data)
+        if ds is None:
+            not_dicom.append(label)
+            continue
+        image = image_or_none(label, ds)
+        (images if image else not_image).append(image or label)
+    if not images and not require_images:
+        return []
+    if not images:
+        if not members:
+            raise InputError(source, "is empty")
+        found = []
+        if not_image:
+            found.append(f"{len(not_image)} DICOM file(s) without pixel data, e.g. {Path(not_image[0]).name}")
+        if not_dicom:
+            found.append(f"{len(not_dicom)} non-DICOM file(s), e.g. {Path(not_dicom[0]).name}")
+        raise InputError(source, f"holds no DICOM images ({'; '.join(found)})")
+    if not_dicom or not_image:
+        log.info("%s: skipped %d non-DICOM and %d non-image files", source, len(not_dicom), len(not_image))
+    return series_from_images(images)
+
+
+def _read_folder(folder: Path) -> list[Series]:
+    files = sorted(p for p in folder.rglob("*") if p.is_file() and not any(
+        part.startswith(".") for part in p.relative_to(folder).parts))
+    if not files:
+        raise InputError(folder, "folder is empty")
+    volumes = [read_volume(p) for p in files if is_volume_file(p)]
+    others = [(str(p), p) for p in files if not is_volume_file(p)]
+    if not others:
+        return volumes
+    return volumes + _dicom_study(folder, others, require_images=not volumes)
+
+
+def load_study(path: str | os.PathLike, *, max_archive_bytes: int = MAX_ARCHIVE_BYTES) -> Study:
+    """Read every series in ``path``.
+
+    ``path`` may be a DICOM folder (searched recursively; several series are split by
+    SeriesInstanceUID and stack), a ``.zip`` of DICOM files (read in memory, never extracted,
+    at most ``max_archive_bytes`` uncompressed), a single DICOM file, or a NIfTI / NRRD /
+    MetaImage volume. Each :class:`Series` follows the reader contract in
+    :mod:`spinecore.io.series`. Raises a :class:`~spinecore.errors.SpineCoreError` with a
+    one-line message on any unreadable input.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "no such file or folder")
+    if path.is_dir():
+        series = _read_folder(path)
+    elif path.suffix.lower() == ".zip":
+        members = read_zip_members(path, max_archive_bytes)
+        series = _dicom_study(path, [(f"{path}!{name}", data) for name, data in members])
+    elif is_volume_file(path):
+        series = [read_volume(path)]
+    else:
+        if path.stat().st_size == 0:
+            raise InputError(path, "file is empty")
+        ds = read_dataset(str(path), path)
+        if ds is None:
+            raise InputError(path, f"not a DICOM file nor a volume ({', '.join(VOLUME_SUFFIXES)})")
+        image = image_or_none(str(path), ds)
+        if image is None:
+            raise InputError(path, "DICOM file has no pixel data (not an image)")
+        series = series_from_images([image])
+    series = [_check_signal(s) for s in series]
+    series.sort(key=lambda s: (s.plane.value, s.weighting.value, s.description, s.uid))
+    return Study(source=str(path), series=tuple(series))

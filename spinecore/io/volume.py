@@ -1,0 +1,80 @@
+"""Reading NIfTI / NRRD / MetaImage volumes through SimpleITK."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import SimpleITK as sitk
+
+from spinecore.errors import GeometryError, InputError
+from spinecore.geometry import Geometry
+from spinecore.io.classify import plane_of, slice_axis, weighting_from_text
+from spinecore.io.series import Series
+
+VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
+
+
+def is_volume_file(path: Path) -> bool:
+    return path.name.lower().endswith(VOLUME_SUFFIXES)
+
+
+def volume_stem(path: Path) -> str:
+    """File name without its volume suffix (``a.nii.gz`` → ``a``)."""
+    name = path.name
+    for suffix in VOLUME_SUFFIXES:
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return path.stem
+
+
+def _itk_reason(exc: Exception) -> str:
+    """The informative line of an ITK exception (they span many lines)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith(("sitk::ERROR", "itk::ERROR", "Exception thrown", "/"))]
+    return (useful or lines or ["unknown ITK error"])[-1][:200]
+
+
+def _check_declared_spacing(path: Path, image: sitk.Image) -> None:
+    """Refuse files whose header carries no usable spacing (ITK would silently use 1 mm)."""
+    keys = set(image.GetMetaDataKeys())
+    if any(k.startswith("pixdim[") for k in keys):  # NIfTI
+        pixdim = [float(image.GetMetaData(f"pixdim[{n}]")) for n in (1, 2, 3)]
+        if not all(np.isfinite(p) and p > 0 for p in pixdim):
+            raise GeometryError(path, f"NIfTI header has no valid voxel spacing (pixdim[1:4] = {pixdim})")
+    elif path.name.lower().endswith((".nrrd", ".nhdr")):
+        if not keys & {"NRRD_space directions", "NRRD_spacings"}:
+            raise GeometryError(path, "NRRD header has neither 'space directions' nor 'spacings'; voxel spacing is unknown")
+
+
+def read_volume(path: Path) -> Series:
+    """One volume file as a :class:`Series` in canonical orientation."""
+    try:
+        image = sitk.ReadImage(str(path))
+    except RuntimeError as exc:
+        raise InputError(path, f"cannot read volume file: {_itk_reason(exc)}") from None
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise InputError(path, f"has {image.GetNumberOfComponentsPerPixel()} values per voxel (colour/vector image); "
+                               "expected a grey-scale scan")
+    if image.GetDimension() == 4:
+        if image.GetSize()[3] != 1:
+            raise InputError(path, f"is 4-D with {image.GetSize()[3]} volumes; expected a single 3-D scan")
+        image = image[:, :, :, 0]
+    elif image.GetDimension() == 2:
+        image = sitk.JoinSeries(image)
+    if image.GetDimension() != 3:
+        raise InputError(path, f"is {image.GetDimension()}-D; expected a 3-D scan")
+    if 0 in image.GetSize():
+        raise InputError(path, f"is empty (size {image.GetSize()})")
+    _check_declared_spacing(path, image)
+    array = sitk.GetArrayFromImage(image).astype(np.float32, copy=False)
+    if not np.all(np.isfinite(array)):
+        raise InputError(path, "contains NaN or infinite voxel values")
+    try:
+        geometry = Geometry.from_sitk(image)
+    except ValueError as exc:
+        raise GeometryError(path, f"invalid geometry ({exc})") from None
+    plane = plane_of(geometry, slice_axis(geometry))
+    array, geometry = geometry.reorient(array, plane.canonical_codes)
+    return Series(array=array, geometry=geometry, plane=plane,
+                  weighting=weighting_from_text(volume_stem(path)), source=str(path),
+                  description=volume_stem(path), uid=path.name)
