@@ -32,3 +32,10 @@ class UnsafeArchiveError(SpineCoreError):
 
 class SeriesNotFoundError(SpineCoreError):
     """The study holds no series of the kind a stage requires (e.g. no sagittal)."""
+
+
+def brief(exc: BaseException, limit: int = 120) -> str:
+    """The first sentence of a library's exception message, at most ``limit`` characters."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    first = text.split(" - ")[0].split(". ")[0]
+    return first if len(first) <= limit else first[: limit - 1] + "…"

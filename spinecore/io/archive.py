@@ -6,7 +6,7 @@ import zipfile
 import zlib
 from pathlib import Path, PurePosixPath
 
-from spinecore.errors import InputError, UnsafeArchiveError
+from spinecore.errors import InputError, UnsafeArchiveError, brief
 
 #: Default cap on the total uncompressed size read from one archive.
 MAX_ARCHIVE_BYTES = 4 * 1024**3
@@ -29,7 +29,7 @@ def read_zip_members(archive: Path, max_total_bytes: int = MAX_ARCHIVE_BYTES) ->
     try:
         zf = zipfile.ZipFile(archive)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise InputError(archive, f"not a readable zip archive ({exc})") from None
+        raise InputError(archive, f"not a readable zip archive ({brief(exc)})") from None
     with zf:
         infos = [i for i in zf.infolist() if not i.is_dir()]
         for info in infos:
@@ -52,6 +52,6 @@ def read_zip_members(archive: Path, max_total_bytes: int = MAX_ARCHIVE_BYTES) ->
                             raise UnsafeArchiveError(archive, f"uncompressed content exceeds the cap of {max_total_bytes} bytes")
                         chunks.append(chunk)
             except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:  # CRC errors, truncated data
-                raise InputError(archive, f"member {info.filename!r} is corrupt ({exc})") from None
+                raise InputError(archive, f"member {info.filename!r} is corrupt ({brief(exc)})") from None
             members.append((info.filename, b"".join(chunks)))
         return members

@@ -3,7 +3,6 @@ slice normal (never by InstanceNumber), rescaled, with the exact index → LPS a
 from __future__ import annotations
 
 import io
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,12 +10,11 @@ import numpy as np
 import pydicom
 from pydicom.errors import InvalidDicomError
 
-from spinecore.errors import GeometryError, InputError
+from spinecore.errors import GeometryError, InputError, brief
 from spinecore.geometry import Geometry
 from spinecore.io.classify import weighting_from_text, weighting_from_timing
 from spinecore.io.series import Plane, Series, Weighting
 
-log = logging.getLogger(__name__)
 
 _SPACING_TOLERANCE = 0.1  # relative deviation of a slice gap before a stack is split
 _ORIENTATION_DECIMALS = 3
@@ -38,7 +36,7 @@ def read_dataset(label: str, data: bytes | Path) -> pydicom.Dataset | None:
     except InvalidDicomError:
         return None
     except Exception as exc:  # pydicom raises many types for truncated/corrupt files
-        raise InputError(label, f"truncated or corrupt DICOM file ({type(exc).__name__}: {exc})") from None
+        raise InputError(label, f"truncated or corrupt DICOM file ({brief(exc)})") from None
 
 
 def image_or_none(label: str, ds: pydicom.Dataset) -> DicomImage | None:
@@ -104,7 +102,7 @@ def _pixels(image: DicomImage) -> np.ndarray:
     try:
         pixels = ds.pixel_array
     except Exception as exc:  # missing decoder, truncated pixel data...
-        raise InputError(image.label, f"cannot decode pixel data ({exc})") from None
+        raise InputError(image.label, f"cannot decode pixel data ({brief(exc)})") from None
     if pixels.shape != (int(ds.Rows), int(ds.Columns)):
         raise InputError(image.label, f"pixel data has shape {pixels.shape}, expected a single grey-scale frame "
                                       f"of {int(ds.Rows)}x{int(ds.Columns)}")

@@ -1,6 +1,7 @@
 """Reading NIfTI / NRRD / MetaImage volumes through SimpleITK."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -29,25 +30,42 @@ def volume_stem(path: Path) -> str:
 
 def _itk_reason(exc: Exception) -> str:
     """The informative line of an ITK exception (they span many lines)."""
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    useful = [line for line in lines if not line.startswith(("sitk::ERROR", "itk::ERROR", "Exception thrown", "/"))]
+    lines = [re.sub(r"^(sitk|itk)::ERROR:\s*", "", line.strip()) for line in str(exc).splitlines() if line.strip()]
+    useful = [line for line in lines if not line.startswith(("Exception thrown", "/"))]
     return (useful or lines or ["unknown ITK error"])[-1][:200]
 
 
-def _check_declared_spacing(path: Path, image: sitk.Image) -> None:
-    """Refuse files whose header carries no usable spacing (ITK would silently use 1 mm)."""
-    keys = set(image.GetMetaDataKeys())
-    if any(k.startswith("pixdim[") for k in keys):  # NIfTI
-        pixdim = [float(image.GetMetaData(f"pixdim[{n}]")) for n in (1, 2, 3)]
-        if not all(np.isfinite(p) and p > 0 for p in pixdim):
-            raise GeometryError(path, f"NIfTI header has no valid voxel spacing (pixdim[1:4] = {pixdim})")
-    elif path.name.lower().endswith((".nrrd", ".nhdr")):
-        if not keys & {"NRRD_space directions", "NRRD_spacings"}:
-            raise GeometryError(path, "NRRD header has neither 'space directions' nor 'spacings'; voxel spacing is unknown")
+def _header_fields(path: Path) -> set[str]:
+    """Field names of a NRRD or MetaImage text header (lower case)."""
+    with open(path, "rb") as fh:
+        text = fh.read(65536).decode("latin-1")
+    fields = set()
+    for line in text.splitlines()[1:] if path.name.lower().endswith((".nrrd", ".nhdr")) else text.splitlines():
+        if not line.strip():
+            break  # NRRD: a blank line ends the header
+        name = line.split("=" if "=" in line and ":" not in line.split("=")[0] else ":", 1)[0]
+        fields.add(name.strip().lower())
+        if name.strip().lower() == "elementdatafile":
+            break  # MetaImage: the last header field
+    return fields
+
+
+def _check_declared_spacing(path: Path) -> None:
+    """Refuse NRRD / MetaImage files that declare no voxel spacing (ITK would silently use 1 mm)."""
+    name = path.name.lower()
+    if name.endswith((".nrrd", ".nhdr")):
+        required, kind = {"spacings", "space directions"}, "NRRD header has neither 'space directions' nor 'spacings'"
+    elif name.endswith((".mha", ".mhd")):
+        required, kind = {"elementspacing", "elementsize"}, "MetaImage header has no ElementSpacing"
+    else:
+        return
+    if not _header_fields(path) & required:
+        raise GeometryError(path, f"{kind}; voxel spacing is unknown")
 
 
 def read_volume(path: Path) -> Series:
     """One volume file as a :class:`Series` in canonical orientation."""
+    _check_declared_spacing(path)
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as exc:
@@ -65,7 +83,6 @@ def read_volume(path: Path) -> Series:
         raise InputError(path, f"is {image.GetDimension()}-D; expected a 3-D scan")
     if 0 in image.GetSize():
         raise InputError(path, f"is empty (size {image.GetSize()})")
-    _check_declared_spacing(path, image)
     array = sitk.GetArrayFromImage(image).astype(np.float32, copy=False)
     if not np.all(np.isfinite(array)):
         raise InputError(path, "contains NaN or infinite voxel values")

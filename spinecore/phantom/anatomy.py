@@ -107,14 +107,18 @@ class DiscShape:
 
     @property
     def normal(self) -> np.ndarray:
-        """Unit (y, z) vector from the lower to the upper endplate midpoint."""
-        v = (self.corners[0] + self.corners[1] - self.corners[2] - self.corners[3]) / 2
-        return v / np.linalg.norm(v)
+        """Unit (y, z) vector perpendicular to the mean endplate direction, pointing up."""
+        anterior = (self.corners[0] - self.corners[1]) + (self.corners[3] - self.corners[2])
+        normal = np.array([-anterior[1], anterior[0]]) / np.linalg.norm(anterior)
+        return normal if normal[1] > 0 else -normal
 
     @property
     def height(self) -> float:
-        """Mid-disc height: distance between the two endplate midpoints (mm)."""
-        return float(np.linalg.norm((self.corners[0] + self.corners[1] - self.corners[2] - self.corners[3]) / 2))
+        """Mid-disc height (mm): endplate midpoint separation along :attr:`normal`
+        (a slip shifts the endplates sideways without changing it)."""
+        upper_mid = (self.corners[0] + self.corners[1]) / 2
+        lower_mid = (self.corners[2] + self.corners[3]) / 2
+        return float(np.dot(upper_mid - lower_mid, self.normal))
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,120 @@
+"""The phantom: determinism, ground truth that matches the image, grades that change it."""
+import numpy as np
+import pytest
+
+from spinecore.phantom import DiscGrades, PhantomSpec, make_phantom
+from spinecore.phantom.anatomy import build_spine, progress, sample_patient
+
+SMALL = dict(t1=False, axial=False, n_slices=3)
+
+
+def disc_mean(study, level: str, radius_mm: float = 3.0) -> float:
+    """Mean T2 signal in a small sphere at a disc's centre (from the ground truth)."""
+    series = study.get("sag_t2")
+    disc = next(d for d in study.truth["discs"] if d["level"] == level)
+    g = series.geometry
+    index = np.indices(g.shape).reshape(3, -1).T
+    near = np.linalg.norm(g.vox_to_mm(index) - np.array(disc["center_mm"]), axis=1) < radius_mm
+    return float(series.array.reshape(-1)[near].mean())
+
+
+def test_same_seed_same_study_different_seed_different():
+    a, b = make_phantom(PhantomSpec(seed=5, **SMALL)), make_phantom(PhantomSpec(seed=5, **SMALL))
+    assert np.array_equal(a.get("sag_t2").array, b.get("sag_t2").array)
+    assert a.truth == b.truth
+    c = make_phantom(PhantomSpec(seed=6, **SMALL))
+    assert a.truth["vertebrae"][0]["centroid_mm"] != c.truth["vertebrae"][0]["centroid_mm"]
+
+
+def test_ground_truth_corners_lie_on_bone_edges(phantom_dir):
+    """Each quad's interior is vertebral marrow and its corners sit at the body's edge."""
+    from spinecore.phantom.study import make_phantom as render
+
+    study = render(PhantomSpec(seed=3))
+    series = study.get("sag_t2")
+    for vertebra in study.truth["vertebrae"]:
+        mid = vertebra["slices"][len(vertebra["slices"]) // 2]
+        corners = np.array(mid["corners_vox"])
+        assert np.allclose(series.geometry.vox_to_mm(corners), mid["corners_mm"], atol=1e-3)
+        centre = corners.mean(axis=0)
+        inside = series.array[int(round(centre[0])), int(round(centre[1])), int(round(centre[2]))]
+        marrow = 360  # T2 marrow intensity before bias and noise
+        assert 0.4 * marrow < inside < 2.5 * marrow, vertebra["level"]
+
+
+def test_top_level_controls_what_is_in_view():
+    no_t12 = make_phantom(PhantomSpec(seed=2, top_level="L1", **SMALL))
+    levels = [v["level"] for v in no_t12.truth["vertebrae"]]
+    assert levels == ["L1", "L2", "L3", "L4", "L5", "S1"]
+    assert [d["level"] for d in no_t12.truth["discs"]] == ["L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1"]
+    with_t11 = make_phantom(PhantomSpec(seed=2, top_level="T11", **SMALL))
+    assert [v["level"] for v in with_t11.truth["vertebrae"]][0] == "T11"
+
+
+def test_single_slice_phantom():
+    study = make_phantom(PhantomSpec(seed=4, n_slices=1, t1=False, axial=False))
+    assert study.get("sag_t2").array.shape[0] == 1
+    assert all(len(v["slices"]) == 1 and v["slices"][0]["slice"] == 0 for v in study.truth["vertebrae"])
+
+
+def test_pfirrmann_grade_darkens_the_nucleus():
+    bright = make_phantom(PhantomSpec(seed=8, noise=0.0, grades={"L3-L4": {"pfirrmann": 1, "narrowing": 0}}, **SMALL))
+    dark = make_phantom(PhantomSpec(seed=8, noise=0.0, grades={"L3-L4": {"pfirrmann": 5, "narrowing": 0}}, **SMALL))
+    assert disc_mean(bright, "L3-L4") > 2 * disc_mean(dark, "L3-L4")
+
+
+def test_narrowing_lowers_disc_height_and_listhesis_slips():
+    base = make_phantom(PhantomSpec(seed=9, grades={"L4-L5": {"narrowing": 0, "spondylolisthesis": 0}}, **SMALL))
+    worse = make_phantom(PhantomSpec(seed=9, grades={"L4-L5": {"narrowing": 3, "spondylolisthesis": 2}}, **SMALL))
+
+    def disc(study):
+        return next(d for d in study.truth["discs"] if d["level"] == "L4-L5")
+
+    assert disc(worse)["height_mm"] < 0.5 * disc(base)["height_mm"]
+    spine_base = build_spine(sample_patient(9))
+    grades = dict(spine_base.discs["L4-L5"].grades.as_dict(), spondylolisthesis=2)
+    patient = sample_patient(9)
+    slipped = build_spine(type(patient)(**{**patient.__dict__, "grades": {**patient.grades, "L4-L5": DiscGrades(**grades)}}))
+    shift = slipped.vertebrae["L4"].corners[2] - slipped.vertebrae["L5"].corners[1]
+    shift0 = spine_base.vertebrae["L4"].corners[2] - spine_base.vertebrae["L5"].corners[1]
+    assert shift[0] < shift0[0] - 0.4 * spine_base.vertebrae["L4"].depth  # L4 moved anteriorly (−y)
+
+
+@pytest.mark.parametrize("field, values", [
+    ("stenosis", (0, 3)), ("herniation", (0, 3)), ("bulging_posterior", (0, 3)),
+    ("endplate_lower", (0, 3)), ("marrow_upper", (0, 1)),
+])
+def test_every_grade_changes_the_image(field, values):
+    images = []
+    for value in values:
+        grades = {"L4-L5": {field: value}}
+        if field == "marrow_upper":
+            grades["L4-L5"]["endplate_upper"] = 0
+        study = make_phantom(PhantomSpec(seed=12, noise=0.0, grades=grades, **SMALL))
+        images.append(study.get("sag_t2").array)
+    changed = np.abs(images[0] - images[1]) > 20
+    assert changed.sum() > 20, f"{field} {values} changed {changed.sum()} voxels"
+
+
+def test_follow_up_keeps_vertebrae_and_degenerates_discs():
+    patient = sample_patient(21)
+    later = progress(patient, 10)
+    assert all(later.grades[d].pfirrmann >= patient.grades[d].pfirrmann for d in patient.grades)
+    total = sum(later.grades[d].pfirrmann - patient.grades[d].pfirrmann for d in patient.grades)
+    assert total >= 1
+    base, follow = make_phantom(PhantomSpec(seed=21, **SMALL)), make_phantom(PhantomSpec(seed=21, follow_up_years=10, **SMALL))
+    assert base.truth["patient_id"] == follow.truth["patient_id"]
+    heights = {v["level"]: v["height_mm"] for v in base.truth["vertebrae"]}
+    for v in follow.truth["vertebrae"]:
+        if v["level"] in heights:
+            assert v["height_mm"] == pytest.approx(heights[v["level"]], abs=1e-6)
+    assert base.truth["scan"]["affine"] != follow.truth["scan"]["affine"]  # a new scan session
+
+
+def test_invalid_spec_and_grades_are_rejected():
+    with pytest.raises(ValueError):
+        PhantomSpec(top_level="C5")
+    with pytest.raises(ValueError):
+        DiscGrades(pfirrmann=6)
+    with pytest.raises(ValueError):
+        PhantomSpec(grades={"L9-L10": {"pfirrmann": 2}})

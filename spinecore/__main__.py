@@ -1,0 +1,5 @@
+import sys
+
+from spinecore.cli import main
+
+sys.exit(main())
