@@ -90,8 +90,14 @@ def read_volume(path: Path) -> Series:
         geometry = Geometry.from_sitk(image)
     except ValueError as exc:
         raise GeometryError(path, f"invalid geometry ({exc})") from None
+    return series_from_array(array, geometry, source=str(path), description=volume_stem(path), uid=path.name)
+
+
+def series_from_array(array: np.ndarray, geometry: Geometry, source: str, description: str, uid: str = "") -> Series:
+    """A :class:`Series` from an in-memory volume (array in ``geometry``'s layout): the slice
+    axis and plane are inferred, the weighting is read from ``description``, and the array
+    is brought to the canonical orientation."""
     plane = plane_of(geometry, slice_axis(geometry))
-    array, geometry = geometry.reorient(array, plane.canonical_codes)
-    return Series(array=array, geometry=geometry, plane=plane,
-                  weighting=weighting_from_text(volume_stem(path)), source=str(path),
-                  description=volume_stem(path), uid=path.name)
+    array, geometry = geometry.reorient(np.asarray(array, dtype=np.float32), plane.canonical_codes)
+    return Series(array=array, geometry=geometry, plane=plane, weighting=weighting_from_text(description),
+                  source=source, description=description, uid=uid)
