@@ -284,3 +284,15 @@ def test_failure_while_writing_leaves_no_partial_outputs(tmp_path, monkeypatch):
             (stage / "half.nii.gz").write_bytes(b"partial")
             raise RuntimeError("disk full")
     assert sorted(p.name for p in out.iterdir()) == ["keep.txt"]
+
+
+def test_unexpected_failure_is_one_line_exit_1(monkeypatch, capsys):
+    from spinecore import cli
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("something inside broke\nwith a second line")
+
+    monkeypatch.setattr(cli, "load_study", broken)
+    assert cli.main(["info", "whatever.nii.gz"]) == cli.EXIT_INTERNAL_ERROR
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("spinecore: internal error: RuntimeError")

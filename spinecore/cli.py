@@ -12,11 +12,12 @@ import sys
 from pathlib import Path
 
 from spinecore import __version__
-from spinecore.errors import SpineCoreError
+from spinecore.errors import SpineCoreError, brief
 from spinecore.io import load_study
 from spinecore.io.archive import MAX_ARCHIVE_BYTES
 
 EXIT_INPUT_ERROR = 2
+EXIT_INTERNAL_ERROR = 1
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
@@ -116,6 +117,12 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:  # unreadable/unwritable paths, disk full...
         print(f"spinecore: error: {exc.filename or ''}: {exc.strerror or exc}", file=sys.stderr)
         return EXIT_INPUT_ERROR
+    except Exception as exc:  # a bug, not the user's input: still one line unless -v asks for details
+        if args.verbose:
+            raise
+        print(f"spinecore: internal error: {type(exc).__name__}: {brief(exc)} (rerun with -v for details and "
+              "please report it)", file=sys.stderr)
+        return EXIT_INTERNAL_ERROR
 
 
 if __name__ == "__main__":

@@ -135,8 +135,7 @@ def paint_body(canvas: Canvas, patient: Patient, spine: Spine, rng: np.random.Ge
     posterior_skin = back + patient.back_muscle + patient.fat_posterior
     centre_y, half_ap = (anterior_skin + posterior_skin) / 2, (posterior_skin - anterior_skin) / 2
     hw = patient.body_half_width
-    big = 1e4
-    idx = canvas.select((-big, -big, -big), (big, big, big))
+    idx = np.arange(canvas.x.size)
     x, y = canvas.x[idx], canvas.y[idx]
 
     def ellipse_sd(cy: float, ay: float, ax: float) -> np.ndarray:
@@ -226,8 +225,7 @@ def paint_canal(canvas: Canvas, patient: Patient, spine: Spine) -> None:
     csf_half_width = hw * np.sqrt(np.maximum(eff, 0.5) / np.maximum(full, 0.5))
     canvas.paint(idx, canal_membership(eff, csf_half_width), "csf")
     conus = spine.vertebrae["L1"].corners[2][1]  # the cord ends at the L1 lower endplate
-    cord_t = (eff / 2)
-    r = np.sqrt((x / 5.0) ** 2 + ((t - cord_t) / 4.0) ** 2)
+    r = np.sqrt((x / 5.0) ** 2 + ((t - eff / 2) / 4.0) ** 2)
     cord = _soft((r - 1) * 4.0, canvas.inplane_width) * _soft(conus - canvas.z[idx], 3.0) * ~beyond_ends
     canvas.paint(idx, cord, "cord")
 

@@ -17,6 +17,8 @@ from spinecore.phantom.render import Canvas, paint_body, paint_canal, paint_disc
 
 TOP_LEVEL_CHOICES = ("T11", "T12", "L1", "L2")
 AXIAL_DISCS = ("L3-L4", "L4-L5", "L5-S1")
+#: Canonical sagittal axes (columns: slice → R, row → I, column → P) in body/LPS coordinates.
+SAGITTAL_AXES = np.stack([[-1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]], axis=1)
 #: Acquisition orders written to DICOM (the reader must restore the canonical one).
 ACQUISITION_CODES = (("R", "I", "P"), ("L", "I", "P"), ("R", "I", "A"), ("R", "P", "I"))
 
@@ -105,8 +107,7 @@ def _scan_frame(rng: np.random.Generator, spec: PhantomSpec) -> np.ndarray:
     rotation = spec.in_plane_rotation_deg if spec.in_plane_rotation_deg is not None else rng.uniform(-8, 8)
     tilt = spec.tilt_deg if spec.tilt_deg is not None else (rng.uniform(-4, 4), rng.uniform(-4, 4))
     r = rotation_matrix((1, 0, 0), rotation) @ rotation_matrix((0, 1, 0), tilt[0]) @ rotation_matrix((0, 0, 1), tilt[1])
-    canonical = np.stack([[-1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]], axis=1)  # towards R, I, P
-    return r @ canonical
+    return r @ SAGITTAL_AXES
 
 
 def _sagittal_geometry(rng, spec: PhantomSpec, patient: Patient, spine: Spine, axes: np.ndarray,
@@ -151,9 +152,9 @@ def _axial_geometry(rng, disc_centre: np.ndarray, disc_up: np.ndarray, pose) -> 
     slice_axis = np.array([0.0, *disc_up])
     row_axis = np.array([0.0, *(-anterior)])
     column_axis = np.array([1.0, 0.0, 0.0])
-    spacing = (4.0, float(rng.uniform(0.6, 0.8)), 0.0)
-    spacing = (spacing[0], spacing[1], spacing[1])
-    shape = (5, int(180 / spacing[1]), int(180 / spacing[2]))
+    pixel = float(rng.uniform(0.6, 0.8))
+    spacing = (4.0, pixel, pixel)
+    shape = (5, int(180 / pixel), int(180 / pixel))
     centre = np.array([0.0, *disc_centre])
     axes = np.stack([slice_axis, row_axis, column_axis], axis=1)
     origin_body = centre - axes @ (np.array([shape[0] - 1, shape[1] - 1, shape[2] - 1]) / 2 * np.array(spacing))
@@ -255,9 +256,9 @@ def make_phantom(spec: PhantomSpec = PhantomSpec()) -> PhantomStudy:
     visit = int(round(spec.follow_up_years * 12))
     rng = np.random.default_rng([spec.seed, 100 + visit])
     axes = _scan_frame(rng, spec)
+    # half the slabs are oblique in scanner space; the others are pure sagittal (body rotated instead)
     oblique = rng.random() < 0.5
-    pose_rotation = (rotation_matrix(rng.normal(size=3), rng.uniform(1, 4)) if oblique
-                     else np.linalg.inv(axes @ np.stack([[-1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]], axis=1).T))
+    pose_rotation = rotation_matrix(rng.normal(size=3), rng.uniform(1, 4)) if oblique else SAGITTAL_AXES @ axes.T
     pose = (pose_rotation, rng.uniform(-40, 40, size=3))
     noise = spec.noise if spec.noise is not None else float(rng.uniform(0.01, 0.035))
     sagittal_geometry = _sagittal_geometry(rng, spec, patient, spine, axes, pose)
