@@ -36,7 +36,7 @@ def test_phantom_command_writes_study_and_truth(tmp_path):
     assert result.returncode == 0, result.stderr
     truth = json.loads((out / "ground_truth.json").read_text())
     assert truth["vertebrae"][0]["level"] == "L1"
-    assert (out / "nifti" / "sag_t2.nii.gz").is_file()
+    assert (out / "nifti" / "sag_t2.nii.gz").is_file() and (out / "nifti" / "sag_labels.nii.gz").is_file()
     assert len(list((out / "dicom" / "sag_t2").glob("*.dcm"))) == 5
     assert not list(out.glob(".spinecore-partial-*"))
     follow = run_cli("phantom", "--out", tmp_path / "fu", "--seed", "7", "--follow-up")

@@ -118,3 +118,25 @@ def test_invalid_spec_and_grades_are_rejected():
         DiscGrades(pfirrmann=6)
     with pytest.raises(ValueError):
         PhantomSpec(grades={"L9-L10": {"pfirrmann": 2}})
+
+
+def test_label_mask_matches_ground_truth_quads_and_discs(phantom_dir, phantom_truth):
+    from skimage.draw import polygon2mask
+
+    from spinecore.io import load_study
+
+    labels = load_study(phantom_dir / "nifti" / "sag_labels.nii.gz").series[0]
+    values = phantom_truth["labels"]["values"]
+    mask = np.rint(labels.array).astype(int)
+    for vertebra in phantom_truth["vertebrae"]:
+        mid = vertebra["slices"][len(vertebra["slices"]) // 2]
+        corners = np.array(mid["corners_vox"])
+        quad = polygon2mask(mask.shape[1:], corners[:, 1:])
+        body = mask[mid["slice"]] == values[vertebra["level"]]
+        overlap = (quad & body).sum()
+        assert overlap / body.sum() > 0.85 and overlap / quad.sum() > 0.85, vertebra["level"]
+    g = labels.geometry
+    for disc in phantom_truth["discs"]:
+        k, j, i = np.rint(g.mm_to_vox(disc["center_mm"])).astype(int)
+        assert mask[k, j, i] == values[disc["level"]], disc["level"]
+    assert (mask == values["canal"]).sum() > 1000

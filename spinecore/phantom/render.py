@@ -10,6 +10,7 @@ from scipy.ndimage import gaussian_filter
 from scipy.spatial import cKDTree
 
 from spinecore.geometry import Geometry
+from spinecore.levels import DISCS, VERTEBRAE
 from spinecore.phantom.anatomy import DiscShape, Patient, Spine, VertebraShape
 
 # Tissue intensities (T1, T2), arbitrary units on a 0..1000 scale.
@@ -27,6 +28,9 @@ ENDPLATE_DEFECT_DEPTH_MM = (0.0, 2.0, 3.5, 5.5)
 STENOSIS_NARROWING = (0.0, 0.25, 0.45, 0.65)  # fraction of the canal depth lost at the disc
 CORTEX_MM = 1.3
 PLL_MM = 1.5  # posterior longitudinal ligament between the vertebral wall and the canal
+#: Label-mask values: vertebral bodies 1..9 (T10..S1), discs 11..18 (T10-T11..L5-S1), canal CSF 20.
+LABELS = {**{v: n for n, v in enumerate(VERTEBRAE, start=1)}, **{d: n for n, d in enumerate(DISCS, start=11)},
+          "canal": 20}
 
 
 def _soft(signed_distance: np.ndarray, width: float) -> np.ndarray:
@@ -66,6 +70,7 @@ class Canvas:
         body = (lps - translation) @ rotation.T
         self.x, self.y, self.z = (body[:, n].astype(np.float32) for n in range(3))
         self.images = {c: np.zeros(self.x.size, np.float32) for c in contrasts}
+        self.labels = np.zeros(self.x.size, np.uint8)
         spacing = geometry.spacing
         self.inplane_width = float(np.mean(spacing[1:]))
         self.lateral_width = float(spacing[0])
@@ -79,10 +84,13 @@ class Canvas:
         return np.flatnonzero(m)
 
     def paint(self, idx: np.ndarray, membership: np.ndarray, tissue: str | dict[str, float],
-              texture: float = 0.0) -> None:
-        """Blend ``tissue`` into the voxels ``idx`` with weights ``membership``."""
+              texture: float = 0.0, label: int | None = None) -> None:
+        """Blend ``tissue`` into the voxels ``idx`` with weights ``membership``; voxels at least
+        half covered also take ``label`` (see :data:`LABELS`) when one is given."""
         if idx.size == 0:
             return
+        if label is not None:
+            self.labels[idx[membership >= 0.5]] = label
         values = tissue if isinstance(tissue, dict) else dict(zip(("T1", "T2"), TISSUE[tissue]))
         scale = 1.0 + texture * self.texture[idx] if texture else 1.0
         for contrast in self.contrasts:
@@ -91,7 +99,7 @@ class Canvas:
 
     # -- primitives -------------------------------------------------------------------
     def prism(self, corners: np.ndarray, half_width: float, tissue, shrink: float = 0.0,
-              texture: float = 0.0, x_centre: float = 0.0) -> None:
+              texture: float = 0.0, x_centre: float = 0.0, label: int | None = None) -> None:
         """A convex sagittal polygon extruded laterally over ``|x - x_centre| <= half_width``."""
         pad = 2 * self.inplane_width + 2 * self.lateral_width
         lo = (x_centre - half_width - pad, *(corners.min(axis=0) - pad))
@@ -99,19 +107,17 @@ class Canvas:
         idx = self.select(lo, hi)
         sd = polygon_distance(self.y[idx], self.z[idx], corners) + shrink
         m = _soft(sd, self.inplane_width) * _soft(np.abs(self.x[idx] - x_centre) - half_width + shrink, self.lateral_width)
-        self.paint(idx, m, tissue, texture)
+        self.paint(idx, m, tissue, texture, label)
 
-    def ellipsoid(self, centre, axes: np.ndarray, radii, tissue, texture: float = 0.0) -> np.ndarray:
-        """An ellipsoid with centre (x, y, z), unit axes (rows) and radii; returns the
-        selected voxel indices' local coordinates for further use."""
+    def ellipsoid(self, centre, axes: np.ndarray, radii, tissue, texture: float = 0.0, label: int | None = None) -> None:
+        """An ellipsoid with centre (x, y, z), unit axes (rows) and radii."""
         reach = float(max(radii)) + 2 * self.inplane_width + self.lateral_width
         idx = self.select(np.asarray(centre) - reach, np.asarray(centre) + reach)
         offset = np.stack([self.x[idx], self.y[idx], self.z[idx]], axis=1) - np.asarray(centre)
         local = offset @ np.asarray(axes).T / np.asarray(radii)
         r = np.sqrt((local**2).sum(axis=1))
         m = _soft((r - 1) * float(min(radii)), self.inplane_width)
-        self.paint(idx, m, tissue, texture)
-        return idx
+        self.paint(idx, m, tissue, texture, label)
 
 
 def _local_frame(up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -223,7 +229,7 @@ def paint_canal(canvas: Canvas, patient: Patient, spine: Spine) -> None:
 
     canvas.paint(idx, canal_membership(full + 3.0, np.full_like(full, hw + 2)), "ligament")
     csf_half_width = hw * np.sqrt(np.maximum(eff, 0.5) / np.maximum(full, 0.5))
-    canvas.paint(idx, canal_membership(eff, csf_half_width), "csf")
+    canvas.paint(idx, canal_membership(eff, csf_half_width), "csf", label=LABELS["canal"])
     conus = spine.vertebrae["L1"].corners[2][1]  # the cord ends at the L1 lower endplate
     r = np.sqrt((x / 5.0) ** 2 + ((t - eff / 2) / 4.0) ** 2)
     cord = _soft((r - 1) * 4.0, canvas.inplane_width) * _soft(conus - canvas.z[idx], 3.0) * ~beyond_ends
@@ -257,8 +263,8 @@ def _posterior_elements(canvas: Canvas, patient: Patient, v: VertebraShape) -> N
 
 def paint_vertebrae(canvas: Canvas, patient: Patient, spine: Spine, rng: np.random.Generator) -> None:
     """Vertebral bodies (cortex + marrow), sacrum, Modic bands and endplate defects."""
-    for v in spine.vertebrae.values():
-        canvas.prism(v.corners, v.half_width, "cortex")
+    for level, v in spine.vertebrae.items():
+        canvas.prism(v.corners, v.half_width, "cortex", label=LABELS[level])
         canvas.prism(v.corners, v.half_width, "marrow", shrink=CORTEX_MM, texture=0.1)
     for segment in spine.sacrum:
         width = spine.vertebrae["S1"].half_width * 0.8
@@ -314,7 +320,7 @@ def _paint_disc(canvas: Canvas, disc: DiscShape, herniation_x: float) -> None:
         sd.append(d)
     sd = np.max(sd, axis=0)
     canvas.paint(idx, _soft(sd, canvas.inplane_width) * _soft(np.abs(x) - disc.half_width, canvas.lateral_width),
-                 "annulus", texture=0.05)
+                 "annulus", texture=0.05, label=LABELS[disc.level])
 
     up = disc.normal
     anterior, _ = _local_frame(up)
@@ -337,5 +343,6 @@ def _paint_disc(canvas: Canvas, disc: DiscShape, herniation_x: float) -> None:
         radius = HERNIATION_RADIUS_MM[g.herniation]
         posterior_mid = (corners[1] + corners[2]) / 2
         h_centre = posterior_mid - anterior * (bulge_posterior + radius * 0.6)
-        canvas.ellipsoid((herniation_x, *h_centre), axes, (radius * 1.3, radius, radius * 1.3), "herniated")
+        canvas.ellipsoid((herniation_x, *h_centre), axes, (radius * 1.3, radius, radius * 1.3), "herniated",
+                         label=LABELS[disc.level])
 

@@ -13,7 +13,7 @@ from spinecore.io.series import Plane, Weighting
 from spinecore.io.write import DicomSeriesInfo, write_dicom_series, write_volume
 from spinecore.levels import DISCS, VERTEBRAE
 from spinecore.phantom.anatomy import DiscGrades, Patient, Spine, build_spine, progress, sample_patient
-from spinecore.phantom.render import Canvas, paint_body, paint_canal, paint_discs, paint_vertebrae
+from spinecore.phantom.render import LABELS, Canvas, paint_body, paint_canal, paint_discs, paint_vertebrae
 
 TOP_LEVEL_CHOICES = ("T11", "T12", "L1", "L2")
 AXIAL_DISCS = ("L3-L4", "L4-L5", "L5-S1")
@@ -81,11 +81,13 @@ class PhantomSeries:
 
 @dataclass
 class PhantomStudy:
-    """Rendered series plus the ground truth (JSON-ready dict)."""
+    """Rendered series, the sagittal label mask (values: ``render.LABELS``) and the ground
+    truth (JSON-ready dict)."""
 
     patient: Patient
     spine: Spine
     series: list[PhantomSeries]
+    labels: np.ndarray
     truth: dict
 
     def get(self, name: str) -> PhantomSeries:
@@ -177,7 +179,7 @@ def _render(geometry: Geometry, contrasts: tuple[str, ...], patient: Patient, sp
     body_z = (lps - translation) @ rotation[:, 2]
     slope_y, slope_z = rng.uniform(0.002, 0.006), rng.uniform(-0.002, 0.002)
     bias = np.exp(slope_y * (body_y - body_y.mean()) + slope_z * (body_z - body_z.mean())).astype(np.float32)
-    out = {}
+    out = {"labels": canvas.labels.reshape(geometry.shape)}
     for contrast in contrasts:
         clean = canvas.images[contrast] * bias
         sigma = noise * 1000
@@ -284,13 +286,14 @@ def make_phantom(spec: PhantomSpec = PhantomSpec()) -> PhantomStudy:
     truth["series"] = {s.name: {"plane": s.plane.value, "weighting": s.weighting.value, "shape": list(s.geometry.shape),
                                 "spacing_mm": [round(v, 6) for v in s.geometry.spacing],
                                 "affine": s.geometry.affine.tolist()} for s in series}
-    return PhantomStudy(patient, spine, series, truth)
+    truth["labels"] = {"file": "nifti/sag_labels.nii.gz", "values": LABELS}
+    return PhantomStudy(patient, spine, series, images["labels"], truth)
 
 
 def write_phantom(study: PhantomStudy, folder: Path) -> dict[str, Path]:
     """Write ``study`` under ``folder``: ``dicom/<series>/IM*.dcm`` (in each series'
-    acquisition order), ``nifti/<series>.nii.gz`` (canonical order) and
-    ``ground_truth.json``. Returns the written top-level paths."""
+    acquisition order), ``nifti/<series>.nii.gz`` (canonical order), the sagittal label
+    mask ``nifti/sag_labels.nii.gz`` and ``ground_truth.json``. Returns the written top-level paths."""
     truth = study.truth
     seed = truth["seed"]
     visit = int(round(truth["follow_up_years"] * 12))
@@ -311,6 +314,7 @@ def write_phantom(study: PhantomStudy, folder: Path) -> dict[str, Path]:
         write_dicom_series(folder / "dicom" / s.name, array, geometry, info, uid_seed=study_uid)
         (folder / "nifti").mkdir(parents=True, exist_ok=True)
         write_volume(folder / "nifti" / f"{s.name}.nii.gz", s.array, s.geometry)
+    write_volume(folder / "nifti" / "sag_labels.nii.gz", study.labels, study.series[0].geometry)
     truth_path = folder / "ground_truth.json"
     truth_path.write_text(json.dumps(truth, indent=1))
     return {"dicom": folder / "dicom", "nifti": folder / "nifti", "truth": truth_path}
