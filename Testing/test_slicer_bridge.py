@@ -1,6 +1,5 @@
 """The RAS⇄LPS edge of SpineNetSlicer, checked against ITK's own geometry (no Slicer needed)."""
 import sys
-from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk

@@ -105,12 +105,6 @@ class Geometry:
         points = np.asarray(points, dtype=np.float64)
         return (points - self.affine[:3, 3]) @ np.linalg.inv(self.affine[:3, :3]).T
 
-    def contains(self, index, margin: float = 0.0) -> np.ndarray:
-        """Whether fractional indices lie within the array (±``margin`` voxels)."""
-        index = np.asarray(index, dtype=np.float64)
-        upper = np.asarray(self.shape, float) - 1
-        return np.all((index >= -0.5 - margin) & (index <= upper + 0.5 + margin), axis=-1)
-
     # -- reorientation ------------------------------------------------------------------
     def reorientation(self, codes: tuple[str, str, str]) -> tuple[tuple[int, int, int], tuple[bool, bool, bool]]:
         """Axis permutation and flips that bring this geometry's axes closest to ``codes``.

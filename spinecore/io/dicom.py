@@ -73,7 +73,6 @@ def _stack_key(image: DicomImage) -> tuple:
     spacing = _floats(image, "PixelSpacing", "(0028,0030)", 2)
     if np.any(spacing <= 0):
         raise GeometryError(image.label, f"PixelSpacing (0028,0030) must be positive, got {list(spacing)}")
-    _floats(image, "ImagePositionPatient", "(0020,0032)", 3)
     return (
         str(ds.get("SeriesInstanceUID", "")),
         tuple(np.round(orientation, _ORIENTATION_DECIMALS)),

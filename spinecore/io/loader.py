@@ -16,8 +16,6 @@ log = logging.getLogger(__name__)
 
 def _check_signal(series: Series) -> Series:
     values = series.array
-    if values.size == 0:
-        raise InputError(series.source, "series has no voxels")
     if float(values.max()) == float(values.min()):
         raise InputError(series.source, f"contains no signal (every voxel equals {float(values.min()):g})")
     return series

@@ -35,18 +35,19 @@ def _itk_reason(exc: Exception) -> str:
     return (useful or lines or ["unknown ITK error"])[-1][:200]
 
 
-def _header_fields(path: Path) -> set[str]:
-    """Field names of a NRRD or MetaImage text header (lower case)."""
+def _header_fields(path: Path, nrrd: bool) -> set[str]:
+    """Field names (lower case) of a NRRD (``field: value``, ended by a blank line) or
+    MetaImage (``Field = value``, ended by ``ElementDataFile``) text header."""
     with open(path, "rb") as fh:
-        text = fh.read(65536).decode("latin-1")
+        lines = fh.read(65536).decode("latin-1").splitlines()
     fields = set()
-    for line in text.splitlines()[1:] if path.name.lower().endswith((".nrrd", ".nhdr")) else text.splitlines():
+    for line in lines[1:] if nrrd else lines:
         if not line.strip():
-            break  # NRRD: a blank line ends the header
-        name = line.split("=" if "=" in line and ":" not in line.split("=")[0] else ":", 1)[0]
-        fields.add(name.strip().lower())
-        if name.strip().lower() == "elementdatafile":
-            break  # MetaImage: the last header field
+            break
+        name = line.split(":" if nrrd else "=", 1)[0].strip().lower()
+        fields.add(name)
+        if name == "elementdatafile":
+            break
     return fields
 
 
@@ -59,7 +60,7 @@ def _check_declared_spacing(path: Path) -> None:
         required, kind = {"elementspacing", "elementsize"}, "MetaImage header has no ElementSpacing"
     else:
         return
-    if not _header_fields(path) & required:
+    if not _header_fields(path, nrrd=name.endswith((".nrrd", ".nhdr"))) & required:
         raise GeometryError(path, f"{kind}; voxel spacing is unknown")
 
 

@@ -4,7 +4,7 @@ Only the phantom and the result writers in :mod:`spinecore.report` call these.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -35,11 +35,8 @@ class DicomSeriesInfo:
     study_date: str = "20260101"
     repetition_time_ms: float = 3000.0
     echo_time_ms: float = 100.0
-    inversion_time_ms: float | None = None
-    slice_thickness_mm: float | None = None
     rescale_slope: float = 1.0
     rescale_intercept: float = 0.0
-    extra: dict = field(default_factory=dict)
 
 
 def _ds_list(values) -> list[DS]:
@@ -75,21 +72,17 @@ def write_dicom_series(folder: Path, array: np.ndarray, geometry: Geometry, info
         ds.StudyDate = ds.SeriesDate = info.study_date
         ds.SeriesNumber, ds.InstanceNumber = info.series_number, k + 1
         ds.SeriesDescription = ds.ProtocolName = info.description
-        ds.ScanningSequence = "IR" if info.inversion_time_ms else "SE"
+        ds.ScanningSequence = "SE"
         ds.RepetitionTime, ds.EchoTime = DS(info.repetition_time_ms), DS(info.echo_time_ms)
-        if info.inversion_time_ms:
-            ds.InversionTime = DS(info.inversion_time_ms)
         ds.ImageOrientationPatient = _ds_list(np.concatenate([row_cosine, column_cosine]))
         ds.ImagePositionPatient = _ds_list(geometry.vox_to_mm([k, 0, 0]))
         ds.PixelSpacing = _ds_list([geometry.spacing[1], geometry.spacing[2]])
-        ds.SliceThickness = DS(info.slice_thickness_mm or geometry.spacing[0], auto_format=True)
+        ds.SliceThickness = DS(geometry.spacing[0], auto_format=True)
         ds.SpacingBetweenSlices = DS(geometry.spacing[0], auto_format=True)
         ds.Rows, ds.Columns = array.shape[1], array.shape[2]
         ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
         ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
         ds.RescaleSlope, ds.RescaleIntercept = DS(info.rescale_slope), DS(info.rescale_intercept)
-        for keyword, value in info.extra.items():
-            setattr(ds, keyword, value)
         ds.PixelData = stored[k].tobytes()
         path = folder / f"IM{k + 1:04d}.dcm"
         ds.save_as(path, enforce_file_format=True)

@@ -173,10 +173,7 @@ def _render(geometry: Geometry, contrasts: tuple[str, ...], patient: Patient, sp
     paint_vertebrae(canvas, patient, spine, np.random.default_rng([patient.seed, 8]))
     paint_discs(canvas, patient, spine)
     # receive-coil bias: brighter posteriorly (spine coil) with a gentle random tilt
-    k, j, i = np.indices(geometry.shape, dtype=np.float32)
-    lps = geometry.vox_to_mm(np.stack([k, j, i], axis=-1).reshape(-1, 3))
-    body_y = (lps - translation) @ rotation[:, 1]
-    body_z = (lps - translation) @ rotation[:, 2]
+    body_y, body_z = canvas.y, canvas.z
     slope_y, slope_z = rng.uniform(0.002, 0.006), rng.uniform(-0.002, 0.002)
     bias = np.exp(slope_y * (body_y - body_y.mean()) + slope_z * (body_z - body_z.mean())).astype(np.float32)
     out = {"labels": canvas.labels.reshape(geometry.shape)}
@@ -193,6 +190,7 @@ def _slice_quads(geometry: Geometry, corners_yz: np.ndarray, half_width: float, 
     rotation, translation = pose
     # body point (x, y, z) → index: solve index such that vox_to_mm(index) = R·body + t
     inverse = np.linalg.inv(geometry.affine[:3, :3])
+    d_index = inverse @ rotation[:, 0]  # index change per mm of lateral x
     out = []
     for k in range(geometry.shape[0]):
         corners = []
@@ -200,7 +198,6 @@ def _slice_quads(geometry: Geometry, corners_yz: np.ndarray, half_width: float, 
         for y, z in corners_yz:
             # unknowns (x, j, i) with slice index fixed at k
             base = inverse @ (rotation @ np.array([0.0, y, z]) + translation - geometry.affine[:3, 3])
-            d_index = inverse @ rotation[:, 0]  # index change per mm of lateral x
             x = (k - base[0]) / d_index[0]
             index = base + d_index * x
             corners.append(index)
