@@ -1,4 +1,4 @@
-"""Command line: ``spinecore info | convert | phantom``.
+"""Command line: ``spinecore info | convert | phantom | localise | evaluate-localiser | bench | train-localiser``.
 
 Argument parsing and error-to-exit-code only: input problems print one line
 ``spinecore: error: <file>: <reason>`` on stderr and exit with code 2.
@@ -62,6 +62,62 @@ def _cmd_phantom(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_localise(args: argparse.Namespace) -> int:
+    from spinecore.io.series import Weighting
+    from spinecore.localise import Localiser
+    from spinecore.report import staged_output, write_overview, write_vertebrae_json
+
+    localiser = Localiser(args.model)
+    series = load_study(args.input, max_archive_bytes=args.max_archive_mb * 1024**2).sagittal(Weighting(args.weighting))
+    spine = localiser(series)
+    with staged_output(args.out) as stage:
+        write_vertebrae_json(spine, stage / "vertebrae.json")
+        write_overview(series, spine, stage / "overview.png")
+    print(f"{series.description or series.source}: {', '.join(spine.levels)}; wrote {args.out / 'vertebrae.json'} "
+          f"and {args.out / 'overview.png'}")
+    return 0
+
+
+def _cmd_evaluate_localiser(args: argparse.Namespace) -> int:
+    from spinecore.localise import Localiser
+    from spinecore.report import staged_output
+    from spinecore.train.localiser_eval import evaluate_localiser
+
+    localiser = Localiser(args.model)
+    with staged_output(args.out) as stage:
+        summary = evaluate_localiser(args.data, localiser, stage, midsag_cases_count=args.midsag)
+    print(json.dumps(summary, indent=1))
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from spinecore.bench import bench_localise
+
+    print(json.dumps(bench_localise(args.model, n_slices=args.slices, repeats=args.repeats), indent=1))
+    return 0
+
+
+def _cmd_train_localiser(args: argparse.Namespace) -> int:
+    import torch
+
+    from spinecore.train.localiser import LocaliserTraining, train_localiser
+
+    if not (args.data / "spider_space").is_dir() or not (args.data / "lumbar_vb").is_dir():
+        raise SpineCoreError(args.data, "not the real-data pack (needs spider_space/ and lumbar_vb/)")
+    torch.set_num_threads(2)  # fixed, so a seed reproduces the same weights
+    settings = LocaliserTraining(seed=args.seed, steps=args.steps, phantoms=args.phantoms)
+    command = " ".join(["spinecore", "train-localiser", "--data", str(args.data), "--out", str(args.out),
+                        "--seed", str(args.seed), "--steps", str(args.steps), "--phantoms", str(args.phantoms)])
+    partial = args.out.with_name(args.out.name + ".partial")
+    try:
+        train_localiser(args.data, partial, settings, command)
+        partial.replace(args.out)
+    finally:
+        partial.unlink(missing_ok=True)
+    print(f"wrote {args.out}")
+    return 0
+
+
 def _positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
@@ -99,6 +155,35 @@ def build_parser() -> argparse.ArgumentParser:
     phantom.add_argument("--top-level", choices=("T11", "T12", "L1", "L2"), help="most cranial vertebra in view")
     phantom.add_argument("--slices", type=_positive_int, help="number of sagittal slices")
     phantom.set_defaults(run=_cmd_phantom)
+
+    localise = sub.add_parser("localise", help="find, label and outline the vertebrae: vertebrae.json + overview.png")
+    add_input(localise)
+    localise.add_argument("--out", type=Path, required=True, help="output folder")
+    localise.add_argument("--model", type=Path, help="localiser model file (default: the bundled one)")
+    localise.add_argument("--weighting", choices=("T2", "T1", "STIR"), default="T2",
+                          help="preferred sagittal series when the study has several (default %(default)s)")
+    localise.set_defaults(run=_cmd_localise)
+
+    evaluate = sub.add_parser("evaluate-localiser", help="localiser metrics on our validation split + contact sheets")
+    evaluate.add_argument("--data", type=Path, required=True, help="the real-data pack")
+    evaluate.add_argument("--model", type=Path, help="localiser model file (default: the bundled one)")
+    evaluate.add_argument("--out", type=Path, required=True, help="folder for metrics.json and contact sheets")
+    evaluate.add_argument("--midsag", type=int, default=40, help="mid-sagittal SPIDER cases on the contact sheet")
+    evaluate.set_defaults(run=_cmd_evaluate_localiser)
+
+    bench = sub.add_parser("bench", help="time localisation of a phantom study (median of repeats)")
+    bench.add_argument("--model", type=Path, help="localiser model file (default: the bundled one)")
+    bench.add_argument("--slices", type=_positive_int, default=15, help="sagittal slices (default %(default)s)")
+    bench.add_argument("--repeats", type=_positive_int, default=5, help="timed runs (default %(default)s)")
+    bench.set_defaults(run=_cmd_bench)
+
+    train = sub.add_parser("train-localiser", help="train the vertebra localiser on the real-data pack + phantoms")
+    train.add_argument("--data", type=Path, required=True, help="the real-data pack (spider_space/, lumbar_vb/)")
+    train.add_argument("--out", type=Path, required=True, help="model file to write (.pt)")
+    train.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
+    train.add_argument("--steps", type=_positive_int, default=3200, help="optimiser steps (default %(default)s)")
+    train.add_argument("--phantoms", type=int, default=30, help="phantom patients added (default %(default)s)")
+    train.set_defaults(run=_cmd_train_localiser)
     return parser
 
 

@@ -39,3 +39,11 @@ def brief(exc: BaseException, limit: int = 120) -> str:
     text = " ".join(str(exc).split()) or type(exc).__name__
     first = text.split(" - ")[0].split(". ")[0]
     return first if len(first) <= limit else first[: limit - 1] + "…"
+
+
+class ModelError(SpineCoreError):
+    """A model file is missing, corrupt, or not a spinecore model of the expected kind."""
+
+
+class LocalisationError(SpineCoreError):
+    """No spine could be found or labelled in the scan."""

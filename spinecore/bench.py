@@ -1,0 +1,30 @@
+"""Benchmarks (run with ``spinecore bench``); their numbers go in closing notes and model cards."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+
+def bench_localise(model: Path | None = None, n_slices: int = 15, repeats: int = 5, threads: int = 2) -> dict:
+    """Wall time of localising a phantom sagittal T2 study of ``n_slices`` slices."""
+    from spinecore.io.series import Series
+    from spinecore.localise import Localiser
+    from spinecore.phantom import PhantomSpec, make_phantom
+
+    torch.set_num_threads(threads)
+    study = make_phantom(PhantomSpec(seed=7, n_slices=n_slices, t1=False, axial=False))
+    s = study.get("sag_t2")
+    series = Series(s.array, s.geometry, s.plane, s.weighting, "phantom-7/sag_t2")
+    localiser = Localiser(model)
+    localiser(series)  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        spine = localiser(series)
+        times.append(time.perf_counter() - start)
+    return {"task": "localise", "threads": threads, "shape": list(series.shape),
+            "spacing_mm": [round(v, 3) for v in series.spacing], "levels": spine.levels,
+            "median_s": round(float(np.median(times)), 3), "max_s": round(float(np.max(times)), 3), "repeats": repeats}

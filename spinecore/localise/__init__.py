@@ -1,0 +1,13 @@
+"""Localisation: find, label (T10..S1) and outline the vertebral bodies of a sagittal series.
+
+>>> from spinecore.io import load_study
+>>> from spinecore.localise import localise
+>>> spine = localise(load_study("scan.nii.gz").sagittal())      # doctest: +SKIP
+>>> [v.level for v in spine.vertebrae]                            # doctest: +SKIP
+['T12', 'L1', 'L2', 'L3', 'L4', 'L5', 'S1']
+"""
+from spinecore.localise.localiser import Localiser, localise
+from spinecore.localise.quads import CORNER_NAMES, quad_from_region
+from spinecore.localise.spine import Disc, Spine, Vertebra, VertebraSlice
+
+__all__ = ["CORNER_NAMES", "Disc", "Localiser", "Spine", "Vertebra", "VertebraSlice", "localise", "quad_from_region"]

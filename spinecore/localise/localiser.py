@@ -1,0 +1,275 @@
+"""Sagittal series → :class:`~spinecore.localise.spine.Spine`.
+
+1. every slice goes through the network on the 1 mm working grid (body, disc, L5-S1 maps);
+2. 3-D connected components of the body map (minus discs) are candidate vertebrae;
+3. the chain model (:mod:`~spinecore.localise.chain`) labels them, anchored on the L5-S1 disc
+   (the network's L5-S1 map; failing that, the lowest disc seen between two bodies);
+4. each labelled body gets a quadrilateral on every slice of its extent (:mod:`~.quads`);
+5. each pair of consecutive levels gets its disc (centre, normal, height).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy import ndimage
+
+from spinecore.errors import InputError, LocalisationError, ModelError
+from spinecore.io.series import Plane, Series
+from spinecore.levels import VERTEBRAE
+from spinecore.localise.chain import Detection, label_chain, typical_spacing
+from spinecore.localise.grid import GRID_MM, SliceGrid, normalise_slices, pad_to_multiple, to_grid
+from spinecore.localise.network import CHANNELS, LocaliserNet
+from spinecore.localise.quads import quad_from_region
+from spinecore.localise.spine import Disc, Spine, Vertebra, VertebraSlice
+from spinecore.models import load_model
+
+#: A body must cover this much of one slice (mm²) to count (a lumbar body is ~1000 mm²).
+MIN_BODY_AREA_MM2 = 150.0
+#: Slices where a body covers at least this share of its largest area form its slice extent.
+EXTENT_SHARE = 0.3
+BATCH_SLICES = 8
+#: L5-S1 evidence below which the network's anchor is not trusted, and the evidence given
+#: instead to the lowest disc seen between two bodies.
+ANCHOR_MIN = 0.3
+FALLBACK_ANCHOR = 0.7
+#: Bodies reaching this close (mm) to the top or bottom edge are cut by the field of view.
+BORDER_MM = 2.0
+#: In-plane erosion (working-grid pixels) before splitting the body map into vertebrae.
+ERODE_PX = 2
+
+
+@dataclass(frozen=True)
+class _Candidate:
+    mask: np.ndarray          # (slices, rows, cols) bool on the working grid
+    areas: np.ndarray         # per-slice area (mm²)
+    centre: np.ndarray        # (row, col) on the mid slice, working grid
+    centroid: np.ndarray      # (slice, row, col), working grid
+    body: float
+
+
+@dataclass(frozen=True)
+class _DiscCandidate:
+    centre: np.ndarray        # (row, col), working grid
+    normal: np.ndarray        # unit (row, col) across the disc, towards the feet
+    l5s1: float
+
+
+class Localiser:
+    """A loaded localiser model; call it on a sagittal :class:`Series`."""
+
+    def __init__(self, path: Path | None = None):
+        checkpoint = load_model(path, "localiser")
+        try:
+            self.network = LocaliserNet(tuple(checkpoint["config"]["widths"]))
+            self.network.load_state_dict(checkpoint["state_dict"])
+        except (KeyError, TypeError, RuntimeError) as exc:
+            raise ModelError(path, f"localiser weights do not fit the network ({type(exc).__name__})") from None
+        self.network.eval()
+        self.metadata = checkpoint.get("metadata", {})
+
+    def probabilities(self, series: Series) -> tuple[SliceGrid, np.ndarray]:
+        """Channel probabilities ``(slices, channels, rows, cols)`` on the working grid."""
+        grid = SliceGrid.for_spacing(series.shape[1:], series.spacing[1:])
+        image = pad_to_multiple(to_grid(normalise_slices(series.array), grid))
+        outputs = []
+        with torch.inference_mode():
+            for start in range(0, image.shape[0], BATCH_SLICES):
+                batch = torch.from_numpy(image[start:start + BATCH_SLICES, None])
+                outputs.append(torch.sigmoid(self.network(batch)).numpy())
+        rows, cols = grid.shape
+        return grid, np.concatenate(outputs)[:, :, :rows, :cols]
+
+    def __call__(self, series: Series) -> Spine:
+        if series.plane != Plane.SAGITTAL:
+            raise InputError(series.source, f"localisation needs a sagittal series, not {series.plane.value}")
+        grid, prob = self.probabilities(series)
+        body, disc, l5s1 = (prob[:, CHANNELS.index(c)] for c in ("body", "disc", "l5s1"))
+        discs = _disc_candidates(disc > 0.5, l5s1)
+        candidates = _candidates(body, disc > 0.5, discs)
+        if not candidates:
+            raise LocalisationError(series.source, "no vertebral bodies found (is this a sagittal spine scan?)")
+        spacing = typical_spacing([Detection(c.centre, c.body, 0, 0) for c in candidates])
+        detections = [Detection(c.centre, c.body, below, above)
+                      for c, (below, above) in zip(candidates, _anchor_scores(candidates, discs, spacing))]
+        if max(max(d.l5s1_below, d.l5s1_above) for d in detections) < ANCHOR_MIN:
+            raise LocalisationError(series.source, f"found {len(candidates)} vertebral bodies but no L5-S1 disc "
+                                    "to anchor the level labels (is the lumbosacral junction in view?)")
+        labels, confidence = label_chain(detections, spacing)
+        labelled = [(labels[i], candidates[i]) for i in sorted(labels)]
+        vertebrae = []
+        for n, (level, c) in enumerate(labelled):
+            above = labelled[n - 1][1].centre if n > 0 else None
+            below = labelled[n + 1][1].centre if n + 1 < len(labelled) else None
+            down = _down_direction(c.centre, above, below)
+            vertebrae.append(_vertebra(level, c, body, down, grid, series, confidence))
+        return Spine(series.geometry, tuple(vertebrae), tuple(_discs(vertebrae, series)), series.source)
+
+
+def _in_plane_structure() -> np.ndarray:
+    structure = np.zeros((3, 3, 3), dtype=bool)
+    structure[1] = ndimage.generate_binary_structure(2, 1)
+    return structure
+
+
+def _split_merged(mask: np.ndarray, discs: list[_DiscCandidate]) -> list[np.ndarray]:
+    """Split a component holding two bodies joined where a thin disc was only partly seen: cut
+    it along the plane of a disc whose centre lies in its middle half."""
+    points = np.argwhere(mask)[:, 1:]
+    top, bottom = points[:, 0].min(), points[:, 0].max()
+    left, right = points[:, 1].min(), points[:, 1].max()
+    for d in discs:
+        row, col = d.centre
+        if not (left <= col <= right and top + 0.25 * (bottom - top) <= row <= bottom - 0.25 * (bottom - top)):
+            continue
+        grid = np.stack(np.meshgrid(*[np.arange(n) for n in mask.shape[1:]], indexing="ij"), axis=-1)
+        below = ((grid - d.centre) @ d.normal) > 0
+        parts = [mask & below[None], mask & ~below[None]]
+        if min(p.sum() for p in parts) >= 0.25 * mask.sum():
+            return parts
+    return [mask]
+
+
+def _candidates(body: np.ndarray, disc: np.ndarray, discs: list[_DiscCandidate]) -> list[_Candidate]:
+    # eroding in-plane cuts the thin bridges a narrow disc can leave between two bodies
+    solid = ndimage.binary_erosion((body > 0.5) & ~disc, _in_plane_structure(), iterations=ERODE_PX)
+    components, _ = ndimage.label(solid)
+    masks = []
+    for index, region in enumerate(ndimage.find_objects(components), start=1):
+        mask = np.zeros_like(solid)
+        mask[region] = components[region] == index
+        if mask.sum(axis=(1, 2)).max() * GRID_MM ** 2 >= MIN_BODY_AREA_MM2:
+            masks.append(mask)
+    if not masks:
+        return []
+    typical = np.median([m.sum(axis=(1, 2)).max() for m in masks])
+    masks = [part for m in masks for part in (_split_merged(m, discs) if m.sum(axis=(1, 2)).max() > 1.2 * typical else [m])]
+    border = max(1, int(round(BORDER_MM / GRID_MM)))
+    found = []
+    for mask in masks:
+        areas = mask.sum(axis=(1, 2)) * GRID_MM ** 2
+        # a body cut by the top or bottom of the field of view is not reported
+        if (mask[:, :border].any() or mask[:, -border:].any()) and areas.max() < 0.6 * typical * GRID_MM ** 2:
+            continue
+        points = np.argwhere(mask)
+        centroid = points.mean(axis=0)
+        mid = int(round(centroid[0]))
+        centre = np.argwhere(mask[mid]).mean(axis=0) if areas[mid] else centroid[1:]
+        found.append(_Candidate(mask, areas, centre, centroid, float(body[mask].mean())))
+    return sorted(found, key=lambda c: c.centre[0])
+
+
+def _disc_candidates(disc: np.ndarray, l5s1: np.ndarray) -> list[_DiscCandidate]:
+    components, _ = ndimage.label(disc)
+    found = []
+    for index, region in enumerate(ndimage.find_objects(components), start=1):
+        inside = components[region] == index
+        if inside.sum() < 30:
+            continue
+        points = (np.argwhere(inside) + [s.start for s in region])[:, 1:].astype(float)
+        centre = points.mean(axis=0)
+        _, vectors = np.linalg.eigh(np.cov((points - centre).T))
+        normal = vectors[:, 0] if vectors[0, 0] >= 0 else -vectors[:, 0]
+        # the mean of the most confident fifth: a disc seen well on only a few slices still counts
+        scores = np.sort(l5s1[region][inside])[::-1]
+        found.append(_DiscCandidate(centre, normal, float(scores[:max(1, len(scores) // 5)].mean())))
+    return found
+
+
+def _between(a: np.ndarray, b: np.ndarray, discs: list[_DiscCandidate]) -> float:
+    """Highest L5-S1 probability among the discs lying between body centres ``a`` and ``b``
+    (-1 when no disc lies there)."""
+    segment = b - a
+    length2 = max(float(segment @ segment), 1e-6)
+    best = -1.0
+    for d in discs:
+        t = float((d.centre - a) @ segment) / length2
+        lateral = np.linalg.norm(d.centre - a - t * segment)
+        if 0.1 < t < 0.9 and lateral < 0.6 * np.sqrt(length2):
+            best = max(best, d.l5s1)
+    return best
+
+
+def _anchor_scores(candidates: list[_Candidate], discs, spacing: float) -> list[tuple[float, float]]:
+    """Per candidate: L5-S1 probability of the disc between it and the next body below, and
+    between it and the one above (beyond the ends: one typical spacing further along the chain)."""
+    centres = [c.centre for c in candidates]
+    if len(centres) == 1:
+        down = np.array([spacing, 0.0])
+        ends = [centres[0] - down] + centres + [centres[0] + down]
+    else:
+        first = (centres[1] - centres[0]) / np.linalg.norm(centres[1] - centres[0]) * spacing
+        last = (centres[-1] - centres[-2]) / np.linalg.norm(centres[-1] - centres[-2]) * spacing
+        ends = [centres[0] - first] + centres + [centres[-1] + last]
+    gaps = np.array([_between(a, b, discs) for a, b in zip(ends[:-1], ends[1:])])
+    if gaps.max() < ANCHOR_MIN and (gaps >= 0).any():
+        # the network did not recognise L5-S1: fall back to the lowest disc seen between two
+        # bodies (the usual counting convention), with weaker evidence
+        lowest = int(np.flatnonzero(gaps >= 0)[-1])
+        gaps = np.where(np.arange(len(gaps)) == lowest, FALLBACK_ANCHOR, 0.0)
+    gaps = np.clip(gaps, 0.0, 1.0)
+    return [(float(gaps[i + 1]), float(gaps[i])) for i in range(len(centres))]
+
+
+def _down_direction(centre, above, below) -> np.ndarray:
+    if above is None and below is None:
+        return np.array([1.0, 0.0])
+    direction = (below if below is not None else centre) - (above if above is not None else centre)
+    return direction / max(np.linalg.norm(direction), 1e-6)
+
+
+def _vertebra(level, c: _Candidate, body, down, grid: SliceGrid, series: Series, confidence: float) -> Vertebra:
+    slices = []
+    for k in np.flatnonzero(c.areas >= EXTENT_SHARE * c.areas.max()):
+        rows, cols = np.nonzero(c.mask[k])
+        margin = ERODE_PX + 3
+        r0, c0 = max(rows.min() - margin, 0), max(cols.min() - margin, 0)
+        window = (slice(r0, rows.max() + margin + 1), slice(c0, cols.max() + margin + 1))
+        near = ndimage.binary_dilation(c.mask[k][window], iterations=ERODE_PX + 1)
+        quad = quad_from_region(np.where(near, body[k][window], 0.0), (GRID_MM, GRID_MM), down)
+        if quad is None:
+            continue
+        corners_vox = np.column_stack([np.full(4, float(k)), grid.to_scan(quad + [r0, c0])])
+        slices.append(VertebraSlice(int(k), corners_vox, series.geometry.vox_to_mm(corners_vox)))
+    extent = [s.slice for s in slices]
+    mid = min(extent, key=lambda k: abs(k - c.centroid[0]))
+    centroid = np.concatenate([[c.centroid[0]], grid.to_scan(c.centroid[1:])])
+    return Vertebra(level, c.body * confidence, series.geometry.vox_to_mm(centroid), tuple(slices), mid)
+
+
+def _discs(vertebrae: list[Vertebra], series: Series) -> list[Disc]:
+    discs = []
+    for upper, lower in zip(vertebrae[:-1], vertebrae[1:]):
+        if VERTEBRAE.index(lower.level) - VERTEBRAE.index(upper.level) != 1:
+            continue
+        shared = {s.slice for s in upper.slices} & {s.slice for s in lower.slices}
+        if not shared:
+            continue
+        k = min(shared, key=lambda s: abs(s - upper.mid_slice) + abs(s - lower.mid_slice))
+        u, low = upper.on_slice(k).corners_mm, lower.on_slice(k).corners_mm
+        across = (low[1] - low[0]) + (u[2] - u[3])  # anterior → posterior along both endplates
+        across /= np.linalg.norm(across)
+        up = (u[2] + u[3]) / 2 - (low[0] + low[1]) / 2
+        normal = up - (up @ across) * across
+        normal /= np.linalg.norm(normal)
+        height = ((u[3] - low[0]) @ normal + (u[2] - low[1]) @ normal) / 2
+        centre = (u[2] + u[3] + low[0] + low[1]) / 4
+        discs.append(Disc(f"{upper.level}-{lower.level}", centre, normal, float(height), k))
+    return discs
+
+
+_DEFAULT: Localiser | None = None
+
+
+def localise(series: Series, model: Path | Localiser | None = None) -> Spine:
+    """Find, label and outline the vertebrae of a sagittal ``series`` (default: bundled model)."""
+    global _DEFAULT
+    if isinstance(model, Localiser):
+        return model(series)
+    if model is not None:
+        return Localiser(model)(series)
+    if _DEFAULT is None:
+        _DEFAULT = Localiser()
+    return _DEFAULT(series)

@@ -1,0 +1,93 @@
+"""What localisation delivers: labelled vertebrae with per-slice quadrilaterals, and discs.
+
+Voxel indices are the scan's canonical ``(slice, row, column)``; every ``*_mm`` value is
+patient LPS millimetres (``Geometry.vox_to_mm``), the same whatever the file's array order.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from spinecore.geometry import Geometry
+from spinecore.levels import VERTEBRAE
+
+
+@dataclass(frozen=True)
+class VertebraSlice:
+    """The body outline on one sagittal slice: ``corners_vox`` / ``corners_mm`` are ``(4, 3)``,
+    ordered anterior-superior, posterior-superior, posterior-inferior, anterior-inferior."""
+
+    slice: int
+    corners_vox: np.ndarray
+    corners_mm: np.ndarray
+
+
+@dataclass(frozen=True)
+class Vertebra:
+    """A labelled vertebral body. ``score`` in [0, 1] is the detector's mean body probability
+    times the labelling's confidence; ``slices`` cover its slice extent in slice order;
+    ``mid_slice`` is the slice of the extent nearest the body's centroid."""
+
+    level: str
+    score: float
+    centroid_mm: np.ndarray
+    slices: tuple[VertebraSlice, ...]
+    mid_slice: int
+
+    def on_slice(self, k: int) -> VertebraSlice | None:
+        return next((s for s in self.slices if s.slice == k), None)
+
+    @property
+    def mid(self) -> VertebraSlice:
+        return self.on_slice(self.mid_slice)
+
+
+@dataclass(frozen=True)
+class Disc:
+    """The disc between two labelled vertebrae: centre and unit ``normal`` (towards the head)
+    in LPS mm, mean of anterior and posterior ``height_mm``, and the slice it was measured on."""
+
+    level: str
+    center_mm: np.ndarray
+    normal: np.ndarray
+    height_mm: float
+    slice: int
+
+
+@dataclass(frozen=True)
+class Spine:
+    """Localisation result for one sagittal series (vertebrae cranial → caudal)."""
+
+    geometry: Geometry
+    vertebrae: tuple[Vertebra, ...]
+    discs: tuple[Disc, ...]
+    source: str = ""
+
+    def vertebra(self, level: str) -> Vertebra | None:
+        return next((v for v in self.vertebrae if v.level == level), None)
+
+    @property
+    def levels(self) -> list[str]:
+        return [v.level for v in self.vertebrae]
+
+    def to_dict(self) -> dict:
+        """The ``vertebrae.json`` document."""
+        r = lambda a, n=3: [round(float(x), n) for x in np.ravel(a)]  # noqa: E731
+        return {
+            "source": self.source,
+            "scan": {"shape": list(self.geometry.shape), "spacing_mm": r(self.geometry.spacing, 6),
+                     "affine": self.geometry.affine.tolist(), "axis_codes": "".join(self.geometry.axis_codes),
+                     "index_order": "slice, row, column", "mm_frame": "LPS"},
+            "vertebrae": [{
+                "level": v.level, "score": round(v.score, 4), "centroid_mm": r(v.centroid_mm), "mid_slice": v.mid_slice,
+                "slices": [{"slice": s.slice, "corners_vox": np.round(s.corners_vox, 3).tolist(),
+                            "corners_mm": np.round(s.corners_mm, 3).tolist()} for s in v.slices],
+            } for v in self.vertebrae],
+            "discs": [{"level": d.level, "center_mm": r(d.center_mm), "normal": r(d.normal, 5),
+                       "height_mm": round(d.height_mm, 3), "slice": d.slice} for d in self.discs],
+        }
+
+
+def level_index(level: str) -> int:
+    return VERTEBRAE.index(level)

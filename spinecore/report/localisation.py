@@ -1,0 +1,69 @@
+"""Localisation results as files: ``vertebrae.json`` and ``overview.png``.
+
+matplotlib is imported only when drawing, so failing runs never touch its caches.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from spinecore.io.series import Series
+from spinecore.localise.spine import Spine
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def write_vertebrae_json(spine: Spine, path: Path) -> Path:
+    path.write_text(json.dumps(spine.to_dict(), indent=1))
+    return path
+
+
+def overview_slice(spine: Spine) -> int:
+    """The slice to show: the median of the vertebrae's mid slices."""
+    return int(np.median([v.mid_slice for v in spine.vertebrae])) if spine.vertebrae else 0
+
+
+def draw_overview(ax, series: Series, spine: Spine, k: int | None = None, title: str | None = None) -> None:
+    """Slice ``k`` (default :func:`overview_slice`) in true proportions, head up, anterior left,
+    with each vertebra's quadrilateral (dashed when taken from its own largest slice) and disc centres."""
+    plt = _pyplot()
+    k = overview_slice(spine) if k is None else k
+    image = series.array[k]
+    low, high = np.percentile(image, [1, 99.5])
+    ax.imshow(image, cmap="gray", vmin=low, vmax=high, extent=(-0.5, image.shape[1] - 0.5, image.shape[0] - 0.5, -0.5),
+              aspect=series.spacing[1] / series.spacing[2])
+    colours = [plt.get_cmap("tab10")(i) for i in (0, 1, 2, 3, 4, 5, 6, 8, 9)]  # no grey
+    for n, v in enumerate(spine.vertebrae):
+        outline = v.on_slice(k)
+        style = "-" if outline is not None else "--"
+        corners = (outline or v.mid).corners_vox[:, 1:]
+        closed = np.vstack([corners, corners[:1]])
+        ax.plot(closed[:, 1], closed[:, 0], style, color=colours[n % len(colours)], linewidth=1.5)
+        ax.text(corners[[0, 3], 1].min() - 4 / series.spacing[2], corners[:, 0].mean(), v.level, color=colours[n % len(colours)],
+                ha="right", va="center", fontsize=9, fontweight="bold")
+    for d in spine.discs:
+        r, c = series.geometry.mm_to_vox(d.center_mm)[1:]
+        ax.plot(c, r, "+", color="yellow", markersize=6)
+    ax.set_title(title or f"slice {k}", fontsize=9)
+    ax.set_axis_off()
+
+
+def write_overview(series: Series, spine: Spine, path: Path) -> Path:
+    plt = _pyplot()
+    rows_mm, cols_mm = (n * s for n, s in zip(series.shape[1:], series.spacing[1:]))
+    height = 8.0
+    fig, ax = plt.subplots(figsize=(max(3.0, height * cols_mm / rows_mm), height))
+    draw_overview(ax, series, spine, title=f"{Path(spine.source).name}: slice {overview_slice(spine)}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,1 @@
+"""Training data, training loops and evaluation (never imported by inference code)."""
