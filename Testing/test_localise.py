@@ -139,3 +139,15 @@ def test_cli_nothing_found_and_foreign_model(tmp_path):
     result = run_cli("localise", scan, "--out", tmp_path / "out", "--model", foreign)
     assert result.returncode == 2 and "model.pt" in result.stderr and result.stderr.count("\n") == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_weak_l5s1_map_falls_back_to_the_lowest_disc():
+    from spinecore.localise.localiser import FALLBACK_ANCHOR, _anchor_scores, _Candidate, _DiscCandidate
+
+    bodies = [_Candidate(None, None, np.array([40.0 * i, 50.0]), None, 0.99) for i in range(4)]
+    discs = [_DiscCandidate(np.array([40.0 * i + 20, 50.0]), np.array([1.0, 0.0]), 0.1) for i in range(3)]
+    scores = _anchor_scores(bodies, discs, 40.0)
+    assert scores[2] == (FALLBACK_ANCHOR, 0.0) and scores[3] == (0.0, FALLBACK_ANCHOR)
+    assert all(s == (0.0, 0.0) for s in scores[:2])
+    confident = discs[:2] + [_DiscCandidate(discs[2].centre, discs[2].normal, 0.95)]
+    assert _anchor_scores(bodies, confident, 40.0)[2][0] == 0.95
