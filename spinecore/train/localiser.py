@@ -26,7 +26,7 @@ class LocaliserTraining:
     """Hyper-parameters of one training run (all recorded in the model file)."""
 
     seed: int = 0
-    steps: int = 3600
+    steps: int = 6000
     batch_size: int = 8
     crop: tuple[int, int] = (256, 176)
     learning_rate: float = 2e-3
