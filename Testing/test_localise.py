@@ -22,8 +22,7 @@ def localiser() -> Localiser:
 
 def _phantom(**spec):
     study = make_phantom(PhantomSpec(axial=False, **spec))
-    s = study.get("sag_t2")
-    return Series(s.array, s.geometry, s.plane, s.weighting, "phantom"), study.truth
+    return study.get("sag_t2").to_series("phantom"), study.truth
 
 
 def _corner_errors(spine, truth) -> np.ndarray:
@@ -87,8 +86,7 @@ def test_t1_series(localiser):
     # the phantom's T1 bodies come out short at the endplates (dark cortex), so disc heights
     # are over-estimated by up to ~7 mm there; levels and corners are held to the T2 standard
     study = make_phantom(PhantomSpec(seed=14, axial=False))
-    s = study.get("sag_t1")
-    _check(localiser(Series(s.array, s.geometry, s.plane, s.weighting, "phantom-t1")), study.truth,
+    _check(localiser(study.get("sag_t1").to_series("phantom-t1")), study.truth,
            height_tolerance=8.0)
 
 

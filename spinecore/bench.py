@@ -10,14 +10,12 @@ import torch
 
 def bench_localise(model: Path | None = None, n_slices: int = 15, repeats: int = 5, threads: int = 2) -> dict:
     """Wall time of localising a phantom sagittal T2 study of ``n_slices`` slices."""
-    from spinecore.io.series import Series
     from spinecore.localise import Localiser
     from spinecore.phantom import PhantomSpec, make_phantom
 
     torch.set_num_threads(threads)
     study = make_phantom(PhantomSpec(seed=7, n_slices=n_slices, t1=False, axial=False))
-    s = study.get("sag_t2")
-    series = Series(s.array, s.geometry, s.plane, s.weighting, "phantom-7/sag_t2")
+    series = study.get("sag_t2").to_series("phantom-7/sag_t2")
     localiser = Localiser(model)
     localiser(series)  # warm-up
     times = []

@@ -35,16 +35,9 @@ class SliceGrid:
         shape = tuple(max(1, int(round(n * s / GRID_MM))) for n, s in zip(in_plane_shape, spacing))
         return cls(tuple(n / m for n, m in zip(in_plane_shape, shape)), shape)
 
-    @property
-    def padded_shape(self) -> tuple[int, int]:
-        return tuple(-(-n // SIZE_MULTIPLE) * SIZE_MULTIPLE for n in self.shape)
-
     def to_scan(self, rows_cols: np.ndarray) -> np.ndarray:
         """Working-grid (row, column) positions → scan (row, column) indices (pixel centres align)."""
         return (np.asarray(rows_cols, dtype=float) + 0.5) * np.asarray(self.scale) - 0.5
-
-    def from_scan(self, rows_cols: np.ndarray) -> np.ndarray:
-        return (np.asarray(rows_cols, dtype=float) + 0.5) / np.asarray(self.scale) - 0.5
 
 
 def normalise_slices(array: np.ndarray) -> np.ndarray:

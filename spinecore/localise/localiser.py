@@ -123,11 +123,11 @@ def _split_merged(mask: np.ndarray, discs: list[_DiscCandidate]) -> list[np.ndar
     points = np.argwhere(mask)[:, 1:]
     top, bottom = points[:, 0].min(), points[:, 0].max()
     left, right = points[:, 1].min(), points[:, 1].max()
+    grid = np.stack(np.meshgrid(*[np.arange(n) for n in mask.shape[1:]], indexing="ij"), axis=-1)
     for d in discs:
         row, col = d.centre
         if not (left <= col <= right and top + 0.25 * (bottom - top) <= row <= bottom - 0.25 * (bottom - top)):
             continue
-        grid = np.stack(np.meshgrid(*[np.arange(n) for n in mask.shape[1:]], indexing="ij"), axis=-1)
         below = ((grid - d.centre) @ d.normal) > 0
         parts = [mask & below[None], mask & ~below[None]]
         if min(p.sum() for p in parts) >= 0.25 * mask.sum():
@@ -139,22 +139,23 @@ def _candidates(body: np.ndarray, disc: np.ndarray, discs: list[_DiscCandidate])
     # eroding in-plane cuts the thin bridges a narrow disc can leave between two bodies
     solid = ndimage.binary_erosion((body > 0.5) & ~disc, _in_plane_structure(), iterations=ERODE_PX)
     components, _ = ndimage.label(solid)
+    area = lambda m: m.sum(axis=(1, 2)) * GRID_MM ** 2  # noqa: E731  per-slice area (mm²)
     masks = []
     for index, region in enumerate(ndimage.find_objects(components), start=1):
         mask = np.zeros_like(solid)
         mask[region] = components[region] == index
-        if mask.sum(axis=(1, 2)).max() * GRID_MM ** 2 >= MIN_BODY_AREA_MM2:
+        if area(mask).max() >= MIN_BODY_AREA_MM2:
             masks.append(mask)
     if not masks:
         return []
-    typical = np.median([m.sum(axis=(1, 2)).max() for m in masks])
-    masks = [part for m in masks for part in (_split_merged(m, discs) if m.sum(axis=(1, 2)).max() > 1.2 * typical else [m])]
+    typical = np.median([area(m).max() for m in masks])
+    masks = [part for m in masks for part in (_split_merged(m, discs) if area(m).max() > 1.2 * typical else [m])]
     border = max(1, int(round(BORDER_MM / GRID_MM)))
     found = []
     for mask in masks:
-        areas = mask.sum(axis=(1, 2)) * GRID_MM ** 2
+        areas = area(mask)
         # a body cut by the top or bottom of the field of view is not reported
-        if (mask[:, :border].any() or mask[:, -border:].any()) and areas.max() < 0.6 * typical * GRID_MM ** 2:
+        if (mask[:, :border].any() or mask[:, -border:].any()) and areas.max() < 0.6 * typical:
             continue
         points = np.argwhere(mask)
         centroid = points.mean(axis=0)
@@ -181,6 +182,14 @@ def _on_the_column(candidates: list[_Candidate]) -> list[_Candidate]:
     return kept
 
 
+def disc_plane(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centre and unit normal (towards the feet) of a disc from its in-plane (row, col) points:
+    the normal is the direction of least spread."""
+    centre = points.mean(axis=0)
+    _, vectors = np.linalg.eigh(np.cov((points - centre).T))
+    return centre, (vectors[:, 0] if vectors[0, 0] >= 0 else -vectors[:, 0])
+
+
 def _disc_candidates(disc: np.ndarray, l5s1: np.ndarray) -> list[_DiscCandidate]:
     components, _ = ndimage.label(disc)
     found = []
@@ -188,10 +197,7 @@ def _disc_candidates(disc: np.ndarray, l5s1: np.ndarray) -> list[_DiscCandidate]
         inside = components[region] == index
         if inside.sum() < 30:
             continue
-        points = (np.argwhere(inside) + [s.start for s in region])[:, 1:].astype(float)
-        centre = points.mean(axis=0)
-        _, vectors = np.linalg.eigh(np.cov((points - centre).T))
-        normal = vectors[:, 0] if vectors[0, 0] >= 0 else -vectors[:, 0]
+        centre, normal = disc_plane((np.argwhere(inside) + [s.start for s in region])[:, 1:].astype(float))
         # the mean of the most confident fifth: a disc seen well on only a few slices still counts
         scores = np.sort(l5s1[region][inside])[::-1]
         found.append(_DiscCandidate(centre, normal, float(scores[:max(1, len(scores) // 5)].mean())))

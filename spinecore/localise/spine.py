@@ -10,7 +10,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from spinecore.geometry import Geometry
-from spinecore.levels import VERTEBRAE
 
 
 @dataclass(frozen=True)
@@ -87,7 +86,3 @@ class Spine:
             "discs": [{"level": d.level, "center_mm": r(d.center_mm), "normal": r(d.normal, 5),
                        "height_mm": round(d.height_mm, 3), "slice": d.slice} for d in self.discs],
         }
-
-
-def level_index(level: str) -> int:
-    return VERTEBRAE.index(level)

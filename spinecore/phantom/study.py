@@ -9,7 +9,7 @@ import numpy as np
 from pydicom.uid import generate_uid
 
 from spinecore.geometry import Geometry, rotation_matrix
-from spinecore.io.series import Plane, Weighting
+from spinecore.io.series import Plane, Series, Weighting
 from spinecore.io.write import DicomSeriesInfo, write_dicom_series, write_volume
 from spinecore.levels import DISCS, VERTEBRAE
 from spinecore.phantom.anatomy import DiscGrades, Patient, Spine, build_spine, progress, sample_patient
@@ -77,6 +77,10 @@ class PhantomSeries:
     weighting: Weighting
     acquisition_codes: tuple[str, str, str]
     description: str
+
+    def to_series(self, source: str) -> Series:
+        """The same voxels as an :class:`~spinecore.io.series.Series`, as if read from ``source``."""
+        return Series(self.array, self.geometry, self.plane, self.weighting, source, self.description)
 
 
 @dataclass

@@ -13,7 +13,7 @@ from spinecore.io.series import Series
 from spinecore.localise.spine import Spine
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     matplotlib.use("Agg")
@@ -35,7 +35,7 @@ def overview_slice(spine: Spine) -> int:
 def draw_overview(ax, series: Series, spine: Spine, k: int | None = None, title: str | None = None) -> None:
     """Slice ``k`` (default :func:`overview_slice`) in true proportions, head up, anterior left,
     with each vertebra's quadrilateral (dashed when taken from its own largest slice) and disc centres."""
-    plt = _pyplot()
+    plt = pyplot()
     k = overview_slice(spine) if k is None else k
     image = series.array[k]
     low, high = np.percentile(image, [1, 99.5])
@@ -58,7 +58,7 @@ def draw_overview(ax, series: Series, spine: Spine, k: int | None = None, title:
 
 
 def write_overview(series: Series, spine: Spine, path: Path) -> Path:
-    plt = _pyplot()
+    plt = pyplot()
     rows_mm, cols_mm = (n * s for n, s in zip(series.shape[1:], series.spacing[1:]))
     height = 8.0
     fig, ax = plt.subplots(figsize=(max(3.0, height * cols_mm / rows_mm), height))

@@ -22,6 +22,7 @@ from spinecore.io import load_study
 from spinecore.io.series import Series
 from spinecore.levels import DISCS, VERTEBRAE
 from spinecore.localise.grid import SliceGrid, normalise_slices, to_grid
+from spinecore.localise.localiser import disc_plane
 from spinecore.localise.network import CHANNELS
 
 log = logging.getLogger(__name__)
@@ -92,12 +93,10 @@ def _anterior_of_canal(vertebra: np.ndarray, canal: np.ndarray) -> np.ndarray:
 
 
 def _below_disc(disc: np.ndarray, spacing) -> np.ndarray:
-    """Voxels below the plane of ``disc`` (its least-spread axis, in mm, is the disc normal)."""
+    """Voxels below the plane of ``disc``."""
     scale = np.asarray(spacing)
     points = np.argwhere(disc)[:, 1:] * scale
-    centre = points.mean(axis=0)
-    _, vectors = np.linalg.eigh(np.cov((points - centre).T))
-    normal = vectors[:, 0] * (1 if vectors[0, 0] >= 0 else -1)  # towards the feet
+    centre, normal = disc_plane(points)
     grid = np.stack(np.meshgrid(*[np.arange(n) for n in disc.shape[1:]], indexing="ij"), axis=-1) * scale
     below = ((grid - centre) @ normal) > ((points - centre) @ normal).max()
     return np.broadcast_to(below, disc.shape).copy()
@@ -204,8 +203,7 @@ def phantom_scans(seeds, contrasts=("sag_t2", "sag_t1")) -> list[ReferenceScan]:
         study = make_phantom(PhantomSpec(seed=int(seed), axial=False))
         labels = study.labels
         for name in contrasts:
-            s = study.get(name)
-            series = Series(s.array, s.geometry, s.plane, s.weighting, f"phantom-{seed}/{name}")
+            series = study.get(name).to_series(f"phantom-{seed}/{name}")
             scan = ReferenceScan(f"phantom_{seed}_{name}", "phantom", f"phantom-{seed}", series)
             scan.bodies = {level: labels == LABELS[level] for level in VERTEBRAE if (labels == LABELS[level]).any()}
             scan.discs = {level: labels == LABELS[level] for level in DISCS if (labels == LABELS[level]).any()}

@@ -114,9 +114,9 @@ def midsag_cases(data_root: Path, count: int) -> list[Path]:
 
 def contact_sheet(cases: list[tuple[str, object, Spine | None]], path: Path, columns: int = 8) -> Path:
     """One panel per (title, series, spine) with the labelled quadrilaterals."""
-    from spinecore.report.localisation import _pyplot, draw_overview
+    from spinecore.report.localisation import pyplot, draw_overview
 
-    plt = _pyplot()
+    plt = pyplot()
 
     rows = -(-len(cases) // columns)
     fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 4.2 * rows), squeeze=False)
