@@ -211,6 +211,18 @@ def bad_truncated_nifti(root, ph):
     return root / "short.nii.gz", [], "short.nii.gz"
 
 
+def bad_cut_nifti_gz(root, ph):
+    data = (ph / "nifti" / "sag_t2.nii.gz").read_bytes()
+    (root / "cut.nii.gz").write_bytes(data[: len(data) // 2])  # header intact, voxel data cut
+    return root / "cut.nii.gz", [], "cut.nii.gz"
+
+
+def bad_cut_nifti(root, ph):
+    data = gzip.decompress((ph / "nifti" / "sag_t2.nii.gz").read_bytes())
+    (root / "cut.nii").write_bytes(data[: len(data) // 2])
+    return root / "cut.nii", [], "cut.nii"
+
+
 def bad_colour_volume(root, ph):
     image = sitk.GetImageFromArray(np.ones((4, 10, 10, 3), np.uint8), isVector=True)
     path = root / "rgb.nrrd"

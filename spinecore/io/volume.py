@@ -1,13 +1,16 @@
 """Reading NIfTI / NRRD / MetaImage volumes through SimpleITK."""
 from __future__ import annotations
 
+import gzip
 import re
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
 import SimpleITK as sitk
 
-from spinecore.errors import GeometryError, InputError
+from spinecore.errors import GeometryError, InputError, brief
 from spinecore.geometry import Geometry
 from spinecore.io.classify import plane_of, slice_axis, weighting_from_text
 from spinecore.io.series import Series
@@ -64,9 +67,46 @@ def _check_declared_spacing(path: Path) -> None:
         raise GeometryError(path, f"{kind}; voxel spacing is unknown")
 
 
+def _nifti_data_bytes(header: bytes) -> int | None:
+    """Bytes a NIfTI-1/-2 file must hold (voxel offset + voxel data), or ``None`` if ``header``
+    is not a NIfTI header (ITK then reports the problem itself)."""
+    for order in "<>":
+        if len(header) >= 348 and struct.unpack(order + "i", header[:4])[0] == 348:
+            dims = struct.unpack(order + "8h", header[40:56])
+            bitpix, offset = struct.unpack(order + "h", header[72:74])[0], struct.unpack(order + "f", header[108:112])[0]
+        elif len(header) >= 540 and struct.unpack(order + "i", header[:4])[0] == 540:
+            dims = struct.unpack(order + "8q", header[16:80])
+            bitpix, offset = struct.unpack(order + "h", header[14:16])[0], struct.unpack(order + "q", header[168:176])[0]
+        else:
+            continue
+        if not 1 <= dims[0] <= 7:
+            return None
+        voxels = int(np.prod([max(d, 1) for d in dims[1:dims[0] + 1]], dtype=np.int64))
+        return int(offset) + voxels * max(bitpix, 8) // 8
+    return None
+
+
+def _check_nifti_complete(path: Path) -> None:
+    """Refuse truncated NIfTI files (ITK silently fills the missing voxels)."""
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    try:
+        with opener(path, "rb") as fh:
+            header = fh.read(540)
+            size = len(header)
+            while chunk := fh.read(1 << 22):
+                size += len(chunk)
+    except (EOFError, OSError, zlib.error) as exc:
+        raise InputError(path, f"truncated or corrupt compressed data ({brief(exc, 80)})") from None
+    expected = _nifti_data_bytes(header)
+    if expected is not None and size < expected:
+        raise InputError(path, f"truncated: holds {size} of the {expected} bytes its header declares")
+
+
 def read_volume(path: Path) -> Series:
     """One volume file as a :class:`Series` in canonical orientation."""
     _check_declared_spacing(path)
+    if path.name.lower().endswith((".nii", ".nii.gz")):
+        _check_nifti_complete(path)
     try:
         image = sitk.ReadImage(str(path))
     except RuntimeError as exc:
