@@ -26,3 +26,27 @@ def bench_localise(model: Path | None = None, n_slices: int = 15, repeats: int =
     return {"task": "localise", "threads": threads, "shape": list(series.shape),
             "spacing_mm": [round(v, 3) for v in series.spacing], "levels": spine.levels,
             "median_s": round(float(np.median(times)), 3), "max_s": round(float(np.max(times)), 3), "repeats": repeats}
+
+
+def bench_grade(model: Path | None = None, n_slices: int = 15, repeats: int = 5, threads: int = 2) -> dict:
+    """Wall time of grading a whole phantom study as ``spinecore grade`` does (localisation, disc
+    extraction, 54-view TTA; files excluded) and the process's peak resident memory."""
+    import resource
+
+    from spinecore.grade import Grader
+    from spinecore.localise import Localiser
+    from spinecore.phantom import PhantomSpec, make_phantom
+
+    torch.set_num_threads(threads)
+    series = make_phantom(PhantomSpec(seed=7, n_slices=n_slices, t1=False, axial=False)).get("sag_t2").to_series("phantom-7")
+    localiser, grader = Localiser(), Grader.load(model)
+    grader(series, localiser(series))  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        gradings = grader(series, localiser(series), tta=True)
+        times.append(time.perf_counter() - start)
+    return {"task": "grade (localise + extract + 54-view TTA)", "threads": threads, "shape": list(series.shape),
+            "discs": len(gradings.discs), "median_s": round(float(np.median(times)), 3),
+            "max_s": round(float(np.max(times)), 3), "repeats": repeats,
+            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}

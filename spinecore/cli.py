@@ -1,4 +1,4 @@
-"""Command line: ``spinecore info | convert | phantom | localise | evaluate-localiser | bench | train-localiser``.
+"""Command line: ``spinecore info | convert | phantom | localise | grade | bench | train | evaluate | …``.
 
 Argument parsing and error-to-exit-code only: input problems print one line
 ``spinecore: error: <file>: <reason>`` on stderr and exit with code 2.
@@ -78,6 +78,95 @@ def _cmd_localise(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_grade(args: argparse.Namespace) -> int:
+    from spinecore.grade import Grader
+    from spinecore.io.series import Weighting
+    from spinecore.localise import Localiser
+    from spinecore.report import (staged_output, write_grading_overview, write_gradings_csv, write_gradings_json,
+                                  write_vertebrae_json)
+
+    localiser, grader = Localiser(args.localiser), Grader.load(args.model)
+    series = load_study(args.input, max_archive_bytes=args.max_archive_mb * 1024**2).sagittal(Weighting(args.weighting))
+    spine = localiser(series)
+    gradings = grader(series, spine, tta=not args.no_tta)
+    with staged_output(args.out) as stage:
+        write_gradings_csv(gradings, stage / "gradings.csv")
+        write_gradings_json(gradings, spine, stage / "gradings.json")
+        write_vertebrae_json(spine, stage / "vertebrae.json")
+        write_grading_overview(series, spine, gradings, stage / "overview.png")
+    levels = ", ".join(d.level for d in gradings.discs) or "none"
+    print(f"{series.description or series.source}: graded discs {levels}; wrote gradings.csv, gradings.json, "
+          f"vertebrae.json and overview.png to {args.out}")
+    return 0
+
+
+def _cmd_spider_manifests(args: argparse.Namespace) -> int:
+    from spinecore.grade import get_scheme
+    from spinecore.train.grading_data import spider_manifests, write_manifest
+
+    if not (args.data / "spider_midsag" / "gradings.csv").is_file():
+        raise SpineCoreError(args.data, "not the real-data pack (needs spider_midsag/gradings.csv)")
+    scheme = get_scheme(args.scheme)
+    args.out.mkdir(parents=True, exist_ok=True)
+    for part, rows in spider_manifests(args.data, scheme).items():
+        path = args.out / f"spider_{part}.csv"
+        write_manifest(path, scheme, rows)
+        print(f"{path}: {len(rows)} discs of {len({r.scan for r in rows})} scans, {len({r.patient for r in rows})} patients")
+    return 0
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from spinecore.grade import get_scheme
+    from spinecore.models import save_model
+    from spinecore.train.grading import GradingTraining, network_config, train_grading_model
+    from spinecore.train.grading_data import build_disc_set, read_manifest
+
+    scheme = get_scheme(args.scheme)
+    rows = read_manifest(args.manifest, scheme)
+    validation_rows = read_manifest(args.validation, scheme) if args.validation else None
+    torch.set_num_threads(2)  # fixed, so a seed reproduces the same weights
+    settings = GradingTraining(seed=args.seed, steps=args.steps, preset=args.preset, dims=args.dims, branch=args.branch)
+    network_config(scheme, settings)  # fail on a bad branch before the long part
+    command = " ".join(["spinecore", "train", "--manifest", str(args.manifest), "--scheme", str(args.scheme),
+                        "--out", str(args.out), "--seed", str(args.seed), "--steps", str(args.steps),
+                        "--preset", args.preset, "--dims", str(args.dims)]
+                       + (["--branch", args.branch] if args.branch else [])
+                       + (["--validation", str(args.validation)] if args.validation else []))
+    train, skipped = build_disc_set(rows)
+    calibration = build_disc_set(validation_rows)[0] if validation_rows else None
+    net, metadata = train_grading_model(train, scheme, settings, command, calibration,
+                                        data_note=f"{args.manifest.name}: {len(train)} discs ({len(skipped)} graded discs "
+                                                  "not found by the localiser)")
+    partial = args.out.with_name(args.out.name + ".partial")
+    try:
+        save_model(partial, "grader", {"net": net.config.to_dict(), "scheme": scheme.to_dict()}, net.state_dict(),
+                   metadata)
+        partial.replace(args.out)
+    finally:
+        partial.unlink(missing_ok=True)
+    print(f"wrote {args.out} ({len(train)} training discs, {len(skipped)} skipped)")
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from spinecore.grade import Grader
+    from spinecore.report import staged_output
+    from spinecore.report.evaluation import write_evaluation
+    from spinecore.train.grading_data import build_disc_set, read_manifest
+    from spinecore.train.grading_eval import evaluate_grader
+
+    grader = Grader.load(args.model)
+    data, skipped = build_disc_set(read_manifest(args.manifest, grader.scheme))
+    metrics = evaluate_grader(grader, data, tta=not args.no_tta, seed=args.seed)
+    metrics["skipped"] = skipped
+    with staged_output(args.out) as stage:
+        write_evaluation(metrics, stage)
+    print((args.out / "metrics.md").read_text())
+    return 0
+
+
 def _cmd_evaluate_localiser(args: argparse.Namespace) -> int:
     from spinecore.localise import Localiser
     from spinecore.report import staged_output
@@ -91,9 +180,11 @@ def _cmd_evaluate_localiser(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from spinecore.bench import bench_localise
+    from spinecore.bench import bench_grade, bench_localise
 
-    print(json.dumps(bench_localise(args.model, n_slices=args.slices, repeats=args.repeats), indent=1))
+    results = [bench_localise(args.model, n_slices=args.slices, repeats=args.repeats),
+               bench_grade(args.grader, n_slices=args.slices, repeats=args.repeats)]
+    print(json.dumps(results, indent=1))
     return 0
 
 
@@ -164,6 +255,44 @@ def build_parser() -> argparse.ArgumentParser:
                           help="preferred sagittal series when the study has several (default %(default)s)")
     localise.set_defaults(run=_cmd_localise)
 
+    grade = sub.add_parser("grade", help="localise and grade every disc: gradings.csv/.json, vertebrae.json, overview.png")
+    add_input(grade)
+    grade.add_argument("--out", type=Path, required=True, help="output folder")
+    grade.add_argument("--model", type=Path, help="grading model file (default: the bundled one)")
+    grade.add_argument("--localiser", type=Path, help="localiser model file (default: the bundled one)")
+    grade.add_argument("--no-tta", action="store_true", help="one view per disc instead of the 54-view average")
+    grade.add_argument("--weighting", choices=("T2", "T1", "STIR"), default="T2",
+                       help="preferred sagittal series when the study has several (default %(default)s)")
+    grade.set_defaults(run=_cmd_grade)
+
+    manifests = sub.add_parser("spider-manifests", help="write train/validation manifests of the SPIDER gradings")
+    manifests.add_argument("--data", type=Path, required=True, help="the real-data pack")
+    manifests.add_argument("--out", type=Path, required=True, help="folder for spider_train.csv, spider_validation.csv")
+    manifests.add_argument("--scheme", default="spider", help="scheme name or JSON file (default %(default)s)")
+    manifests.set_defaults(run=_cmd_spider_manifests)
+
+    train_grader = sub.add_parser("train", help="train a grading model from a manifest (see README: manifest format)")
+    train_grader.add_argument("--manifest", type=Path, required=True, help="training manifest CSV")
+    train_grader.add_argument("--scheme", default="spider", help="scheme name (spider, genodisc) or JSON file")
+    train_grader.add_argument("--out", type=Path, required=True, help="model file to write (.pt)")
+    train_grader.add_argument("--validation", type=Path, help="manifest whose discs calibrate the probabilities")
+    train_grader.add_argument("--seed", type=int, default=0, help="random seed (default %(default)s)")
+    train_grader.add_argument("--steps", type=_positive_int, default=4000, help="optimiser steps (default %(default)s)")
+    train_grader.add_argument("--preset", choices=("compact", "thesis"), default="compact",
+                              help="network size (default %(default)s; thesis = 426 M parameters)")
+    train_grader.add_argument("--dims", type=int, choices=(2, 3), default=2, help="2-D or 3-D kernels")
+    train_grader.add_argument("--branch", choices=("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7"),
+                              help="last layer shared by all tasks (default: the preset's)")
+    train_grader.set_defaults(run=_cmd_train)
+
+    evaluate_grader = sub.add_parser("evaluate", help="per-task accuracy, kappa, intervals and baselines on a manifest")
+    evaluate_grader.add_argument("--manifest", type=Path, required=True, help="manifest CSV with reference grades")
+    evaluate_grader.add_argument("--model", type=Path, help="grading model file (default: the bundled one)")
+    evaluate_grader.add_argument("--out", type=Path, required=True, help="folder for metrics.json and metrics.md")
+    evaluate_grader.add_argument("--no-tta", action="store_true", help="evaluate without test-time augmentation")
+    evaluate_grader.add_argument("--seed", type=int, default=0, help="bootstrap seed (default %(default)s)")
+    evaluate_grader.set_defaults(run=_cmd_evaluate)
+
     evaluate = sub.add_parser("evaluate-localiser", help="localiser metrics on our validation split + contact sheets")
     evaluate.add_argument("--data", type=Path, required=True, help="the real-data pack")
     evaluate.add_argument("--model", type=Path, help="localiser model file (default: the bundled one)")
@@ -171,8 +300,9 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--midsag", type=int, default=40, help="mid-sagittal SPIDER cases on the contact sheet")
     evaluate.set_defaults(run=_cmd_evaluate_localiser)
 
-    bench = sub.add_parser("bench", help="time localisation of a phantom study (median of repeats)")
+    bench = sub.add_parser("bench", help="time localisation and grading of a phantom study (median of repeats)")
     bench.add_argument("--model", type=Path, help="localiser model file (default: the bundled one)")
+    bench.add_argument("--grader", type=Path, help="grading model file (default: the bundled one)")
     bench.add_argument("--slices", type=_positive_int, default=15, help="sagittal slices (default %(default)s)")
     bench.add_argument("--repeats", type=_positive_int, default=5, help="timed runs (default %(default)s)")
     bench.set_defaults(run=_cmd_bench)

@@ -8,6 +8,7 @@
 """
 from spinecore.localise.localiser import Localiser, localise
 from spinecore.localise.quads import CORNER_NAMES, quad_from_region
-from spinecore.localise.spine import Disc, Spine, Vertebra, VertebraSlice
+from spinecore.localise.spine import Disc, Spine, Vertebra, VertebraSlice, discs_between
 
-__all__ = ["CORNER_NAMES", "Disc", "Localiser", "Spine", "Vertebra", "VertebraSlice", "localise", "quad_from_region"]
+__all__ = ["CORNER_NAMES", "Disc", "Localiser", "Spine", "Vertebra", "VertebraSlice", "discs_between", "localise",
+           "quad_from_region"]

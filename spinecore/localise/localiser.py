@@ -19,12 +19,11 @@ from scipy import ndimage
 
 from spinecore.errors import InputError, LocalisationError, ModelError
 from spinecore.io.series import Plane, Series
-from spinecore.levels import VERTEBRAE
 from spinecore.localise.chain import Detection, label_chain, typical_spacing
 from spinecore.localise.grid import GRID_MM, SliceGrid, normalise_slices, pad_to_multiple, to_grid
 from spinecore.localise.network import CHANNELS, LocaliserNet
 from spinecore.localise.quads import quad_from_region
-from spinecore.localise.spine import Disc, Spine, Vertebra, VertebraSlice
+from spinecore.localise.spine import Spine, Vertebra, VertebraSlice, discs_between
 from spinecore.models import load_model
 
 #: A body must cover this much of one slice (mm²) to count (a lumbar body is ~1000 mm²).
@@ -108,7 +107,7 @@ class Localiser:
             below = labelled[n + 1][1].centre if n + 1 < len(labelled) else None
             down = _down_direction(c.centre, above, below)
             vertebrae.append(_vertebra(level, c, body, down, grid, series, confidence))
-        return Spine(series.geometry, tuple(vertebrae), tuple(_discs(vertebrae, series)), series.source)
+        return Spine(series.geometry, tuple(vertebrae), discs_between(vertebrae), series.source)
 
 
 def _in_plane_structure() -> np.ndarray:
@@ -263,27 +262,6 @@ def _vertebra(level, c: _Candidate, body, down, grid: SliceGrid, series: Series,
     mid = min(extent, key=lambda k: abs(k - c.centroid[0]))
     centroid = np.concatenate([[c.centroid[0]], grid.to_scan(c.centroid[1:])])
     return Vertebra(level, c.body * confidence, series.geometry.vox_to_mm(centroid), tuple(slices), mid)
-
-
-def _discs(vertebrae: list[Vertebra], series: Series) -> list[Disc]:
-    discs = []
-    for upper, lower in zip(vertebrae[:-1], vertebrae[1:]):
-        if VERTEBRAE.index(lower.level) - VERTEBRAE.index(upper.level) != 1:
-            continue
-        shared = {s.slice for s in upper.slices} & {s.slice for s in lower.slices}
-        if not shared:
-            continue
-        k = min(shared, key=lambda s: abs(s - upper.mid_slice) + abs(s - lower.mid_slice))
-        u, low = upper.on_slice(k).corners_mm, lower.on_slice(k).corners_mm
-        across = (low[1] - low[0]) + (u[2] - u[3])  # anterior → posterior along both endplates
-        across /= np.linalg.norm(across)
-        up = (u[2] + u[3]) / 2 - (low[0] + low[1]) / 2
-        normal = up - (up @ across) * across
-        normal /= np.linalg.norm(normal)
-        height = ((u[3] - low[0]) @ normal + (u[2] - low[1]) @ normal) / 2
-        centre = (u[2] + u[3] + low[0] + low[1]) / 4
-        discs.append(Disc(f"{upper.level}-{lower.level}", centre, normal, float(height), k))
-    return discs
 
 
 _DEFAULT: Localiser | None = None

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from spinecore.geometry import Geometry
+from spinecore.levels import VERTEBRAE
 
 
 @dataclass(frozen=True)
@@ -86,3 +87,26 @@ class Spine:
             "discs": [{"level": d.level, "center_mm": r(d.center_mm), "normal": r(d.normal, 5),
                        "height_mm": round(d.height_mm, 3), "slice": d.slice} for d in self.discs],
         }
+
+
+def discs_between(vertebrae) -> tuple[Disc, ...]:
+    """The discs between consecutive labelled vertebrae (cranial → caudal) that share a slice,
+    measured on the shared slice nearest both mid slices from the facing endplate corners."""
+    discs = []
+    for upper, lower in zip(vertebrae[:-1], vertebrae[1:]):
+        if VERTEBRAE.index(lower.level) - VERTEBRAE.index(upper.level) != 1:
+            continue
+        shared = {s.slice for s in upper.slices} & {s.slice for s in lower.slices}
+        if not shared:
+            continue
+        k = min(shared, key=lambda s: abs(s - upper.mid_slice) + abs(s - lower.mid_slice))
+        u, low = upper.on_slice(k).corners_mm, lower.on_slice(k).corners_mm
+        across = (low[1] - low[0]) + (u[2] - u[3])  # anterior → posterior along both endplates
+        across /= np.linalg.norm(across)
+        up = (u[2] + u[3]) / 2 - (low[0] + low[1]) / 2
+        normal = up - (up @ across) * across
+        normal /= np.linalg.norm(normal)
+        height = ((u[3] - low[0]) @ normal + (u[2] - low[1]) @ normal) / 2
+        centre = (u[2] + u[3] + low[0] + low[1]) / 4
+        discs.append(Disc(f"{upper.level}-{lower.level}", centre, normal, float(height), k))
+    return tuple(discs)

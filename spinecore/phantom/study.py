@@ -97,6 +97,21 @@ class PhantomStudy:
     def get(self, name: str) -> PhantomSeries:
         return next(s for s in self.series if s.name == name)
 
+    def reference_spine(self):
+        """The exact localisation (a :class:`spinecore.localise.Spine`) of the sagittal series:
+        true corners, levels and discs."""
+        from spinecore.localise.spine import Spine as LocalisedSpine, Vertebra, VertebraSlice, discs_between
+
+        geometry = self.series[0].geometry
+        vertebrae = []
+        for v in self.truth["vertebrae"]:
+            slices = tuple(VertebraSlice(s["slice"], np.array(s["corners_vox"]), np.array(s["corners_mm"]))
+                           for s in v["slices"])
+            centre_slice = geometry.mm_to_vox(v["centroid_mm"])[0]
+            mid = min(slices, key=lambda s: abs(s.slice - centre_slice)).slice
+            vertebrae.append(Vertebra(v["level"], 1.0, np.array(v["centroid_mm"]), slices, mid))
+        return LocalisedSpine(geometry, tuple(vertebrae), discs_between(vertebrae), f"phantom-{self.truth['seed']}")
+
 
 def _patient(spec: PhantomSpec) -> Patient:
     patient = progress(sample_patient(spec.seed), spec.follow_up_years)

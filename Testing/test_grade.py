@@ -1,0 +1,79 @@
+"""Grading end to end with the bundled models: the `grade` command, its files, and bad model files."""
+import csv
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from spinecore.errors import ModelError
+from spinecore.grade import SPIDER, Grader, GradingNet, compact
+from spinecore.io import load_study
+from spinecore.localise import localise
+from spinecore.models import default_model_path, save_model
+
+from conftest import REPO, SAMPLE_T2, run_cli
+
+
+def test_grade_command_on_a_phantom_dicom_study(phantom_dir, phantom_truth, tmp_path):
+    out = tmp_path / "out"
+    result = run_cli("grade", phantom_dir / "dicom", "--out", out)
+    assert result.returncode == 0, result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["gradings.csv", "gradings.json", "overview.png", "vertebrae.json"]
+    with (out / "gradings.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    expected_levels = [d["level"] for d in phantom_truth["discs"]]
+    assert [r["level"] for r in rows] == expected_levels  # levels not in view are absent
+    assert list(rows[0]) == ["level", *SPIDER.task_names, *(f"{t}_confidence" for t in SPIDER.task_names)]
+    document = json.loads((out / "gradings.json").read_text())
+    assert document["scheme"]["name"] == "spider" and document["tta"] is True and document["model"]
+    for row, disc in zip(rows, document["discs"]):
+        for task in SPIDER.tasks:
+            probabilities = disc["tasks"][task.name]["probabilities"]
+            assert list(probabilities) == [str(v) for v in task.values]
+            assert sum(probabilities.values()) == pytest.approx(1.0, abs=1e-3)
+            best = max(probabilities, key=probabilities.get)
+            assert row[task.name] == best == str(disc["tasks"][task.name]["grade"])
+            assert float(row[f"{task.name}_confidence"]) == pytest.approx(probabilities[best], abs=1e-3)
+    vertebrae = json.loads((out / "vertebrae.json").read_text())
+    assert [v["level"] for v in vertebrae["vertebrae"]] == [v["level"] for v in phantom_truth["vertebrae"]]
+
+
+def test_tta_off_grades_from_the_centre_view_only():
+    series = load_study(SAMPLE_T2).sagittal()
+    spine = localise(series)
+    grader = Grader.load()
+    plain, augmented = grader(series, spine, tta=False), grader(series, spine, tta=True)
+    assert [d.level for d in plain.discs] == [d.level for d in augmented.discs] == [d.level for d in spine.discs]
+    differs = [not np.allclose(a.probabilities["pfirrmann"], b.probabilities["pfirrmann"])
+               for a, b in zip(plain.discs, augmented.discs)]
+    assert any(differs)
+
+
+@pytest.mark.parametrize("make", ["garbage", "localiser", "wrong_shapes"])
+def test_bad_grader_files_are_one_line_errors(make, tmp_path):
+    path = tmp_path / "model.pt"
+    if make == "garbage":
+        path.write_bytes(b"PK\x03\x04 truncated")
+    elif make == "localiser":
+        path.write_bytes(default_model_path("localiser").read_bytes())
+    else:
+        net = GradingNet(compact([2, 2]))
+        save_model(path, "grader", {"net": compact([5, 4]).to_dict(), "scheme": SPIDER.to_dict()}, net.state_dict(), {})
+    with pytest.raises(ModelError) as info:
+        Grader.load(path)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+    result = run_cli("grade", SAMPLE_T2, "--out", tmp_path / "out", "--model", path)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1 and "model.pt" in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_bundled_grader_is_small_documented_and_loads_safely():
+    path = default_model_path("grader")
+    assert path.stat().st_size < 20e6
+    checkpoint = torch.load(path, weights_only=True)
+    assert checkpoint["metadata"]["command"].startswith("spinecore train ")
+    card = (REPO / "Resources" / "Models" / "grader.md").read_text()
+    assert checkpoint["metadata"]["command"] in card
+    grader = Grader.load()
+    assert grader.scheme == SPIDER and torch.all(grader.net.temperature > 0)

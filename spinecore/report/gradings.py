@@ -1,0 +1,70 @@
+"""Grading results as files: ``gradings.csv``, ``gradings.json`` and the overview with its table."""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+from spinecore.grade.grader import Gradings
+from spinecore.io.series import Series
+from spinecore.localise.spine import Spine
+from spinecore.report.localisation import draw_overview, overview_slice, pyplot
+
+
+def write_gradings_csv(gradings: Gradings, path: Path) -> Path:
+    """``level``, one column per task (the grade in the scheme's values), then ``<task>_confidence``."""
+    names = gradings.scheme.task_names
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, ["level", *names, *(f"{n}_confidence" for n in names)])
+        writer.writeheader()
+        writer.writerows(gradings.rows())
+    return path
+
+
+def write_gradings_json(gradings: Gradings, spine: Spine, path: Path) -> Path:
+    """Every class probability per level and task, with the scheme, the model id and each disc's
+    centre (LPS mm) and localiser slice."""
+    discs = {d.level: d for d in spine.discs}
+    document = {
+        "source": spine.source, "model": gradings.model_id, "tta": gradings.tta, "scheme": gradings.scheme.to_dict(),
+        "discs": [{
+            "level": g.level,
+            "center_mm": [round(float(v), 3) for v in discs[g.level].center_mm],
+            "slice": discs[g.level].slice,
+            "tasks": {task.name: {"grade": gradings.predicted(g, task.name)[0],
+                                  "confidence": round(gradings.predicted(g, task.name)[1], 4),
+                                  "probabilities": {str(v): round(float(p), 4)
+                                                    for v, p in zip(task.values, g.probabilities[task.name])}}
+                      for task in gradings.scheme.tasks},
+        } for g in gradings.discs],
+    }
+    path.write_text(json.dumps(document, indent=1))
+    return path
+
+
+def write_grading_overview(series: Series, spine: Spine, gradings: Gradings, path: Path) -> Path:
+    """The labelled quadrilaterals on the middle slice beside the gradings table."""
+    plt = pyplot()
+    rows_mm, cols_mm = (n * s for n, s in zip(series.shape[1:], series.spacing[1:]))
+    height = 7.0
+    image_width = max(3.0, height * cols_mm / rows_mm)
+    names = gradings.scheme.task_names
+    fig, (ax_image, ax_table) = plt.subplots(1, 2, figsize=(image_width + 1.1 * len(names) + 1.5, height),
+                                             gridspec_kw={"width_ratios": [image_width, 1.1 * len(names) + 1.5]})
+    draw_overview(ax_image, series, spine, title=f"{Path(spine.source).name}: slice {overview_slice(spine)}")
+    ax_table.set_axis_off()
+    rows = gradings.rows()
+    if rows:
+        cells = [[row["level"], *(f"{row[n]} ({row[n + '_confidence']:.2f})" for n in names)] for row in rows]
+        table = ax_table.table(cellText=cells, colLabels=["level", *(n.replace("_", "\n") for n in names)],
+                               loc="center", cellLoc="center")
+        table.auto_set_font_size(False)
+        table.set_fontsize(8)
+        table.scale(1.0, 2.2)
+    else:
+        ax_table.text(0.5, 0.5, "no disc between two labelled vertebrae", ha="center", va="center")
+    ax_table.set_title(f"grade (probability) — {gradings.model_id}{', TTA' if gradings.tta else ''}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path

@@ -1,0 +1,212 @@
+"""Grading data: manifests (CSV) → disc volumes with labels.
+
+Manifest format (UTF-8 CSV, one row per graded disc of one scan)::
+
+    patient,scan,level,pfirrmann,modic,...
+    P001,scans/P001_t2.nii.gz,L4-L5,3,0,...
+
+``patient`` groups rows for patient-level splits and bootstrap intervals; ``scan`` is any input
+``spinecore`` reads (NIfTI/NRRD/MHA file, DICOM folder or zip), relative to the manifest's folder
+or absolute; ``level`` is a disc name (``T12-L1`` … ``L5-S1``); one column per task of the scheme
+holds the grade in the scheme's own values, empty when not graded. Other columns are ignored.
+"""
+from __future__ import annotations
+
+import csv
+import logging
+import os
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from spinecore.errors import SpineCoreError
+from spinecore.extract import disc_volumes
+from spinecore.grade.loss import MISSING
+from spinecore.grade.schemes import GradingScheme
+from spinecore.io import load_study
+from spinecore.levels import DISCS
+from spinecore.localise import Localiser
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ManifestRow:
+    patient: str
+    scan: Path
+    level: str
+    labels: tuple[int, ...]  # class indices per task, MISSING where not graded
+
+
+def read_manifest(path: Path, scheme: GradingScheme) -> list[ManifestRow]:
+    path = Path(path)
+    if not path.is_file():
+        raise SpineCoreError(path, "manifest not found")
+    with path.open(newline="", encoding="utf-8") as f:
+        reader = csv.DictReader(f)
+        columns = set(reader.fieldnames or ())
+        missing = ({"patient", "scan", "level"} | set(scheme.task_names)) - columns
+        if missing:
+            raise SpineCoreError(path, f"manifest lacks columns {', '.join(sorted(missing))} (scheme {scheme.name})")
+        rows = []
+        for line, record in enumerate(reader, start=2):
+            if record["level"] not in DISCS:
+                raise SpineCoreError(path, f"line {line}: level {record['level']!r} is not a disc name like L4-L5")
+            labels = []
+            for task in scheme.tasks:
+                text = (record[task.name] or "").strip()
+                try:
+                    labels.append(task.index(int(float(text))) if text else MISSING)
+                except ValueError:
+                    raise SpineCoreError(path, f"line {line}: {task.name} = {text!r} is not one of {list(task.values)}") from None
+            scan = Path(record["scan"])
+            rows.append(ManifestRow(record["patient"], scan if scan.is_absolute() else path.parent / scan,
+                                    record["level"], tuple(labels)))
+    if not rows:
+        raise SpineCoreError(path, "manifest has no rows")
+    return rows
+
+
+def write_manifest(path: Path, scheme: GradingScheme, rows: list[ManifestRow]) -> None:
+    """Write ``rows`` with scan paths relative to the manifest's folder."""
+    with path.open("w", newline="", encoding="utf-8") as f:
+        writer = csv.writer(f)
+        writer.writerow(["patient", "scan", "level", *scheme.task_names])
+        for row in rows:
+            scan = os.path.relpath(Path(row.scan).resolve(), Path(path).resolve().parent)
+            writer.writerow([row.patient, scan, row.level,
+                             *("" if i == MISSING else t.values[i] for t, i in zip(scheme.tasks, row.labels))])
+
+
+@dataclass
+class DiscSet:
+    """Disc volumes stored as ``uint8`` (value × 255) ``(N, 9, 112, 224)``, labels ``(N, tasks)``."""
+
+    volumes: np.ndarray
+    labels: np.ndarray
+    patients: list[str]
+    levels: list[str]
+    scans: list[str]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def float_volumes(self, index) -> np.ndarray:
+        return self.volumes[index].astype(np.float32) / 255.0
+
+
+def build_disc_set(rows: list[ManifestRow], localiser: Localiser | None = None) -> tuple[DiscSet, list[str]]:
+    """Localise each manifest scan, cut its disc volumes and attach the labels. Graded discs the
+    localiser did not find are skipped and listed (``scan level: reason``)."""
+    localiser = localiser or Localiser()
+    by_scan: dict[Path, list[ManifestRow]] = defaultdict(list)
+    for row in rows:
+        by_scan[row.scan].append(row)
+    volumes, labels, patients, levels, scans, skipped = [], [], [], [], [], []
+    for n, (scan, scan_rows) in enumerate(by_scan.items(), start=1):
+        series = load_study(scan).sagittal()
+        try:
+            found = {v.level: v for v in disc_volumes(series, localiser(series))}
+        except SpineCoreError as exc:
+            found = {}
+            log.warning("%s", exc)
+        for row in scan_rows:
+            if row.level not in found:
+                skipped.append(f"{scan} {row.level}: not found by the localiser")
+                continue
+            volumes.append(np.round(found[row.level].array * 255).astype(np.uint8))
+            labels.append(row.labels)
+            patients.append(row.patient)
+            levels.append(row.level)
+            scans.append(str(scan))
+        if n % 25 == 0 or n == len(by_scan):
+            log.info("extracted discs from %d/%d scans (%d discs, %d skipped)", n, len(by_scan), len(labels), len(skipped))
+    if not labels:
+        raise SpineCoreError(rows[0].scan, "no graded disc could be found in any manifest scan")
+    return DiscSet(np.stack(volumes), np.array(labels, np.int64), patients, levels, scans), skipped
+
+
+# -- the SPIDER gradings of the shared data pack ---------------------------------------------
+
+SPIDER_COLUMNS = {"pfirrmann": "Pfirrman grade", "modic": "Modic", "endplate_upper": "UP endplate",
+                  "endplate_lower": "LOW endplate", "spondylolisthesis": "Spondylolisthesis",
+                  "herniation": "Disc herniation", "narrowing": "Disc narrowing", "bulging": "Disc bulging"}
+#: Patients of the grading validation split: the localiser's SPIDER validation patients plus
+#: 29 more drawn with SPIDER_SPLIT_SEED from the rest (about 20 % of the 173).
+SPIDER_SPLIT_SEED = 2026
+SPIDER_VALIDATION_EXTRA = 29
+
+
+def spider_split(patients: list[str]) -> set[str]:
+    from spinecore.train.localiser_data import VALIDATION
+
+    fixed = set(VALIDATION["spider_space"])
+    rest = sorted(set(patients) - fixed, key=int)
+    return fixed | set(random.Random(SPIDER_SPLIT_SEED).sample(rest, SPIDER_VALIDATION_EXTRA))
+
+
+def spider_manifests(data_root: Path, scheme: GradingScheme) -> dict[str, list[ManifestRow]]:
+    """Manifest rows for every SPIDER series of the data pack (mid-sagittal T1, T2, T2-SPACE and the
+    T2-SPACE slabs), split by patient into ``train`` and ``validation``. Rows of patients whose
+    bottom-up disc numbering is in doubt (an ``IVD label 0`` row) are left out."""
+    root = Path(data_root)
+    with (root / "spider_midsag" / "gradings.csv").open(newline="") as f:
+        gradings = [r for r in csv.DictReader(f)]
+    doubtful = {r["Patient"] for r in gradings if r["level"] == "unknown"}
+    graded = [r for r in gradings if r["Patient"] not in doubtful and r["level"] in DISCS]
+    scans: dict[str, list[Path]] = defaultdict(list)
+    for path in sorted((root / "spider_midsag" / "images").glob("*.nii.gz")):
+        scans[path.name.split("_")[0]].append(path)
+    for path in sorted((root / "spider_space" / "images").glob("*.nii.gz")):
+        scans[path.name.split("_")[0]].append(path)
+    validation = spider_split([r["Patient"] for r in graded])
+    split: dict[str, list[ManifestRow]] = {"train": [], "validation": []}
+    for r in graded:
+        labels = tuple(scheme.task(t).index(int(r[SPIDER_COLUMNS[t]])) if t in SPIDER_COLUMNS else MISSING
+                       for t in scheme.task_names)
+        for scan in scans[r["Patient"]]:
+            part = "validation" if r["Patient"] in validation else "train"
+            split[part].append(ManifestRow(r["Patient"], scan.resolve(), r["level"], labels))
+    return split
+
+
+def phantom_disc_set(seeds, scheme: GradingScheme, n_slices: int | None = None) -> DiscSet:
+    """Disc volumes of phantom T2 scans, found by the bundled localiser and labelled with the
+    phantom's known grades mapped onto ``scheme`` (see :func:`phantom_labels`)."""
+    from spinecore.phantom import PhantomSpec, make_phantom
+
+    localiser = Localiser()
+    volumes, labels, patients, levels, scans = [], [], [], [], []
+    for seed in seeds:
+        study = make_phantom(PhantomSpec(seed=int(seed), n_slices=n_slices, t1=False, axial=False))
+        series = study.get("sag_t2").to_series(f"phantom-{seed}")
+        truth = {d["level"]: d["grades"] for d in study.truth["discs"]}
+        for volume in disc_volumes(series, localiser(series)):
+            if volume.level not in truth:
+                continue
+            volumes.append(np.round(volume.array * 255).astype(np.uint8))
+            labels.append(phantom_labels(truth[volume.level], scheme))
+            patients.append(f"phantom-{seed}")
+            levels.append(volume.level)
+            scans.append(series.source)
+    return DiscSet(np.stack(volumes), np.array(labels, np.int64), patients, levels, scans)
+
+
+def phantom_labels(grades: dict[str, int], scheme: GradingScheme) -> tuple[int, ...]:
+    """Class indices of a phantom disc's grades on ``scheme``: grades outside a task's range are
+    clipped, binary tasks mean grade > 0, ``MISSING`` for tasks the phantom lacks."""
+    sources = {"modic": max(grades.get("marrow_upper", 0), grades.get("marrow_lower", 0)),
+               "bulging": max(grades.get("bulging_anterior", 0), grades.get("bulging_posterior", 0))}
+    out = []
+    for task in scheme.tasks:
+        value = sources.get(task.name, grades.get(task.name))
+        if value is None:
+            out.append(MISSING)
+            continue
+        if task.values == (0, 1):
+            value = int(value > 0)
+        out.append(task.index(min(max(value, task.values[0]), task.values[-1])))
+    return tuple(out)
