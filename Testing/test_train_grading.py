@@ -69,16 +69,16 @@ def test_temperature_scaling_recovers_a_known_temperature():
 
 
 def test_phantom_trained_model_separates_grades():
-    """A few minutes of training on phantom discs: Pfirrmann and herniation must be told apart on
-    phantoms never trained on."""
+    """A minute of training on 16 phantom patients: on 6 unseen ones, the marrow changes and the
+    Pfirrmann grade must be told apart (seed 0 reached kappa 1.0 / 0.89 and 0.56)."""
     torch.set_num_threads(2)
     train = phantom_disc_set(range(300, 316), GENODISC, n_slices=5)
     test = phantom_disc_set(range(400, 406), GENODISC, n_slices=5)
     net, metadata = train_grading_model(train, GENODISC, GradingTraining(seed=0, steps=250, batch_size=16), "test")
     metrics = evaluate_grader(Grader(net, GENODISC, metadata), test, tta=False)["tasks"]
-    pf = metrics["pfirrmann"]
-    assert pf["kappa"] > 0.5, pf
-    assert metrics["narrowing"]["kappa"] > 0.3, metrics["narrowing"]
+    assert metrics["pfirrmann"]["kappa"] > 0.4, metrics["pfirrmann"]
+    for task in ("marrow_upper", "marrow_lower"):
+        assert metrics[task]["kappa"] > 0.6 and metrics[task]["average_class_accuracy"] > 0.8, metrics[task]
 
 
 def test_train_and_evaluate_commands_are_reproducible(tmp_path):
