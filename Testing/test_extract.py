@@ -90,3 +90,16 @@ def test_vertebra_volumes_are_centred_on_bodies():
         reference = next(v for v in study.truth["vertebrae"] if v["level"] == volume.level)
         index = (np.linalg.inv(volume.to_mm) @ np.append(reference["centroid_mm"], 1.0))[:3]
         assert np.all(np.abs(index[1:] - 111.5) <= 4.0), volume.level
+
+
+def test_values_go_back_into_the_scan_grid():
+    study, series = _study(seed=6)
+    volume = disc_volumes(series, study.reference_spine())[1]
+    marker = np.zeros(volume.array.shape, np.float32)
+    marker[4, 50:62, 100:124] = 1.0
+    scan = volume.to_scan_grid(marker, series.shape)
+    assert scan.shape == series.shape
+    k, j, i = np.argwhere(scan > 0.5).mean(0)
+    expected = volume.scan_index([4, 55.5, 111.5])
+    assert np.allclose([k, j, i], expected, atol=1.0)
+    assert scan[np.arange(series.shape[0]) != round(expected[0])].max() == 0

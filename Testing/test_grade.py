@@ -77,3 +77,26 @@ def test_bundled_grader_is_small_documented_and_loads_safely():
     assert checkpoint["metadata"]["command"] in card
     grader = Grader.load()
     assert grader.scheme == SPIDER and torch.all(grader.net.temperature > 0)
+
+
+def test_grade_writes_hotspots_in_the_scan_geometry(tmp_path):
+    import SimpleITK as sitk
+
+    out = tmp_path / "out"
+    result = run_cli("grade", SAMPLE_T2, "--out", out, "--hotspots", "--augmentations", 2, "--method", "guided")
+    assert result.returncode == 0, result.stderr
+    with (out / "gradings.csv").open() as f:
+        levels = [r["level"] for r in csv.DictReader(f)]
+    files = sorted(p.name for p in (out / "hotspots").iterdir())
+    assert files == sorted([f"{lv}_{t}.nii.gz" for lv in levels for t in SPIDER.task_names] + [f"{lv}.png" for lv in levels])
+    scan = sitk.ReadImage(str(SAMPLE_T2))
+    heat = sitk.ReadImage(str(out / "hotspots" / f"{levels[-1]}_pfirrmann.nii.gz"))
+    assert heat.GetSize() == scan.GetSize() and heat.GetSpacing() == pytest.approx(scan.GetSpacing())
+    assert heat.GetOrigin() == pytest.approx(scan.GetOrigin()) and heat.GetDirection() == pytest.approx(scan.GetDirection())
+    values = sitk.GetArrayFromImage(heat)
+    assert 0 <= values.min() and values.max() <= 1.0 + 1e-6 and values.max() > 0.5
+    # the heat lies around the L5-S1 disc found by the localiser
+    disc = json.loads((out / "gradings.json").read_text())["discs"][-1]
+    index = np.argwhere(values > 0.5).mean(0)[::-1]  # (i, j, k) as ITK indexes
+    centre = np.array(heat.TransformContinuousIndexToPhysicalPoint(index.tolist()))
+    assert np.linalg.norm(centre - disc["center_mm"]) < 25.0

@@ -84,20 +84,11 @@ def test_phantom_trained_model_separates_grades():
 def test_train_and_evaluate_commands_are_reproducible(tmp_path):
     """`spinecore train` on a small phantom manifest twice with one seed gives identical weights;
     `spinecore evaluate` reports every task with intervals and the baseline."""
-    from spinecore.io.write import write_volume
-    from spinecore.phantom import PhantomSpec, make_phantom
-    from spinecore.train.grading_data import phantom_labels
+    from spinecore.train.grading_data import write_phantom_manifest
 
-    rows = []
-    for seed in (11, 12, 13):
-        study = make_phantom(PhantomSpec(seed=seed, n_slices=3, t1=False, axial=False))
-        scan = tmp_path / f"p{seed}.nii.gz"
-        series = study.get("sag_t2")
-        write_volume(scan, series.array, series.geometry)
-        rows += [ManifestRow(f"P{seed}", scan, d["level"], phantom_labels(d["grades"], GENODISC))
-                 for d in study.truth["discs"]]
-    manifest = tmp_path / "m.csv"
-    write_manifest(manifest, GENODISC, rows)
+    manifest = write_phantom_manifest(tmp_path, (11, 12, 13), GENODISC)
+    rows = read_manifest(manifest, GENODISC)
+    assert {r.patient for r in rows} == {"phantom-11", "phantom-12", "phantom-13"}
     models = []
     for name in ("a.pt", "b.pt"):
         result = run_cli("train", "--manifest", manifest, "--scheme", "genodisc", "--out", tmp_path / name,

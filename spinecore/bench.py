@@ -50,3 +50,25 @@ def bench_grade(model: Path | None = None, n_slices: int = 15, repeats: int = 5,
             "discs": len(gradings.discs), "median_s": round(float(np.median(times)), 3),
             "max_s": round(float(np.max(times)), 3), "repeats": repeats,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
+
+
+def bench_hotspots(model: Path | None = None, augmentations: int = 150, threads: int = 2) -> dict:
+    """Wall time of the hotspots of every task of one phantom disc (L4-L5) per saliency method."""
+    from spinecore.extract import disc_volume
+    from spinecore.grade import Grader
+    from spinecore.localise import localise
+    from spinecore.phantom import PhantomSpec, make_phantom
+    from spinecore.saliency import Method, hotspots
+
+    torch.set_num_threads(threads)
+    series = make_phantom(PhantomSpec(seed=7, n_slices=15, t1=False, axial=False)).get("sag_t2").to_series("phantom-7")
+    volume = disc_volume(series, localise(series), "L4-L5")
+    grader = Grader.load(model)
+    classes = {n: 1 if t.n_classes == 2 else 0 for n, t in enumerate(grader.scheme.tasks)}
+    seconds = {}
+    for method in Method:
+        start = time.perf_counter()
+        hotspots(grader.net, volume.array, classes, method, augmentations)
+        seconds[method.value] = round(time.perf_counter() - start, 2)
+    return {"task": f"hotspots of all {len(classes)} tasks of one disc, {augmentations} augmentations",
+            "threads": threads, "seconds": seconds}

@@ -79,24 +79,30 @@ def _cmd_localise(args: argparse.Namespace) -> int:
 
 
 def _cmd_grade(args: argparse.Namespace) -> int:
+    from spinecore.extract import disc_volumes
     from spinecore.grade import Grader
+    from spinecore.saliency import Method, grading_hotspots
     from spinecore.io.series import Weighting
     from spinecore.localise import Localiser
     from spinecore.report import (staged_output, write_grading_overview, write_gradings_csv, write_gradings_json,
-                                  write_vertebrae_json)
+                                  write_hotspots, write_vertebrae_json)
 
     localiser, grader = Localiser(args.localiser), Grader.load(args.model)
     series = load_study(args.input, max_archive_bytes=args.max_archive_mb * 1024**2).sagittal(Weighting(args.weighting))
     spine = localiser(series)
-    gradings = grader(series, spine, tta=not args.no_tta)
+    volumes = disc_volumes(series, spine)
+    gradings = grader.grade_volumes(volumes, tta=not args.no_tta)
+    maps = grading_hotspots(grader, volumes, gradings, Method(args.method), args.augmentations) if args.hotspots else {}
     with staged_output(args.out) as stage:
         write_gradings_csv(gradings, stage / "gradings.csv")
         write_gradings_json(gradings, spine, stage / "gradings.json")
         write_vertebrae_json(spine, stage / "vertebrae.json")
         write_grading_overview(series, spine, gradings, stage / "overview.png")
+        if maps:
+            write_hotspots(series, volumes, maps, stage / "hotspots", args.method)
     levels = ", ".join(d.level for d in gradings.discs) or "none"
     print(f"{series.description or series.source}: graded discs {levels}; wrote gradings.csv, gradings.json, "
-          f"vertebrae.json and overview.png to {args.out}")
+          f"vertebrae.json, overview.png{' and hotspots/' if maps else ''} to {args.out}")
     return 0
 
 
@@ -112,6 +118,19 @@ def _cmd_spider_manifests(args: argparse.Namespace) -> int:
         path = args.out / f"spider_{part}.csv"
         write_manifest(path, scheme, rows)
         print(f"{path}: {len(rows)} discs of {len({r.scan for r in rows})} scans, {len({r.patient for r in rows})} patients")
+    return 0
+
+
+def _cmd_phantom_manifest(args: argparse.Namespace) -> int:
+    from spinecore.grade import get_scheme
+    from spinecore.report import staged_output
+    from spinecore.train.grading_data import write_phantom_manifest
+
+    first, _, last = args.seeds.partition(":")
+    seeds = range(int(first), int(last)) if last else [int(first)]
+    with staged_output(args.out) as stage:
+        write_phantom_manifest(stage, seeds, get_scheme(args.scheme))
+    print(f"wrote {len(seeds)} phantom scans and {args.out / 'manifest.csv'}")
     return 0
 
 
@@ -167,6 +186,33 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_evaluate_hotspots(args: argparse.Namespace) -> int:
+    from spinecore.grade import Grader
+    from spinecore.report import staged_output
+    from spinecore.saliency import Method
+    from spinecore.train.hotspot_eval import evaluate_lesion_hotspots, hotspot_table, lesion_cases, real_disc_sheet
+
+    grader = Grader.load(args.model)
+    missing = {"endplate_upper", "marrow_lower", "stenosis", "herniation"} - set(grader.scheme.task_names)
+    if missing:
+        raise SpineCoreError(args.model, f"model lacks the lesion tasks {', '.join(sorted(missing))} "
+                                         "(train one on `spinecore phantom-manifest` output with --scheme genodisc)")
+    metrics = evaluate_lesion_hotspots(grader, lesion_cases(range(args.seed, args.seed + args.cases)), args.augmentations)
+    with staged_output(args.out) as stage:
+        (stage / "hotspot_metrics.json").write_text(json.dumps(metrics, indent=1))
+        (stage / "hotspot_metrics.md").write_text(hotspot_table(metrics))
+        if args.manifest:
+            from spinecore.train.grading_data import build_disc_set, read_manifest
+
+            real = Grader.load(args.real_model)
+            data, _ = build_disc_set(read_manifest(args.manifest, real.scheme))
+            sheet = real_disc_sheet(real, data, stage / "real_hotspots.png", args.sheet, Method(args.method),
+                                    args.augmentations)
+            (stage / "real_hotspots.json").write_text(json.dumps(sheet, indent=1))
+    print((args.out / "hotspot_metrics.md").read_text())
+    return 0
+
+
 def _cmd_evaluate_localiser(args: argparse.Namespace) -> int:
     from spinecore.localise import Localiser
     from spinecore.report import staged_output
@@ -180,10 +226,11 @@ def _cmd_evaluate_localiser(args: argparse.Namespace) -> int:
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    from spinecore.bench import bench_grade, bench_localise
+    from spinecore.bench import bench_grade, bench_hotspots, bench_localise
 
     results = [bench_localise(args.model, n_slices=args.slices, repeats=args.repeats),
-               bench_grade(args.grader, n_slices=args.slices, repeats=args.repeats)]
+               bench_grade(args.grader, n_slices=args.slices, repeats=args.repeats),
+               bench_hotspots(args.grader)]
     print(json.dumps(results, indent=1))
     return 0
 
@@ -263,6 +310,12 @@ def build_parser() -> argparse.ArgumentParser:
     grade.add_argument("--no-tta", action="store_true", help="one view per disc instead of the 54-view average")
     grade.add_argument("--weighting", choices=("T2", "T1", "STIR"), default="T2",
                        help="preferred sagittal series when the study has several (default %(default)s)")
+    grade.add_argument("--hotspots", action="store_true",
+                       help="also write evidence hotspots: hotspots/<level>_<task>.nii.gz (scan grid) and <level>.png")
+    grade.add_argument("--method", choices=("excitation", "guided", "backprop"), default="excitation",
+                       help="saliency method for --hotspots (default %(default)s)")
+    grade.add_argument("--augmentations", type=_positive_int, default=150,
+                       help="augmented copies averaged per hotspot (default %(default)s; 1 = no augmentation)")
     grade.set_defaults(run=_cmd_grade)
 
     manifests = sub.add_parser("spider-manifests", help="write train/validation manifests of the SPIDER gradings")
@@ -270,6 +323,12 @@ def build_parser() -> argparse.ArgumentParser:
     manifests.add_argument("--out", type=Path, required=True, help="folder for spider_train.csv, spider_validation.csv")
     manifests.add_argument("--scheme", default="spider", help="scheme name or JSON file (default %(default)s)")
     manifests.set_defaults(run=_cmd_spider_manifests)
+
+    phantom_manifest = sub.add_parser("phantom-manifest", help="write phantom T2 scans and a manifest of their true grades")
+    phantom_manifest.add_argument("--out", type=Path, required=True, help="output folder")
+    phantom_manifest.add_argument("--seeds", default="500:540", help="seed or FIRST:END range (default %(default)s)")
+    phantom_manifest.add_argument("--scheme", default="genodisc", help="scheme name or JSON file (default %(default)s)")
+    phantom_manifest.set_defaults(run=_cmd_phantom_manifest)
 
     train_grader = sub.add_parser("train", help="train a grading model from a manifest (see README: manifest format)")
     train_grader.add_argument("--manifest", type=Path, required=True, help="training manifest CSV")
@@ -293,6 +352,19 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_grader.add_argument("--seed", type=int, default=0, help="bootstrap seed (default %(default)s)")
     evaluate_grader.set_defaults(run=_cmd_evaluate)
 
+    hot = sub.add_parser("evaluate-hotspots", help="hotspot boxes against true phantom lesions; real-disc contact sheet")
+    hot.add_argument("--model", type=Path, required=True, help="a genodisc grader trained on phantoms")
+    hot.add_argument("--out", type=Path, required=True, help="folder for hotspot_metrics.json/.md (and the sheet)")
+    hot.add_argument("--cases", type=_positive_int, default=5, help="phantoms per lesion type (default %(default)s)")
+    hot.add_argument("--seed", type=int, default=900, help="first phantom seed (default %(default)s)")
+    hot.add_argument("--augmentations", type=_positive_int, default=150, help="augmentations per hotspot")
+    hot.add_argument("--manifest", type=Path, help="also draw real_hotspots.png from this manifest's graded discs")
+    hot.add_argument("--real-model", type=Path, help="grader for the real discs (default: the bundled one)")
+    hot.add_argument("--sheet", type=_positive_int, default=24, help="discs on the real contact sheet")
+    hot.add_argument("--method", choices=("excitation", "guided", "backprop"), default="excitation",
+                     help="saliency method of the real contact sheet (default %(default)s)")
+    hot.set_defaults(run=_cmd_evaluate_hotspots)
+
     evaluate = sub.add_parser("evaluate-localiser", help="localiser metrics on our validation split + contact sheets")
     evaluate.add_argument("--data", type=Path, required=True, help="the real-data pack")
     evaluate.add_argument("--model", type=Path, help="localiser model file (default: the bundled one)")
@@ -300,7 +372,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--midsag", type=int, default=40, help="mid-sagittal SPIDER cases on the contact sheet")
     evaluate.set_defaults(run=_cmd_evaluate_localiser)
 
-    bench = sub.add_parser("bench", help="time localisation and grading of a phantom study (median of repeats)")
+    bench = sub.add_parser("bench", help="time localisation, grading and hotspots on a phantom study")
     bench.add_argument("--model", type=Path, help="localiser model file (default: the bundled one)")
     bench.add_argument("--grader", type=Path, help="grading model file (default: the bundled one)")
     bench.add_argument("--slices", type=_positive_int, default=15, help="sagittal slices (default %(default)s)")

@@ -55,6 +55,27 @@ class StructureVolume:
         v = np.asarray(volume_index, float)
         return v @ self.to_scan[:3, :3].T + self.to_scan[:3, 3]
 
+    def to_scan_grid(self, values: np.ndarray, scan_shape: tuple[int, int, int]) -> np.ndarray:
+        """Resample per-voxel ``values`` of this volume (e.g. a hotspot map) into the scan's voxel
+        grid (bilinear within each slice; 0 outside the volume)."""
+        out = np.zeros(scan_shape, np.float32)
+        plane = self.to_scan[1:3, 1:3]
+        inverse = np.linalg.inv(plane)
+        rows, cols = self.array.shape[1:]
+        corners = np.array([[0, 0], [0, cols - 1], [rows - 1, 0], [rows - 1, cols - 1]], float)
+        footprint = corners @ plane.T + self.to_scan[1:3, 3]
+        lo = np.clip(np.floor(footprint.min(0)).astype(int), 0, None)
+        hi = np.minimum(np.ceil(footprint.max(0)).astype(int) + 1, scan_shape[1:])
+        if np.any(hi <= lo):
+            return out
+        jj, ii = np.mgrid[lo[0]:hi[0], lo[1]:hi[1]]
+        source = inverse @ (np.stack([jj.ravel(), ii.ravel()]).astype(float) - self.to_scan[1:3, 3:4])
+        for s in np.flatnonzero(self.present):
+            k = int(round(self.to_scan[0, 0] * s + self.to_scan[0, 3]))
+            sampled = ndimage.map_coordinates(values[s], source, order=1, mode="constant", cval=0.0)
+            out[k, lo[0]:hi[0], lo[1]:hi[1]] = sampled.reshape(jj.shape)
+        return out
+
     @property
     def centre_mm(self) -> np.ndarray:
         centre = (np.array(self.array.shape, float) - 1) / 2

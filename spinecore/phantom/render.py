@@ -31,6 +31,8 @@ PLL_MM = 1.5  # posterior longitudinal ligament between the vertebral wall and t
 #: Label-mask values: vertebral bodies 1..9 (T10..S1), discs 11..18 (T10-T11..L5-S1), canal CSF 20.
 LABELS = {**{v: n for n, v in enumerate(VERTEBRAE, start=1)}, **{d: n for n, d in enumerate(DISCS, start=11)},
           "canal": 20}
+#: Values of the lesion mask (a second label map: lesions overlap the anatomy of LABELS).
+LESIONS = {"endplate_defect": 1, "marrow": 2, "herniation": 3, "stenosis": 4}
 
 
 def _soft(signed_distance: np.ndarray, width: float) -> np.ndarray:
@@ -71,6 +73,7 @@ class Canvas:
         self.x, self.y, self.z = (body[:, n].astype(np.float32) for n in range(3))
         self.images = {c: np.zeros(self.x.size, np.float32) for c in contrasts}
         self.labels = np.zeros(self.x.size, np.uint8)
+        self.lesions = np.zeros(self.x.size, np.uint8)
         spacing = geometry.spacing
         self.inplane_width = float(np.mean(spacing[1:]))
         self.lateral_width = float(spacing[0])
@@ -84,13 +87,16 @@ class Canvas:
         return np.flatnonzero(m)
 
     def paint(self, idx: np.ndarray, membership: np.ndarray, tissue: str | dict[str, float],
-              texture: float = 0.0, label: int | None = None) -> None:
+              texture: float = 0.0, label: int | None = None, lesion: int | None = None) -> None:
         """Blend ``tissue`` into the voxels ``idx`` with weights ``membership``; voxels at least
-        half covered also take ``label`` (see :data:`LABELS`) when one is given."""
+        half covered also take ``label`` (see :data:`LABELS`) and ``lesion`` (:data:`LESIONS`)
+        when given."""
         if idx.size == 0:
             return
         if label is not None:
             self.labels[idx[membership >= 0.5]] = label
+        if lesion is not None:
+            self.lesions[idx[membership >= 0.5]] = lesion
         values = tissue if isinstance(tissue, dict) else dict(zip(("T1", "T2"), TISSUE[tissue]))
         scale = 1.0 + texture * self.texture[idx] if texture else 1.0
         for contrast in self.contrasts:
@@ -99,7 +105,7 @@ class Canvas:
 
     # -- primitives -------------------------------------------------------------------
     def prism(self, corners: np.ndarray, half_width: float, tissue, shrink: float = 0.0,
-              texture: float = 0.0, x_centre: float = 0.0, label: int | None = None) -> None:
+              texture: float = 0.0, x_centre: float = 0.0, label: int | None = None, lesion: int | None = None) -> None:
         """A convex sagittal polygon extruded laterally over ``|x - x_centre| <= half_width``."""
         pad = 2 * self.inplane_width + 2 * self.lateral_width
         lo = (x_centre - half_width - pad, *(corners.min(axis=0) - pad))
@@ -107,9 +113,10 @@ class Canvas:
         idx = self.select(lo, hi)
         sd = polygon_distance(self.y[idx], self.z[idx], corners) + shrink
         m = _soft(sd, self.inplane_width) * _soft(np.abs(self.x[idx] - x_centre) - half_width + shrink, self.lateral_width)
-        self.paint(idx, m, tissue, texture, label)
+        self.paint(idx, m, tissue, texture, label, lesion)
 
-    def ellipsoid(self, centre, axes: np.ndarray, radii, tissue, texture: float = 0.0, label: int | None = None) -> None:
+    def ellipsoid(self, centre, axes: np.ndarray, radii, tissue, texture: float = 0.0, label: int | None = None,
+                  lesion: int | None = None) -> None:
         """An ellipsoid with centre (x, y, z), unit axes (rows) and radii."""
         reach = float(max(radii)) + 2 * self.inplane_width + self.lateral_width
         idx = self.select(np.asarray(centre) - reach, np.asarray(centre) + reach)
@@ -117,7 +124,7 @@ class Canvas:
         local = offset @ np.asarray(axes).T / np.asarray(radii)
         r = np.sqrt((local**2).sum(axis=1))
         m = _soft((r - 1) * float(min(radii)), self.inplane_width)
-        self.paint(idx, m, tissue, texture, label)
+        self.paint(idx, m, tissue, texture, label, lesion)
 
 
 def _local_frame(up: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -230,6 +237,8 @@ def paint_canal(canvas: Canvas, patient: Patient, spine: Spine) -> None:
     canvas.paint(idx, canal_membership(full + 3.0, np.full_like(full, hw + 2)), "ligament")
     csf_half_width = hw * np.sqrt(np.maximum(eff, 0.5) / np.maximum(full, 0.5))
     canvas.paint(idx, canal_membership(eff, csf_half_width), "csf", label=LABELS["canal"])
+    pinched = (canal_membership(full, np.full_like(full, hw)) >= 0.5) & (canal_membership(eff, csf_half_width) < 0.5)
+    canvas.lesions[idx[pinched & (full - eff > 0.5)]] = LESIONS["stenosis"]
     conus = spine.vertebrae["L1"].corners[2][1]  # the cord ends at the L1 lower endplate
     r = np.sqrt((x / 5.0) ** 2 + ((t - eff / 2) / 4.0) ** 2)
     cord = _soft((r - 1) * 4.0, canvas.inplane_width) * _soft(conus - canvas.z[idx], 3.0) * ~beyond_ends
@@ -283,13 +292,15 @@ def paint_vertebrae(canvas: Canvas, patient: Patient, spine: Spine, rng: np.rand
             if modic:
                 band = rng.uniform(5, 10)
                 zone = np.array([a, b, b + inward * band, a + inward * band])
-                canvas.prism(zone, vertebra.half_width * 0.85, f"modic{modic}", shrink=CORTEX_MM, texture=0.1)
+                canvas.prism(zone, vertebra.half_width * 0.85, f"modic{modic}", shrink=CORTEX_MM, texture=0.1,
+                             lesion=LESIONS["marrow"])
             if defect:
                 depth = ENDPLATE_DEFECT_DEPTH_MM[defect]
                 along = (b - a) / np.linalg.norm(b - a)
                 position = (a + b) / 2 + along * patient.endplate_position[disc.level] * np.linalg.norm(b - a) / 2
                 axes = np.array([[1.0, 0, 0], [0, *along], [0, *inward]])
-                canvas.ellipsoid((0.0, *position), axes, (vertebra.half_width * 0.5, 3 + 1.5 * defect, depth), "herniated")
+                canvas.ellipsoid((0.0, *position), axes, (vertebra.half_width * 0.5, 3 + 1.5 * defect, depth), "herniated",
+                                 lesion=LESIONS["endplate_defect"])
 
 
 def paint_discs(canvas: Canvas, patient: Patient, spine: Spine) -> None:
@@ -344,5 +355,5 @@ def _paint_disc(canvas: Canvas, disc: DiscShape, herniation_x: float) -> None:
         posterior_mid = (corners[1] + corners[2]) / 2
         h_centre = posterior_mid - anterior * (bulge_posterior + radius * 0.6)
         canvas.ellipsoid((herniation_x, *h_centre), axes, (radius * 1.3, radius, radius * 1.3), "herniated",
-                         label=LABELS[disc.level])
+                         label=LABELS[disc.level], lesion=LESIONS["herniation"])
 

@@ -85,14 +85,15 @@ class PhantomSeries:
 
 @dataclass
 class PhantomStudy:
-    """Rendered series, the sagittal label mask (values: ``render.LABELS``) and the ground
-    truth (JSON-ready dict)."""
+    """Rendered series, the sagittal label mask (values: ``render.LABELS``), the sagittal lesion
+    mask (``render.LESIONS``) and the ground truth (JSON-ready dict)."""
 
     patient: Patient
     spine: Spine
     series: list[PhantomSeries]
     labels: np.ndarray
     truth: dict
+    lesions: np.ndarray
 
     def get(self, name: str) -> PhantomSeries:
         return next(s for s in self.series if s.name == name)
@@ -195,7 +196,7 @@ def _render(geometry: Geometry, contrasts: tuple[str, ...], patient: Patient, sp
     body_y, body_z = canvas.y, canvas.z
     slope_y, slope_z = rng.uniform(0.002, 0.006), rng.uniform(-0.002, 0.002)
     bias = np.exp(slope_y * (body_y - body_y.mean()) + slope_z * (body_z - body_z.mean())).astype(np.float32)
-    out = {"labels": canvas.labels.reshape(geometry.shape)}
+    out = {"labels": canvas.labels.reshape(geometry.shape), "lesions": canvas.lesions.reshape(geometry.shape)}
     for contrast in contrasts:
         clean = canvas.images[contrast] * bias
         sigma = noise * 1000
@@ -303,7 +304,7 @@ def make_phantom(spec: PhantomSpec = PhantomSpec()) -> PhantomStudy:
                                 "spacing_mm": [round(v, 6) for v in s.geometry.spacing],
                                 "affine": s.geometry.affine.tolist()} for s in series}
     truth["labels"] = {"file": "nifti/sag_labels.nii.gz", "values": LABELS}
-    return PhantomStudy(patient, spine, series, images["labels"], truth)
+    return PhantomStudy(patient, spine, series, images["labels"], truth, images["lesions"])
 
 
 def write_phantom(study: PhantomStudy, folder: Path) -> dict[str, Path]:

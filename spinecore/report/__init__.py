@@ -1,8 +1,9 @@
 """The only writer of result files (output folders, summaries, volumes, gradings)."""
 from spinecore.report.gradings import write_grading_overview, write_gradings_csv, write_gradings_json
+from spinecore.report.hotspots import write_hotspots
 from spinecore.report.localisation import write_overview, write_vertebrae_json
 from spinecore.report.output import staged_output
 from spinecore.report.series import write_series_summary, write_series_volumes
 
-__all__ = ["staged_output", "write_grading_overview", "write_gradings_csv", "write_gradings_json", "write_overview",
+__all__ = ["staged_output", "write_grading_overview", "write_gradings_csv", "write_gradings_json", "write_hotspots", "write_overview",
            "write_series_summary", "write_series_volumes", "write_vertebrae_json"]

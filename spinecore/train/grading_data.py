@@ -195,6 +195,24 @@ def phantom_disc_set(seeds, scheme: GradingScheme, n_slices: int | None = None) 
     return DiscSet(np.stack(volumes), np.array(labels, np.int64), patients, levels, scans)
 
 
+def write_phantom_manifest(folder: Path, seeds, scheme: GradingScheme) -> Path:
+    """Write the sagittal T2 of each phantom seed as ``<folder>/phantom-<seed>.nii.gz`` and a
+    manifest ``<folder>/manifest.csv`` of their true grades on ``scheme``."""
+    from spinecore.io.write import write_volume
+    from spinecore.phantom import PhantomSpec, make_phantom
+
+    rows = []
+    for seed in seeds:
+        study = make_phantom(PhantomSpec(seed=int(seed), t1=False, axial=False))
+        t2 = study.get("sag_t2")
+        scan = write_volume(Path(folder) / f"phantom-{seed}.nii.gz", t2.array, t2.geometry)
+        rows += [ManifestRow(f"phantom-{seed}", scan, d["level"], phantom_labels(d["grades"], scheme))
+                 for d in study.truth["discs"]]
+    path = Path(folder) / "manifest.csv"
+    write_manifest(path, scheme, rows)
+    return path
+
+
 def phantom_labels(grades: dict[str, int], scheme: GradingScheme) -> tuple[int, ...]:
     """Class indices of a phantom disc's grades on ``scheme``: grades outside a task's range are
     clipped, binary tasks mean grade > 0, ``MISSING`` for tasks the phantom lacks."""

@@ -1,0 +1,31 @@
+"""Boxes from hotspots and their IoU (thesis 5.3.2)."""
+import numpy as np
+import pytest
+
+from spinecore.saliency import hotspot_boxes, slice_ious, volume_iou, whole_volume_boxes
+from spinecore.saliency.boxes import box_of
+
+
+def test_box_of_a_mask():
+    mask = np.zeros((10, 20), bool)
+    mask[2:5, 7:12] = True
+    assert box_of(mask) == (2, 7, 5, 12) and box_of(np.zeros((3, 3), bool)) is None
+
+
+def test_percentile_boxes_find_the_hot_block():
+    heatmap = np.zeros((9, 112, 224))
+    heatmap[3:6, 40:52, 100:131] = 1.0  # 0.49 % of the volume
+    heatmap[0:3, 80:100, 10:40] = 0.5   # 0.8 %: holds the 99th percentile, so it is not above it
+    boxes = hotspot_boxes(heatmap, percentile=99.0)
+    assert boxes[4] == (40, 100, 52, 131) and boxes[0] is None and boxes[6] is None
+
+
+def test_iou_per_slice_and_per_volume_by_hand():
+    predicted = [(0, 0, 10, 10), None, (0, 0, 4, 4)]
+    reference = [(5, 0, 15, 10), None, None]
+    # slice 1: intersection 50, union 150; slice 3: no reference → IoU 0
+    assert slice_ious(predicted, reference) == [pytest.approx(1 / 3), None, 0.0]
+    assert volume_iou(predicted, reference) == pytest.approx(50 / (150 + 16))
+    whole = whole_volume_boxes((3, 20, 10), present=[True, False, True])
+    assert whole == [(0, 0, 20, 10), None, (0, 0, 20, 10)]
+    assert volume_iou(whole, reference) == pytest.approx(100 / 400)

@@ -1,0 +1,162 @@
+"""Saliency of class scores with respect to the input volume (thesis 5.1).
+
+All three methods work on any ``torch.nn`` model through forward hooks on its own layers (the
+model is never edited). Each takes a list of ``scores`` (callables mapping the model's output to
+one value per sample), runs one forward pass and one backward pass per score, and returns one
+non-negative map per score with the input's shape: one map per input slice for disc volumes
+``(N, 9, 112, 224)`` (eq. 5.4).
+
+* ``backprop`` (Simonyan et al. 2014): ``|∂score/∂x|``.
+* ``guided`` (Springenberg et al. 2015): ReLUs pass back only positive gradients at positive
+  inputs (eq. 5.7); the map is ``|∂score/∂x|`` under that rule.
+* ``excitation`` (contrastive excitation backprop, Zhang et al. 2016): convolution, linear and
+  average-pooling layers pass back *probabilities* through their positive weights,
+  ``P_in = x ⊙ W⁺ᵀ (P_out ⊘ W⁺x)`` (eqs. 5.9–5.11); batch norm passes them through unchanged.
+  Each score's unit in its ``top`` layer is contrasted with its dual (negated weights, eq. 5.12)
+  and the map is the positive part of the difference, taken at the input (default) or at the
+  output of ``stop_at`` summed over its channels (thesis 5.1.3 stops at Conv1 for 3-D nets).
+"""
+from __future__ import annotations
+
+import enum
+from contextlib import contextmanager
+from typing import Callable, Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+EPS = 1e-6  # guards W⁺x ≈ 0; smaller values let single voxels blow up
+Score = Callable[[object], torch.Tensor]
+
+
+class Method(str, enum.Enum):
+    BACKPROP = "backprop"
+    GUIDED = "guided"
+    EXCITATION = "excitation"
+
+
+class _GuidedReLU(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, relu_output):
+        ctx.save_for_backward(relu_output)
+        return relu_output.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        (relu_output,) = ctx.saved_tensors
+        return grad.clamp(min=0) * (relu_output > 0)
+
+
+class _Excitation(torch.autograd.Function):
+    """Forward: the layer's own output. Backward: the excitation rule ``x ⊙ W⁺ᵀ (P ⊘ W⁺x)`` for
+    each of the layer's positive-weight forwards (``rules``); a contrastive top layer has two, the
+    target's and its dual's, and passes back their difference. Below the top layer the rule is
+    linear in ``P``, so this one backward pass equals the difference of the two excitation maps.
+    ``W⁺x`` and its graph are computed once and kept for the following passes."""
+
+    @staticmethod
+    def forward(ctx, layer_input, layer_output, rules):
+        ctx.save_for_backward(layer_input)
+        ctx.rules, ctx.cache = rules, None
+        return layer_output.clone()
+
+    @staticmethod
+    def backward(ctx, probability):
+        (x,) = ctx.saved_tensors
+        with torch.enable_grad():
+            if ctx.cache is None:
+                leaf = x.detach().requires_grad_(True)
+                ctx.cache = (leaf, [rule(leaf) for rule in ctx.rules])
+            leaf, outputs = ctx.cache
+            passed = [torch.autograd.grad(y, leaf, probability / (y + EPS), retain_graph=True)[0] for y in outputs]
+        z = passed[0] - passed[1] if len(passed) == 2 else passed[0]
+        return leaf.detach() * z, None, None
+
+
+class _PassThrough(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, layer_input, layer_output):
+        return layer_output.clone()
+
+    @staticmethod
+    def backward(ctx, probability):
+        return probability, None
+
+
+def _positive_rule(m: nn.Module, negate: bool = False) -> Callable[[torch.Tensor], torch.Tensor]:
+    """The layer's forward with its weights (negated first for a contrastive dual) clamped at 0."""
+    if isinstance(m, nn.AdaptiveAvgPool2d):  # averaging weights are already positive
+        return lambda x: F.adaptive_avg_pool2d(x, m.output_size)
+    if isinstance(m, nn.AvgPool2d):
+        return lambda x: F.avg_pool2d(x, m.kernel_size, m.stride, m.padding)
+    if isinstance(m, nn.Linear):
+        return lambda x: F.linear(x, ((-m.weight) if negate else m.weight).clamp(min=0))
+    return lambda x: m._conv_forward(x, ((-m.weight) if negate else m.weight).clamp(min=0), None)
+
+
+@contextmanager
+def _hooks(model: nn.Module, hook_for: Callable[[nn.Module], Callable | None]):
+    handles = [m.register_forward_hook(h) for m in model.modules() if (h := hook_for(m)) is not None]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def _input_gradients(model, x, scores: Sequence[Score], hook_for) -> list[torch.Tensor]:
+    inputs = x.detach().clone().requires_grad_(True)
+    with torch.enable_grad(), _hooks(model, hook_for):
+        outputs = model(inputs)
+        return [torch.autograd.grad(score(outputs).sum(), inputs, retain_graph=True)[0] for score in scores]
+
+
+def backprop(model: nn.Module, x: torch.Tensor, scores: Sequence[Score]) -> list[torch.Tensor]:
+    return [g.abs() for g in _input_gradients(model, x, scores, lambda m: None)]
+
+
+def guided(model: nn.Module, x: torch.Tensor, scores: Sequence[Score]) -> list[torch.Tensor]:
+    def hook_for(m):
+        return (lambda mod, inp, out: _GuidedReLU.apply(out)) if isinstance(m, nn.ReLU) else None
+
+    return [g.abs() for g in _input_gradients(model, x, scores, hook_for)]
+
+
+def excitation(model: nn.Module, x: torch.Tensor, scores: Sequence[Score], tops: Sequence[nn.Linear],
+               stop_at: nn.Module | None = None) -> list[torch.Tensor]:
+    """Contrastive excitation backprop; ``tops[i]`` is the last linear layer of ``scores[i]``.
+    Maps are taken at the input ``x`` (same shape), or at the output of ``stop_at`` summed over
+    its channels ``(N, *spatial)``."""
+    captured: dict[str, torch.Tensor] = {}
+    top_ids = set(map(id, tops))
+
+    def rule_hook(m):
+        if isinstance(m, (nn.Linear, nn.Conv2d, nn.Conv3d, nn.AdaptiveAvgPool2d, nn.AvgPool2d)):
+            rules = [_positive_rule(m)] + ([_positive_rule(m, negate=True)] if id(m) in top_ids else [])
+            return lambda mod, inp, out: _Excitation.apply(inp[0], out.detach(), rules)
+        if isinstance(m, (nn.BatchNorm2d, nn.BatchNorm3d)):
+            return lambda mod, inp, out: _PassThrough.apply(inp[0], out.detach())
+        return None
+
+    def hook_for(m):
+        rule = rule_hook(m)
+        if m is not stop_at:
+            return rule
+
+        def capture(mod, inp, out):
+            out = rule(mod, inp, out) if rule else out
+            captured["output"] = out
+            return out
+        return capture
+
+    inputs = x.detach().clone().requires_grad_(True)
+    maps = []
+    with torch.enable_grad(), _hooks(model, hook_for):
+        outputs = model(inputs)
+        target = captured.get("output", inputs)
+        for score in scores:
+            (p,) = torch.autograd.grad(score(outputs).sum(), target, retain_graph=True)
+            p = p.clamp(min=0)
+            maps.append(p if stop_at is None else p.sum(1))
+    return maps
