@@ -207,7 +207,7 @@ def _cmd_evaluate_hotspots(args: argparse.Namespace) -> int:
             real = Grader.load(args.real_model)
             data, _ = build_disc_set(read_manifest(args.manifest, real.scheme))
             sheet = real_disc_sheet(real, data, stage / "real_hotspots.png", args.sheet, Method(args.method),
-                                    args.augmentations)
+                                    args.augmentations, args.prefer)
             (stage / "real_hotspots.json").write_text(json.dumps(sheet, indent=1))
     print((args.out / "hotspot_metrics.md").read_text())
     return 0
@@ -361,6 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     hot.add_argument("--manifest", type=Path, help="also draw real_hotspots.png from this manifest's graded discs")
     hot.add_argument("--real-model", type=Path, help="grader for the real discs (default: the bundled one)")
     hot.add_argument("--sheet", type=_positive_int, default=24, help="discs on the real contact sheet")
+    hot.add_argument("--prefer", default="_t2.", help="scans whose path contains this come first on the sheet "
+                                                      "(default %(default)r: the T2 mid-sagittal images)")
     hot.add_argument("--method", choices=("excitation", "guided", "backprop"), default="excitation",
                      help="saliency method of the real contact sheet (default %(default)s)")
     hot.set_defaults(run=_cmd_evaluate_hotspots)

@@ -25,7 +25,7 @@ LESION_CASES = {
 NO_LESIONS = {"endplate_upper": 0, "endplate_lower": 0, "marrow_upper": 0, "marrow_lower": 0, "stenosis": 0,
               "herniation": 0}
 TARGET_LEVELS = ("L2-L3", "L3-L4", "L4-L5")
-PERCENTILES = (95.0, 97.0, 99.0)
+PERCENTILES = (90.0, 95.0, 97.0, 99.0)
 
 
 @dataclass
@@ -114,17 +114,19 @@ def hotspot_table(metrics: dict) -> str:
 
 
 def real_disc_sheet(grader: Grader, data, path, count: int = 24, method: Method = Method.EXCITATION,
-                    augmentations: int = 150) -> list[dict]:
+                    augmentations: int = 150, prefer: str = "") -> list[dict]:
     """A contact sheet of hotspots on real discs graded with an endplate defect or a Modic change
-    (one disc per patient first, in manifest order): the middle slice with the hotspot of the
-    graded finding's task (upper endplate, else lower endplate, else Modic). Returns, per disc,
-    the share of the hotspot in the upper half of the volume (the upper endplate's side)."""
+    (one disc per patient first; scans whose path contains ``prefer`` first, then manifest order):
+    the middle slice with the hotspot of the graded finding's task (upper endplate, else lower
+    endplate, else Modic). Returns, per disc, the share of the hotspot in the upper half of the
+    volume (the upper endplate's side)."""
     from spinecore.report.localisation import pyplot
 
     names = grader.scheme.task_names
     chosen, seen = [], set()
+    order = sorted(range(len(data)), key=lambda i: prefer not in data.scans[i]) if prefer else range(len(data))
     for prefer_new_patient in (True, False):
-        for i in range(len(data)):
+        for i in order:
             labels = dict(zip(names, data.labels[i]))
             task = next((t for t in ("endplate_upper", "endplate_lower") if labels.get(t) == 1), None)
             if task is None and labels.get("modic", 0) > 0:
