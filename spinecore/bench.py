@@ -2,20 +2,27 @@
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import torch
 
 
+@lru_cache(maxsize=2)
+def _phantom_series(n_slices: int):
+    """The benchmark scan: phantom seed 7's sagittal T2 with ``n_slices`` slices."""
+    from spinecore.phantom import PhantomSpec, make_phantom
+
+    return make_phantom(PhantomSpec(seed=7, n_slices=n_slices, t1=False, axial=False)).get("sag_t2").to_series("phantom-7")
+
+
 def bench_localise(model: Path | None = None, n_slices: int = 15, repeats: int = 5, threads: int = 2) -> dict:
     """Wall time of localising a phantom sagittal T2 study of ``n_slices`` slices."""
     from spinecore.localise import Localiser
-    from spinecore.phantom import PhantomSpec, make_phantom
 
     torch.set_num_threads(threads)
-    study = make_phantom(PhantomSpec(seed=7, n_slices=n_slices, t1=False, axial=False))
-    series = study.get("sag_t2").to_series("phantom-7/sag_t2")
+    series = _phantom_series(n_slices)
     localiser = Localiser(model)
     localiser(series)  # warm-up
     times = []
@@ -28,18 +35,18 @@ def bench_localise(model: Path | None = None, n_slices: int = 15, repeats: int =
             "median_s": round(float(np.median(times)), 3), "max_s": round(float(np.max(times)), 3), "repeats": repeats}
 
 
-def bench_grade(model: Path | None = None, n_slices: int = 15, repeats: int = 5, threads: int = 2) -> dict:
+def bench_grade(model: Path | None = None, localiser_model: Path | None = None, n_slices: int = 15, repeats: int = 5,
+                threads: int = 2) -> dict:
     """Wall time of grading a whole phantom study as ``spinecore grade`` does (localisation, disc
     extraction, 54-view TTA; files excluded) and the process's peak resident memory."""
     import resource
 
     from spinecore.grade import Grader
     from spinecore.localise import Localiser
-    from spinecore.phantom import PhantomSpec, make_phantom
 
     torch.set_num_threads(threads)
-    series = make_phantom(PhantomSpec(seed=7, n_slices=n_slices, t1=False, axial=False)).get("sag_t2").to_series("phantom-7")
-    localiser, grader = Localiser(), Grader.load(model)
+    series = _phantom_series(n_slices)
+    localiser, grader = Localiser(localiser_model), Grader.load(model)
     grader(series, localiser(series))  # warm-up
     times = []
     for _ in range(repeats):
@@ -52,17 +59,17 @@ def bench_grade(model: Path | None = None, n_slices: int = 15, repeats: int = 5,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
-def bench_hotspots(model: Path | None = None, augmentations: int = 150, threads: int = 2) -> dict:
+def bench_hotspots(model: Path | None = None, localiser_model: Path | None = None, augmentations: int = 150,
+                   threads: int = 2) -> dict:
     """Wall time of the hotspots of every task of one phantom disc (L4-L5) per saliency method."""
     from spinecore.extract import disc_volume
     from spinecore.grade import Grader
-    from spinecore.localise import localise
-    from spinecore.phantom import PhantomSpec, make_phantom
+    from spinecore.localise import Localiser
     from spinecore.saliency import Method, hotspots
 
     torch.set_num_threads(threads)
-    series = make_phantom(PhantomSpec(seed=7, n_slices=15, t1=False, axial=False)).get("sag_t2").to_series("phantom-7")
-    volume = disc_volume(series, localise(series), "L4-L5")
+    series = _phantom_series(15)
+    volume = disc_volume(series, Localiser(localiser_model)(series), "L4-L5")
     grader = Grader.load(model)
     classes = {n: 1 if t.n_classes == 2 else 0 for n, t in enumerate(grader.scheme.tasks)}
     seconds = {}

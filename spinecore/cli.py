@@ -229,8 +229,8 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from spinecore.bench import bench_grade, bench_hotspots, bench_localise
 
     results = [bench_localise(args.model, n_slices=args.slices, repeats=args.repeats),
-               bench_grade(args.grader, n_slices=args.slices, repeats=args.repeats),
-               bench_hotspots(args.grader)]
+               bench_grade(args.grader, args.model, n_slices=args.slices, repeats=args.repeats),
+               bench_hotspots(args.grader, args.model)]
     print(json.dumps(results, indent=1))
     return 0
 

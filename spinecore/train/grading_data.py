@@ -97,6 +97,13 @@ class DiscSet:
     def float_volumes(self, index) -> np.ndarray:
         return self.volumes[index].astype(np.float32) / 255.0
 
+    @classmethod
+    def of(cls, records: list[tuple]) -> "DiscSet":
+        """From ``(volume float array, labels, patient, level, scan)`` records."""
+        volumes, labels, patients, levels, scans = zip(*records)
+        return cls(np.stack([np.round(v * 255).astype(np.uint8) for v in volumes]), np.array(labels, np.int64),
+                   list(patients), list(levels), [str(s) for s in scans])
+
 
 def build_disc_set(rows: list[ManifestRow], localiser: Localiser | None = None) -> tuple[DiscSet, list[str]]:
     """Localise each manifest scan, cut its disc volumes and attach the labels. Graded discs the
@@ -105,7 +112,7 @@ def build_disc_set(rows: list[ManifestRow], localiser: Localiser | None = None) 
     by_scan: dict[Path, list[ManifestRow]] = defaultdict(list)
     for row in rows:
         by_scan[row.scan].append(row)
-    volumes, labels, patients, levels, scans, skipped = [], [], [], [], [], []
+    records, skipped = [], []
     for n, (scan, scan_rows) in enumerate(by_scan.items(), start=1):
         series = load_study(scan).sagittal()
         try:
@@ -117,16 +124,12 @@ def build_disc_set(rows: list[ManifestRow], localiser: Localiser | None = None) 
             if row.level not in found:
                 skipped.append(f"{scan} {row.level}: not found by the localiser")
                 continue
-            volumes.append(np.round(found[row.level].array * 255).astype(np.uint8))
-            labels.append(row.labels)
-            patients.append(row.patient)
-            levels.append(row.level)
-            scans.append(str(scan))
+            records.append((found[row.level].array, row.labels, row.patient, row.level, scan))
         if n % 25 == 0 or n == len(by_scan):
-            log.info("extracted discs from %d/%d scans (%d discs, %d skipped)", n, len(by_scan), len(labels), len(skipped))
-    if not labels:
+            log.info("extracted discs from %d/%d scans (%d discs, %d skipped)", n, len(by_scan), len(records), len(skipped))
+    if not records:
         raise SpineCoreError(rows[0].scan, "no graded disc could be found in any manifest scan")
-    return DiscSet(np.stack(volumes), np.array(labels, np.int64), patients, levels, scans), skipped
+    return DiscSet.of(records), skipped
 
 
 # -- the SPIDER gradings of the shared data pack ---------------------------------------------
@@ -179,20 +182,16 @@ def phantom_disc_set(seeds, scheme: GradingScheme, n_slices: int | None = None) 
     from spinecore.phantom import PhantomSpec, make_phantom
 
     localiser = Localiser()
-    volumes, labels, patients, levels, scans = [], [], [], [], []
+    records = []
     for seed in seeds:
         study = make_phantom(PhantomSpec(seed=int(seed), n_slices=n_slices, t1=False, axial=False))
         series = study.get("sag_t2").to_series(f"phantom-{seed}")
         truth = {d["level"]: d["grades"] for d in study.truth["discs"]}
         for volume in disc_volumes(series, localiser(series)):
-            if volume.level not in truth:
-                continue
-            volumes.append(np.round(volume.array * 255).astype(np.uint8))
-            labels.append(phantom_labels(truth[volume.level], scheme))
-            patients.append(f"phantom-{seed}")
-            levels.append(volume.level)
-            scans.append(series.source)
-    return DiscSet(np.stack(volumes), np.array(labels, np.int64), patients, levels, scans)
+            if volume.level in truth:
+                records.append((volume.array, phantom_labels(truth[volume.level], scheme), f"phantom-{seed}",
+                                volume.level, series.source))
+    return DiscSet.of(records)
 
 
 def write_phantom_manifest(folder: Path, seeds, scheme: GradingScheme) -> Path:

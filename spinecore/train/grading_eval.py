@@ -58,16 +58,17 @@ def task_metrics(task: Task, truth: np.ndarray, predicted: np.ndarray, patients:
         boot["kappa"].append(kappa(truth[idx], predicted[idx], task))
         boot["baseline_accuracy"].append(average_class_accuracy(truth[idx], baseline[idx]))
     accuracy = average_class_accuracy(truth, predicted)
+    agreement = kappa(truth, predicted, task)
     baseline_accuracy = average_class_accuracy(truth, baseline)
     return {
         "n": int(len(truth)), "patients": len(groups),
         "average_class_accuracy": round(accuracy, 4), "accuracy_ci95": _interval(boot["accuracy"]),
-        "kappa": round(kappa(truth, predicted, task), 4), "kappa_weights": "linear" if task.ordinal else "none",
+        "kappa": round(agreement, 4), "kappa_weights": "linear" if task.ordinal else "none",
         "kappa_ci95": _interval(boot["kappa"]),
         "majority_class": task.values[majority],
         "baseline_average_class_accuracy": round(baseline_accuracy, 4),
         "baseline_accuracy_ci95": _interval(boot["baseline_accuracy"]), "baseline_kappa": 0.0,
-        "beats_baseline": bool(accuracy > baseline_accuracy and kappa(truth, predicted, task) > 0),
+        "beats_baseline": bool(accuracy > baseline_accuracy and agreement > 0),
         "plain_accuracy": round(float((truth == predicted).mean()), 4),
         "confusion": {"values": list(task.values),
                       "rows_truth_cols_predicted": confusion_matrix(truth, predicted,

@@ -123,22 +123,19 @@ def real_disc_sheet(grader: Grader, data, path, count: int = 24, method: Method 
     from spinecore.report.localisation import pyplot
 
     names = grader.scheme.task_names
-    chosen, seen = [], set()
-    order = sorted(range(len(data)), key=lambda i: prefer not in data.scans[i]) if prefer else range(len(data))
-    for prefer_new_patient in (True, False):
-        for i in order:
-            labels = dict(zip(names, data.labels[i]))
-            task = next((t for t in ("endplate_upper", "endplate_lower") if labels.get(t) == 1), None)
-            if task is None and labels.get("modic", 0) > 0:
-                task = "modic"
-            if task is None or i in {c[0] for c in chosen} or (prefer_new_patient and data.patients[i] in seen):
-                continue
-            chosen.append((i, task))
-            seen.add(data.patients[i])
-            if len(chosen) == count:
-                break
-        if len(chosen) == count:
-            break
+    candidates = []
+    for i in sorted(range(len(data)), key=lambda i: prefer not in data.scans[i]) if prefer else range(len(data)):
+        labels = dict(zip(names, data.labels[i]))
+        task = next((t for t in ("endplate_upper", "endplate_lower") if labels.get(t) == 1), None)
+        if task is None and labels.get("modic", 0) > 0:
+            task = "modic"
+        if task is not None:
+            candidates.append((i, task))
+    first_per_patient, later, seen = [], [], set()
+    for i, task in candidates:
+        (later if data.patients[i] in seen else first_per_patient).append((i, task))
+        seen.add(data.patients[i])
+    chosen = (first_per_patient + later)[:count]
     plt = pyplot()
     columns = 6
     rows = -(-len(chosen) // columns)
