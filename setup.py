@@ -21,6 +21,6 @@ setup(
         "torch==2.13.0",  # pinned: an unpinned torch pulls a multi-GB CUDA build
         "matplotlib>=3.7",
     ],
-    extras_require={"test": ["pytest>=8", "vtk>=9.3"]},
+    extras_require={"test": ["pytest>=8", "slicer-core==5.13.31053.0"]},  # real MRML nodes for the Slicer tests
     entry_points={"console_scripts": ["spinecore=spinecore.cli:main"]},
 )

@@ -13,6 +13,9 @@ from spinecore.phantom import PhantomSpec, make_phantom, write_phantom
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_T2 = REPO / "Resources" / "SampleData" / "sample_lumbar_t2.nii.gz"
 SAMPLE_THORACOLUMBAR = REPO / "Resources" / "SampleData" / "t2_lumbar.nii.gz"
+SLICER_MODULE = REPO / "SpineNetSlicer" / "SpineNet"
+BATCH_SCRIPT = REPO / "SpineNetSlicer" / "Scripts" / "spinenet_batch.py"
+sys.path.insert(0, str(SLICER_MODULE))  # SpineNetLib, as Slicer finds it beside the module file
 
 
 @pytest.fixture(scope="session")

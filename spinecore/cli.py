@@ -79,30 +79,29 @@ def _cmd_localise(args: argparse.Namespace) -> int:
 
 
 def _cmd_grade(args: argparse.Namespace) -> int:
-    from spinecore.extract import disc_volumes
     from spinecore.grade import Grader
-    from spinecore.saliency import Method, grading_hotspots
     from spinecore.io.series import Weighting
     from spinecore.localise import Localiser
+    from spinecore.pipeline import analyse
     from spinecore.report import (staged_output, write_grading_overview, write_gradings_csv, write_gradings_json,
                                   write_hotspots, write_vertebrae_json)
+    from spinecore.saliency import Method
 
     localiser, grader = Localiser(args.localiser), Grader.load(args.model)
     series = load_study(args.input, max_archive_bytes=args.max_archive_mb * 1024**2).sagittal(Weighting(args.weighting))
-    spine = localiser(series)
-    volumes = disc_volumes(series, spine)
-    gradings = grader.grade_volumes(volumes, tta=not args.no_tta)
-    maps = grading_hotspots(grader, volumes, gradings, Method(args.method), args.augmentations) if args.hotspots else {}
+    result = analyse(series, localiser, grader, tta=not args.no_tta,
+                     hotspot_tasks=grader.scheme.task_names if args.hotspots else (), method=Method(args.method),
+                     augmentations=args.augmentations)
     with staged_output(args.out) as stage:
-        write_gradings_csv(gradings, stage / "gradings.csv")
-        write_gradings_json(gradings, spine, stage / "gradings.json")
-        write_vertebrae_json(spine, stage / "vertebrae.json")
-        write_grading_overview(series, spine, gradings, stage / "overview.png")
-        if maps:
-            write_hotspots(series, volumes, maps, stage / "hotspots", args.method)
-    levels = ", ".join(d.level for d in gradings.discs) or "none"
+        write_gradings_csv(result.gradings, stage / "gradings.csv")
+        write_gradings_json(result.gradings, result.spine, stage / "gradings.json")
+        write_vertebrae_json(result.spine, stage / "vertebrae.json")
+        write_grading_overview(series, result.spine, result.gradings, stage / "overview.png")
+        if result.hotspots:
+            write_hotspots(series, list(result.volumes), result.hotspots, stage / "hotspots", args.method)
+    levels = ", ".join(d.level for d in result.gradings.discs) or "none"
     print(f"{series.description or series.source}: graded discs {levels}; wrote gradings.csv, gradings.json, "
-          f"vertebrae.json, overview.png{' and hotspots/' if maps else ''} to {args.out}")
+          f"vertebrae.json, overview.png{' and hotspots/' if result.hotspots else ''} to {args.out}")
     return 0
 
 

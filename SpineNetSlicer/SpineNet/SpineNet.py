@@ -1,10 +1,23 @@
-"""SpineNet: lumbar spine MRI analysis in 3D Slicer (thin module; the work is in spinecore
-and SpineNetLib)."""
+"""SpineNet: lumbar spine MRI analysis in 3D Slicer. A thin module: the work is in spinecore
+(the engine) and SpineNetLib (results → MRML, no Qt), beside this file."""
 import logging
+from pathlib import Path
 
 import slicer
 from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
                                            ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
+
+#: setup.py of the spinecore checkout this module lives in (installed into Slicer's Python on first use)
+ENGINE_SOURCE = Path(__file__).resolve().parents[2]
+
+
+def engine_installed() -> bool:
+    try:
+        import spinecore  # noqa: F401
+        import torch  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 class SpineNet(ScriptedLoadableModule):
@@ -13,66 +26,170 @@ class SpineNet(ScriptedLoadableModule):
         parent.title = "SpineNet"
         parent.categories = ["Segmentation"]
         parent.contributors = ["spinecore developers"]
-        parent.helpText = ("Finds and labels lumbar vertebrae (T12..S1) on sagittal MRI, grades each disc and "
-                           "shows where the evidence is. Engine: the spinecore Python package.")
+        parent.helpText = ("Finds and labels lumbar vertebrae (T10..S1) on sagittal MRI, outlines every vertebral "
+                           "body and disc, grades each disc (Pfirrmann, Modic, endplates, listhesis, herniation, "
+                           "narrowing, bulging) and shows where the evidence is as heatmap volumes.")
         parent.acknowledgementText = ("Rebuilds SpineNet (A. Jamaludin, DPhil thesis, University of Oxford, 2017). "
-                                      "Sample data: SPIDER (CC-BY 4.0).")
+                                      "Bundled models trained on SPIDER (CC-BY 4.0).")
 
 
 class SpineNetWidget(ScriptedLoadableModuleWidget):
     def setup(self):
         super().setup()
-        import ctk
         import qt
 
-        box = ctk.ctkCollapsibleButton()
-        box.text = "Input"
-        self.layout.addWidget(box)
-        form = qt.QFormLayout(box)
-        self.volumeSelector = slicer.qMRMLNodeComboBox()
-        self.volumeSelector.nodeTypes = ["vtkMRMLScalarVolumeNode"]
-        self.volumeSelector.setMRMLScene(slicer.mrmlScene)
-        form.addRow("Sagittal scan:", self.volumeSelector)
-        self.describeButton = qt.QPushButton("Describe scan")
-        form.addRow(self.describeButton)
-        self.resultLabel = qt.QLabel("")
-        self.resultLabel.wordWrap = True
-        form.addRow(self.resultLabel)
-        self.describeButton.connect("clicked(bool)", self.onDescribe)
-        self.layout.addStretch(1)
+        self.ui = slicer.util.childWidgetVariables(self._loadUI())
         self.logic = SpineNetLogic()
+        self.job = None
+        self.timer = qt.QTimer()
+        self.timer.setInterval(100)
+        self.timer.connect("timeout()", self.onPoll)
+        self.ui.inputSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onInputChanged)
+        self.ui.graderPathLineEdit.connect("currentPathChanged(QString)", self.onGraderChanged)
+        self.ui.applyButton.connect("clicked(bool)", self.onApply)
+        self.ui.cancelButton.connect("clicked(bool)", self.onCancel)
+        self.ui.methodComboBox.addItems(["excitation", "guided", "backprop"])
+        self.onGraderChanged()
+        self.onInputChanged(self.ui.inputSelector.currentNode())
 
-    def onDescribe(self):
-        node = self.volumeSelector.currentNode()
-        if node is None:
-            self.resultLabel.text = "Select a volume first."
+    def _loadUI(self):
+        widget = slicer.util.loadUI(self.resourcePath("UI/SpineNet.ui"))
+        self.layout.addWidget(widget)
+        widget.setMRMLScene(slicer.mrmlScene)
+        return widget
+
+    def onInputChanged(self, node):
+        self.ui.applyButton.enabled = node is not None and self.job is None
+
+    def onGraderChanged(self, *_):
+        """Show the chosen grader's scheme and offer its tasks for hotspots."""
+        import qt
+
+        self.ui.hotspotTasksList.clear()
+        if not engine_installed():
+            self.ui.schemeLabel.text = "spinecore is not installed yet: Apply offers to install it."
             return
-        with slicer.util.tryWithErrorDisplay("Could not read the volume.", waitCursor=True):
-            summary = self.logic.describe(node)
-            self.resultLabel.text = (f"{summary['plane']} {summary['weighting']}, {summary['shape']} voxels, "
-                                     f"spacing {summary['spacing_mm']} mm (slice, row, column)")
+        with slicer.util.tryWithErrorDisplay("Could not read the grader model.", waitCursor=True):
+            grader = self.logic.runner.grader(self.ui.graderPathLineEdit.currentPath)
+            self.ui.schemeLabel.text = f"{grader.scheme.name}: {', '.join(grader.scheme.task_names)}"
+            for task in grader.scheme.task_names:
+                item = qt.QListWidgetItem(task, self.ui.hotspotTasksList)
+                item.setFlags(item.flags() | qt.Qt.ItemIsUserCheckable)
+                item.setCheckState(qt.Qt.Unchecked)
+
+    def parameters(self):
+        import qt
+        from SpineNetLib.parameters import SpineNetParameters
+
+        items = [self.ui.hotspotTasksList.item(i) for i in range(self.ui.hotspotTasksList.count)]
+        return SpineNetParameters(
+            grader_model=self.ui.graderPathLineEdit.currentPath, localiser_model=self.ui.localiserPathLineEdit.currentPath,
+            tta=self.ui.ttaCheckBox.checked, hotspot_tasks=tuple(i.text() for i in items if i.checkState() == qt.Qt.Checked),
+            method=self.ui.methodComboBox.currentText, augmentations=self.ui.augmentationsSpinBox.value,
+            all_slices=self.ui.allSlicesCheckBox.checked)
+
+    def onApply(self):
+        if not self.logic.ensureEngine():
+            return
+        from SpineNetLib.jobs import BackgroundJob
+
+        if not self.ui.hotspotTasksList.count:
+            self.onGraderChanged()
+        with slicer.util.tryWithErrorDisplay("Could not start SpineNet.", waitCursor=True):
+            self.node, self.params = self.ui.inputSelector.currentNode(), self.parameters()
+            self.params.write(self.logic.getParameterNode())
+            series = self.logic.runner.series(self.node)  # read the voxels here, in the GUI thread
+            self.job = BackgroundJob(lambda progress: self.logic.runner.analyse(series, self.params, progress)).start()
+            self.ui.applyButton.enabled, self.ui.cancelButton.enabled = False, True
+            self.timer.start()
+
+    def onCancel(self):
+        if self.job is not None:
+            self.job.cancel()
+            self.ui.statusLabel.text = "Cancelling…"
+
+    def onPoll(self):
+        fraction, message = self.job.progress
+        self.ui.progressBar.value = int(100 * fraction)
+        self.ui.statusLabel.text = message
+        if not self.job.done:
+            return
+        self.timer.stop()
+        job, self.job = self.job, None
+        self.ui.cancelButton.enabled = False
+        self.onInputChanged(self.ui.inputSelector.currentNode())
+        if job.cancelled:
+            self.ui.statusLabel.text, self.ui.progressBar.value = "Cancelled.", 0
+        elif job.error is not None:
+            self.ui.statusLabel.text = f"Failed: {job.error}"
+            slicer.util.errorDisplay(f"SpineNet failed: {job.error}")
+        else:
+            outputs = self.logic.runner.show(self.node, job.result, self.params)
+            self.ui.resultsTableView.setMRMLTableNode(outputs.table)
+            heatmap = next(iter(outputs.heatmaps.values()), None)
+            slicer.util.setSliceViewerLayers(background=self.node, foreground=heatmap, foregroundOpacity=0.5)
+            graded = ", ".join(d.level for d in job.result.gradings.discs) or "no discs"
+            self.ui.statusLabel.text = f"Graded {graded}."
+
+    def cleanup(self):
+        if self.job is not None:
+            self.job.cancel()
+        self.timer.stop()
 
 
 class SpineNetLogic(ScriptedLoadableModuleLogic):
-    """No Qt here: usable from the Python console and batch scripts."""
+    """No Qt: usable from the Python console. ``SpineNetLogic().run(volumeNode)`` grades a volume
+    and returns ``(analysis, outputs)``; see SpineNetLib.logic.SpineNetRunner."""
 
-    def describe(self, volumeNode) -> dict:
-        from SpineNetLib import series_from_volume_node
+    def __init__(self):
+        super().__init__()
+        self._runner = None
 
-        return series_from_volume_node(volumeNode).summary()
+    @property
+    def runner(self):
+        if self._runner is None:
+            from SpineNetLib.logic import SpineNetRunner
+
+            self._runner = SpineNetRunner()
+        return self._runner
+
+    def ensureEngine(self) -> bool:
+        """Offer to install spinecore and its dependencies (PyTorch CPU) into Slicer's Python."""
+        if engine_installed():
+            return True
+        if not (ENGINE_SOURCE / "setup.py").is_file():
+            slicer.util.errorDisplay("SpineNet needs the spinecore engine: run slicer.util.pip_install('-e /path/to/spinecore') "
+                                     "with a spinecore checkout, then restart Slicer.")
+            return False
+        if not slicer.util.confirmOkCancelDisplay(
+                f"SpineNet needs the spinecore engine and PyTorch (about 200 MB). Install them from {ENGINE_SOURCE} "
+                "into Slicer's Python now?", "SpineNet: install dependencies"):
+            return False
+        with slicer.util.WaitCursor():
+            slicer.util.pip_install(f"-e {ENGINE_SOURCE}")  # editable: the bundled models stay in Resources/
+        return engine_installed()
+
+    def run(self, volumeNode, parameters=None, progress=None):
+        return self.runner.run(volumeNode, parameters, progress)
 
 
 class SpineNetTest(ScriptedLoadableModuleTest):
+    """Inside Slicer: the same path as the pytest suite runs on slicer-core."""
+
     def runTest(self):
         slicer.mrmlScene.Clear()
-        self.test_describe_sample()
+        self.test_sample()
 
-    def test_describe_sample(self):
-        import os
+    def test_sample(self):
+        from SpineNetLib.parameters import SpineNetParameters
 
-        sample = os.path.join(os.path.dirname(__file__), "..", "..", "Resources", "SampleData", "sample_lumbar_t2.nii.gz")
-        node = slicer.util.loadVolume(sample)
-        summary = SpineNetLogic().describe(node)
-        self.assertEqual(summary["plane"], "sagittal")
-        self.assertEqual(summary["shape"], [11, 585, 329])
+        sample = ENGINE_SOURCE / "Resources" / "SampleData" / "sample_lumbar_t2.nii.gz"
+        node = slicer.util.loadVolume(str(sample))
+        analysis, outputs = SpineNetLogic().run(node, SpineNetParameters(hotspot_tasks=("pfirrmann",), augmentations=4))
+        levels = analysis.spine.levels
+        self.assertGreaterEqual(len(levels), 6)
+        self.assertEqual(outputs.segmentation.GetSegmentation().GetNumberOfSegments(), len(levels) + len(analysis.spine.discs))
+        self.assertEqual([c.GetName() for c in outputs.curves], levels)
+        self.assertEqual(outputs.heatmaps["pfirrmann"].GetImageData().GetDimensions(), node.GetImageData().GetDimensions())
+        self.assertEqual(outputs.table.GetNumberOfRows(), len(analysis.gradings.discs))
         logging.info("SpineNet self-test passed")

@@ -5,6 +5,8 @@ import logging
 import os
 from pathlib import Path
 
+import pydicom
+
 from spinecore.errors import InputError
 from spinecore.io.archive import MAX_ARCHIVE_BYTES, read_zip_members
 from spinecore.io.dicom import image_or_none, read_dataset, series_from_images
@@ -93,3 +95,41 @@ def load_study(path: str | os.PathLike, *, max_archive_bytes: int = MAX_ARCHIVE_
     series = [_check_signal(s) for s in series]
     series.sort(key=lambda s: (s.plane.value, s.weighting.value, s.description, s.uid))
     return Study(source=str(path), series=tuple(series))
+
+
+def _study_uid(folder: Path) -> str | None:
+    """StudyInstanceUID of the first DICOM file found under ``folder`` (``None`` if none)."""
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and not is_volume_file(p) and p.suffix.lower() != ".zip":
+            try:
+                return str(pydicom.dcmread(p, stop_before_pixels=True, specific_tags=["StudyInstanceUID"]).StudyInstanceUID)
+            except Exception:  # not DICOM (or no UID): try the next file
+                continue
+    return None
+
+
+def find_studies(path: str | os.PathLike) -> list[Path]:
+    """The studies to analyse under ``path``, each a valid :func:`load_study` input.
+
+    ``path`` itself is one study when it is a file, a folder with DICOM files at its top, or a
+    folder whose subfolders hold one DICOM study (e.g. one folder per series). Otherwise it is a
+    folder of studies: each volume file, ``.zip`` and subfolder in it (hidden entries skipped).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise InputError(path, "no such file or folder")
+    if path.is_file():
+        return [path]
+    entries = sorted(p for p in path.iterdir() if not p.name.startswith("."))
+    if not entries:
+        raise InputError(path, "folder is empty")
+    files = [p for p in entries if p.is_file()]
+    folders = [p for p in entries if p.is_dir()]
+    singles = [p for p in files if is_volume_file(p) or p.suffix.lower() == ".zip"]
+    if len(singles) < len(files):  # other files at the top: a DICOM folder
+        return [path]
+    if not singles and len(folders) > 1:
+        uids = {_study_uid(f) for f in folders}
+        if len(uids) == 1 and None not in uids:
+            return [path]
+    return singles + folders

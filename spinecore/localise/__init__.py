@@ -7,8 +7,9 @@
 ['T12', 'L1', 'L2', 'L3', 'L4', 'L5', 'S1']
 """
 from spinecore.localise.localiser import Localiser, localise
+from spinecore.localise.masks import structure_masks
 from spinecore.localise.quads import CORNER_NAMES, quad_from_region
 from spinecore.localise.spine import Disc, Spine, Vertebra, VertebraSlice, discs_between
 
 __all__ = ["CORNER_NAMES", "Disc", "Localiser", "Spine", "Vertebra", "VertebraSlice", "discs_between", "localise",
-           "quad_from_region"]
+           "quad_from_region", "structure_masks"]

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from spinecore.io.series import Series
+from spinecore.levels import level_colour
 from spinecore.localise.spine import Spine
 
 
@@ -35,20 +36,18 @@ def overview_slice(spine: Spine) -> int:
 def draw_overview(ax, series: Series, spine: Spine, k: int | None = None, title: str | None = None) -> None:
     """Slice ``k`` (default :func:`overview_slice`) in true proportions, head up, anterior left,
     with each vertebra's quadrilateral (dashed when taken from its own largest slice) and disc centres."""
-    plt = pyplot()
     k = overview_slice(spine) if k is None else k
     image = series.array[k]
     low, high = np.percentile(image, [1, 99.5])
     ax.imshow(image, cmap="gray", vmin=low, vmax=high, extent=(-0.5, image.shape[1] - 0.5, image.shape[0] - 0.5, -0.5),
               aspect=series.spacing[1] / series.spacing[2])
-    colours = [plt.get_cmap("tab10")(i) for i in (0, 1, 2, 3, 4, 5, 6, 8, 9)]  # no grey
-    for n, v in enumerate(spine.vertebrae):
+    for v in spine.vertebrae:
         outline = v.on_slice(k)
         style = "-" if outline is not None else "--"
         corners = (outline or v.mid).corners_vox[:, 1:]
         closed = np.vstack([corners, corners[:1]])
-        ax.plot(closed[:, 1], closed[:, 0], style, color=colours[n % len(colours)], linewidth=1.5)
-        ax.text(corners[[0, 3], 1].min() - 4 / series.spacing[2], corners[:, 0].mean(), v.level, color=colours[n % len(colours)],
+        ax.plot(closed[:, 1], closed[:, 0], style, color=level_colour(v.level), linewidth=1.5)
+        ax.text(corners[[0, 3], 1].min() - 4 / series.spacing[2], corners[:, 0].mean(), v.level, color=level_colour(v.level),
                 ha="right", va="center", fontsize=9, fontweight="bold")
     for d in spine.discs:
         r, c = series.geometry.mm_to_vox(d.center_mm)[1:]

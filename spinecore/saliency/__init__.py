@@ -4,9 +4,8 @@
 >>> maps = hotspots(grader.net, volume.array, {0: 2}, Method.EXCITATION)   # doctest: +SKIP
 """
 from spinecore.saliency.boxes import hotspot_boxes, slice_ious, volume_iou, whole_volume_boxes
-from spinecore.saliency.hotspots import DEFAULT_AUGMENTATIONS, grading_hotspots, hotspots
+from spinecore.saliency.hotspots import DEFAULT_AUGMENTATIONS, hotspots, scan_heatmap
 from spinecore.saliency.methods import Method, backprop, excitation, guided
 
-__all__ = ["DEFAULT_AUGMENTATIONS", "Method", "backprop", "excitation", "grading_hotspots", "guided", "hotspot_boxes",
-           "hotspots",
-           "slice_ious", "volume_iou", "whole_volume_boxes"]
+__all__ = ["DEFAULT_AUGMENTATIONS", "Method", "backprop", "excitation", "guided", "hotspot_boxes",
+           "hotspots", "scan_heatmap", "slice_ious", "volume_iou", "whole_volume_boxes"]

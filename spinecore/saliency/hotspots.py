@@ -62,12 +62,12 @@ def hotspots(net: GradingNet, volume: np.ndarray, classes: dict[int, int], metho
     return out
 
 
-def grading_hotspots(grader, volumes, gradings, method: Method = Method.EXCITATION,
-                     augmentations: int = DEFAULT_AUGMENTATIONS, seed: int = 0) -> dict[str, dict[str, np.ndarray]]:
-    """``{level: {task: (9, 112, 224) hotspot}}`` for the grade each disc was given."""
-    out = {}
-    for volume, disc in zip(volumes, gradings.discs):
-        classes = {n: int(np.argmax(disc.probabilities[t.name])) for n, t in enumerate(grader.scheme.tasks)}
-        maps = hotspots(grader.net, volume.array, classes, method, augmentations, seed)
-        out[disc.level] = {grader.scheme.tasks[n].name: m for n, m in maps.items()}
+def scan_heatmap(volumes, maps: dict[str, dict[str, np.ndarray]], task: str,
+                 scan_shape: tuple[int, int, int]) -> np.ndarray:
+    """The hotspots of ``task`` for every disc in ``maps`` composed in the scan's voxel grid
+    ``(slice, row, column)`` (float32, 0–1; where two disc volumes overlap the larger value wins)."""
+    out = np.zeros(scan_shape, np.float32)
+    for volume in volumes:
+        if task in maps.get(volume.level, {}):
+            np.maximum(out, volume.to_scan_grid(maps[volume.level][task], scan_shape), out=out)
     return out

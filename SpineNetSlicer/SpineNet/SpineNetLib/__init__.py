@@ -1,4 +1,11 @@
-"""SpineNetSlicer library: MRML ⇄ spinecore, with no Qt. The module file stays thin."""
-from SpineNetLib.bridge import geometry_from_ijk_to_ras, series_from_volume_node
+"""SpineNetSlicer library: spinecore results → MRML nodes, with no Qt. The module file
+``SpineNet.py`` stays thin; batch scripts and tests use this package directly.
 
-__all__ = ["geometry_from_ijk_to_ras", "series_from_volume_node"]
+- :mod:`SpineNetLib.bridge`: the RAS ⇄ LPS edge (volume nodes ⇄ spinecore series)
+- :mod:`SpineNetLib.logic`: :class:`SpineNetRunner` (volume node → spinecore → nodes)
+- :mod:`SpineNetLib.outputs`: the segmentation, closed curves, heatmap volumes and table
+- :mod:`SpineNetLib.saving`: ``.seg.nrrd``, ``.mrk.json``, ``.nrrd``, ``.csv`` and ``.mrb`` files
+- :mod:`SpineNetLib.parameters`: the settings kept in the parameter node
+- :mod:`SpineNetLib.jobs`: the worker thread that keeps the GUI responsive
+- :mod:`SpineNetLib.headless`: an MRML scene without the Slicer application (slicer-core)
+"""

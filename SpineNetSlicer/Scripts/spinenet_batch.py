@@ -1,0 +1,121 @@
+"""Grade every study under a file or folder and save the SpineNet results Slicer opens.
+
+    Slicer --no-main-window --python-script spinenet_batch.py --input DIR_OR_FILE --output DIR
+    python spinenet_batch.py --input DIR_OR_FILE --output DIR          # with pip install slicer-core
+
+``--input`` is one study (a volume file, a DICOM zip, file or folder) or a folder of studies
+(see ``spinecore.io.find_studies``). Each study gets ``DIR/<study>/`` with
+``structures.seg.nrrd``, ``quadrilaterals/*.mrk.json``, ``heatmap_<task>.nrrd``, ``gradings.csv``,
+``scene.mrb``, ``gradings.json``, ``vertebrae.json`` and ``overview.png``, or nothing if it fails.
+A study that cannot be read is reported in one line and skipped; the exit code is then 1.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "SpineNet"))
+
+import slicer  # noqa: E402  (Slicer's own, or slicer-core's)
+
+from spinecore.errors import SpineCoreError  # noqa: E402
+from spinecore.io import Weighting, find_studies, load_study  # noqa: E402
+from spinecore.io.volume import volume_stem  # noqa: E402
+from spinecore.report import staged_output  # noqa: E402
+from spinecore.saliency import DEFAULT_AUGMENTATIONS, Method  # noqa: E402
+
+from SpineNetLib.bridge import add_volume_node  # noqa: E402
+from SpineNetLib.logic import SpineNetRunner  # noqa: E402
+from SpineNetLib.parameters import SpineNetParameters  # noqa: E402
+from SpineNetLib.saving import save_outputs  # noqa: E402
+
+IN_SLICER = hasattr(slicer, "app")
+
+
+def parse(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="spinenet_batch.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--input", type=Path, required=True, help="a study, or a folder of studies")
+    parser.add_argument("--output", type=Path, required=True, help="results folder (one subfolder per study)")
+    parser.add_argument("--model", default="", help="grader model file (default: the bundled one)")
+    parser.add_argument("--localiser", default="", help="localiser model file (default: the bundled one)")
+    parser.add_argument("--weighting", choices=[w.value for w in Weighting], default="T2",
+                        help="preferred sagittal weighting (default T2; any sagittal series if absent)")
+    parser.add_argument("--no-tta", action="store_true", help="grade without test-time augmentation")
+    parser.add_argument("--hotspots", default="all",
+                        help="comma-separated tasks to make heatmaps for, 'all' (default) or 'none'")
+    parser.add_argument("--method", choices=[m.value for m in Method], default=Method.EXCITATION.value)
+    parser.add_argument("--augmentations", type=int, default=DEFAULT_AUGMENTATIONS)
+    parser.add_argument("--all-slices", action="store_true", help="a quadrilateral per slice, not just the mid slice")
+    return parser.parse_args(argv)
+
+
+def study_name(path: Path, taken: set[str]) -> str:
+    name = volume_stem(path) if path.is_file() else path.name
+    unique, n = name, 2
+    while unique in taken:
+        unique, n = f"{name}_{n}", n + 1
+    taken.add(unique)
+    return unique
+
+
+def new_study_scene():
+    if IN_SLICER:
+        slicer.mrmlScene.Clear(0)
+        return slicer.mrmlScene
+    from SpineNetLib.headless import new_scene
+
+    return new_scene()
+
+
+def grade_study(runner: SpineNetRunner, path: Path, out: Path, args, parameters: SpineNetParameters) -> str:
+    study = load_study(path).sagittal(Weighting(args.weighting))
+    scene = new_study_scene()
+    try:
+        node = add_volume_node(scene, study.description or path.name, study.array, study.geometry)
+        analysis, outputs = runner.run(node, parameters)
+        with staged_output(out) as stage:
+            save_outputs(scene, outputs, analysis, stage)
+        return ", ".join(d.level for d in analysis.gradings.discs) or "no discs"
+    finally:
+        if not IN_SLICER:
+            from SpineNetLib.headless import release
+
+            release(scene)
+
+
+def main(argv: list[str]) -> int:
+    args = parse(argv)
+    try:
+        runner = SpineNetRunner()
+        known = runner.grader(args.model).scheme.task_names
+        runner.localiser(args.localiser)
+        tasks = {"all": tuple(known), "none": ()}.get(args.hotspots, tuple(t for t in args.hotspots.split(",") if t))
+        if set(tasks) - set(known):
+            raise ValueError(f"--hotspots: unknown task(s) {', '.join(sorted(set(tasks) - set(known)))}; "
+                             f"the grader's tasks are {', '.join(known)}")
+        parameters = SpineNetParameters(args.model, args.localiser, not args.no_tta, tasks, args.method,
+                                        args.augmentations, args.all_slices)
+        studies = find_studies(args.input)
+    except (SpineCoreError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    failed, taken = 0, set()
+    for n, path in enumerate(studies, start=1):
+        out = args.output / study_name(path, taken)
+        try:
+            levels = grade_study(runner, path, out, args, parameters)
+            print(f"[{n}/{len(studies)}] {path}: graded {levels}; wrote {out}")
+        except (SpineCoreError, OSError) as exc:
+            failed += 1
+            print(f"error: {exc}", file=sys.stderr)
+    print(f"{len(studies) - failed} of {len(studies)} studies graded into {args.output}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    code = main(sys.argv[1:])
+    if IN_SLICER:
+        slicer.util.exit(code)
+    sys.exit(code)
