@@ -193,3 +193,23 @@ def test_any_acquisition_order_reads_back_canonical(tmp_path, codes):
     s = load_study(tmp_path).series[0]
     assert np.array_equal(s.array, array)
     assert np.abs(s.geometry.affine - canonical.affine).max() < 1e-4
+
+
+def test_find_studies_tells_one_study_from_a_folder_of_studies(phantom_dir, tmp_path):
+    from spinecore.errors import InputError
+    from spinecore.io import find_studies
+
+    # one DICOM study stored as one subfolder per series is still one study
+    assert find_studies(phantom_dir / "dicom") == [phantom_dir / "dicom"]
+    cohort = tmp_path / "cohort"
+    shutil.copytree(phantom_dir / "dicom", cohort / "patient_a")
+    second = tmp_path / "second"
+    write_phantom(make_phantom(PhantomSpec(seed=4)), second)
+    shutil.copytree(second / "dicom", cohort / "patient_b")
+    shutil.copy(SAMPLE_T2, cohort / "sample.nii.gz")
+    (cohort / ".DS_Store").write_bytes(b"")
+    assert find_studies(cohort) == [cohort / "sample.nii.gz", cohort / "patient_a", cohort / "patient_b"]
+    assert find_studies(cohort / "sample.nii.gz") == [cohort / "sample.nii.gz"]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="empty"):
+        find_studies(tmp_path / "empty")

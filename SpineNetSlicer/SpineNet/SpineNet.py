@@ -50,6 +50,8 @@ class SpineNetWidget(ScriptedLoadableModuleWidget):
         self.ui.cancelButton.connect("clicked(bool)", self.onCancel)
         self.ui.methodComboBox.addItems(["excitation", "guided", "backprop"])
         self.onGraderChanged()
+        if engine_installed():
+            self.showParameters()
         self.onInputChanged(self.ui.inputSelector.currentNode())
 
     def _loadUI(self):
@@ -77,6 +79,23 @@ class SpineNetWidget(ScriptedLoadableModuleWidget):
                 item.setFlags(item.flags() | qt.Qt.ItemIsUserCheckable)
                 item.setCheckState(qt.Qt.Unchecked)
 
+    def showParameters(self):
+        """Put the settings kept in the parameter node (saved with the scene) into the widgets."""
+        import qt
+        from SpineNetLib.parameters import SpineNetParameters
+
+        node = self.logic.getParameterNode()
+        params = SpineNetParameters.read(node)
+        if node.GetNodeReference("InputVolume") is not None:
+            self.ui.inputSelector.setCurrentNode(node.GetNodeReference("InputVolume"))
+        self.ui.graderPathLineEdit.currentPath = params.grader_model
+        self.ui.localiserPathLineEdit.currentPath = params.localiser_model
+        self.ui.ttaCheckBox.checked, self.ui.allSlicesCheckBox.checked = params.tta, params.all_slices
+        self.ui.methodComboBox.currentText, self.ui.augmentationsSpinBox.value = params.method, params.augmentations
+        for i in range(self.ui.hotspotTasksList.count):
+            item = self.ui.hotspotTasksList.item(i)
+            item.setCheckState(qt.Qt.Checked if item.text() in params.hotspot_tasks else qt.Qt.Unchecked)
+
     def parameters(self):
         import qt
         from SpineNetLib.parameters import SpineNetParameters
@@ -98,6 +117,7 @@ class SpineNetWidget(ScriptedLoadableModuleWidget):
         with slicer.util.tryWithErrorDisplay("Could not start SpineNet.", waitCursor=True):
             self.node, self.params = self.ui.inputSelector.currentNode(), self.parameters()
             self.params.write(self.logic.getParameterNode())
+            self.logic.getParameterNode().SetNodeReferenceID("InputVolume", self.node.GetID())
             series = self.logic.runner.series(self.node)  # read the voxels here, in the GUI thread
             self.job = BackgroundJob(lambda progress: self.logic.runner.analyse(series, self.params, progress)).start()
             self.ui.applyButton.enabled, self.ui.cancelButton.enabled = False, True
