@@ -44,13 +44,11 @@ def lps_to_ras(points_mm: np.ndarray) -> np.ndarray:
     return np.asarray(points_mm, float) * np.array([-1.0, -1.0, 1.0])
 
 
-def series_from_volume_node(volume_node) -> Series:
-    """A scalar volume node as a canonical spinecore :class:`Series` (its parent transform
-    applied, which must be linear); its source is the node's file, or else the node's name."""
-    import slicer  # only available inside Slicer or with slicer-core
+def node_geometry(volume_node) -> Geometry:
+    """The geometry of a volume node's own voxel grid in world coordinates (its parent transform
+    applied, which must be linear), before any reorientation."""
     import vtk
 
-    array = slicer.util.arrayFromVolume(volume_node)
     matrix = vtk.vtkMatrix4x4()
     volume_node.GetIJKToRASMatrix(matrix)
     ijk_to_ras = numpy_matrix(matrix)
@@ -61,10 +59,18 @@ def series_from_volume_node(volume_node) -> Series:
         to_world = vtk.vtkMatrix4x4()
         transform.GetMatrixTransformToWorld(to_world)
         ijk_to_ras = numpy_matrix(to_world) @ ijk_to_ras
-    geometry = geometry_from_ijk_to_ras(ijk_to_ras, array.shape)
+    return geometry_from_ijk_to_ras(ijk_to_ras, tuple(reversed(volume_node.GetImageData().GetDimensions())))
+
+
+def series_from_volume_node(volume_node) -> Series:
+    """A scalar volume node as a canonical spinecore :class:`Series` in world coordinates
+    (:func:`node_geometry`); its source is the node's file, or else the node's name."""
+    import slicer  # only available inside Slicer or with slicer-core
+
     storage = volume_node.GetStorageNode()
     source = (storage.GetFileName() if storage is not None else "") or volume_node.GetName()
-    return series_from_array(array, geometry, source=source, description=volume_node.GetName())
+    return series_from_array(slicer.util.arrayFromVolume(volume_node), node_geometry(volume_node), source=source,
+                             description=volume_node.GetName())
 
 
 def add_volume_node(scene, name: str, array: np.ndarray, geometry: Geometry, class_name: str = "vtkMRMLScalarVolumeNode"):
@@ -76,16 +82,6 @@ def add_volume_node(scene, name: str, array: np.ndarray, geometry: Geometry, cla
     node.SetIJKToRASMatrix(vtk_matrix(ijk_to_ras_of(geometry)))
     node.CreateDefaultDisplayNodes()
     return node
-
-
-def node_geometry(volume_node) -> Geometry:
-    """The geometry of a volume node's own voxel grid (before any reorientation)."""
-    import vtk
-
-    matrix = vtk.vtkMatrix4x4()
-    volume_node.GetIJKToRASMatrix(matrix)
-    dims = volume_node.GetImageData().GetDimensions()
-    return geometry_from_ijk_to_ras(numpy_matrix(matrix), tuple(reversed(dims)))
 
 
 def to_node_grid(array: np.ndarray, series_geometry: Geometry, grid: Geometry) -> np.ndarray:

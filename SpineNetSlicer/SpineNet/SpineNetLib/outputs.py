@@ -15,7 +15,7 @@ from spinecore.levels import level_colour
 from spinecore.localise import CORNER_NAMES, Spine, structure_masks
 from spinecore.pipeline import Analysis
 
-from SpineNetLib.bridge import ijk_to_ras_of, lps_to_ras, node_geometry, to_node_grid, vtk_matrix
+from SpineNetLib.bridge import add_volume_node, ijk_to_ras_of, lps_to_ras, node_geometry, to_node_grid, vtk_matrix
 
 INPUT_ATTRIBUTE = "SpineNet.InputVolume"
 ROLE_ATTRIBUTE = "SpineNet.Role"
@@ -71,7 +71,8 @@ def _oriented_mask(mask: np.ndarray, ijk_to_ras: np.ndarray):
     import vtk
     from vtk.util import numpy_support
 
-    (k0, j0, i0), (k1, j1, i1) = np.argwhere(mask).min(0), np.argwhere(mask).max(0)
+    inside = np.argwhere(mask)
+    (k0, j0, i0), (k1, j1, i1) = inside.min(0), inside.max(0)
     image = slicer.vtkOrientedImageData()
     image.SetExtent(int(i0), int(i1), int(j0), int(j1), int(k0), int(k1))
     image.AllocateScalars(vtk.VTK_UNSIGNED_CHAR, 1)
@@ -122,18 +123,14 @@ def add_vertebra_curves(scene, input_node, spine: Spine, all_slices: bool = Fals
 def add_heatmap_volumes(scene, input_node, analysis: Analysis) -> dict:
     """``{task: volume node}``: the hotspots of every disc composed in the input's voxel grid
     (values 0–1), shown with the Iron colour table, transparent below :data:`HEATMAP_SHOWN_FROM`."""
-    import slicer
-
     grid = node_geometry(input_node)
     heatmaps = {}
     for task in analysis.hotspot_tasks:
-        node = _tag(scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", f"{input_node.GetName()} SpineNet heatmap {task}"),
+        heat = to_node_grid(analysis.heatmap(task), analysis.series.geometry, grid)
+        node = _tag(add_volume_node(scene, f"{input_node.GetName()} SpineNet heatmap {task}", heat, grid),
                     input_node, "heatmap")
-        slicer.util.updateVolumeFromArray(node, to_node_grid(analysis.heatmap(task), analysis.series.geometry, grid))
-        node.SetIJKToRASMatrix(vtk_matrix(ijk_to_ras_of(grid)))
         node.SetAttribute("SpineNet.Task", task)
         node.SetAttribute("SpineNet.Method", analysis.method.value)
-        node.CreateDefaultDisplayNodes()
         display = node.GetDisplayNode()
         display.SetAndObserveColorNodeID(HEATMAP_COLOURS)
         display.AutoWindowLevelOff()
