@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from spinecore.phantom import DiscGrades, PhantomSpec, make_phantom
-from spinecore.phantom.anatomy import build_spine, progress, sample_patient
+from spinecore.phantom.anatomy import build_spine, independent_grades, progress, sample_patient
 
 SMALL = dict(t1=False, axial=False, n_slices=3)
 
@@ -140,3 +140,48 @@ def test_label_mask_matches_ground_truth_quads_and_discs(phantom_dir, phantom_tr
         k, j, i = np.rint(g.mm_to_vox(disc["center_mm"])).astype(int)
         assert mask[k, j, i] == values[disc["level"]], disc["level"]
     assert (mask == values["canal"]).sum() > 1000
+
+
+def test_independent_grades_draw_findings_apart_from_degeneration():
+    rng = np.random.default_rng(0)
+    grades = [independent_grades(rng) for _ in range(3000)]
+    pfirrmann = np.array([g.pfirrmann for g in grades])
+    assert set(pfirrmann) == {1, 2, 3, 4, 5}
+    for name in ("endplate_upper", "marrow_lower", "stenosis", "herniation", "bulging_posterior"):
+        present = np.array([getattr(g, name) > 0 for g in grades])
+        assert 0.25 < present.mean() < 0.35, name
+        assert abs(np.corrcoef(present, pfirrmann)[0, 1]) < 0.06, name
+    herniation = np.array([g.herniation > 0 for g in grades])
+    stenosis = np.array([g.stenosis > 0 for g in grades])
+    assert abs(np.corrcoef(herniation, stenosis)[0, 1]) < 0.06
+
+
+def _lesion_and_labels(grades: dict, code: str):
+    from spinecore.phantom.render import LABELS, LESIONS
+
+    study = make_phantom(PhantomSpec(seed=12, noise=0.0, t1=False, axial=False, grades={"L4-L5": grades}))
+    g = study.get("sag_t2").geometry
+    mm = g.vox_to_mm(np.indices(g.shape).reshape(3, -1).T).reshape(*g.shape, 3)
+    return study.lesions == LESIONS[code], study.labels, mm, LABELS
+
+
+def test_modic_change_is_a_focal_zone_under_the_endplate():
+    lesion, labels, _, codes = _lesion_and_labels({"marrow_lower": 1, "endplate_lower": 0}, "marrow")
+    body = labels == codes["L5"]
+    under_l4_l5 = (lesion & body).sum()  # (the patient's own grades may add zones at other discs)
+    assert under_l4_l5 > 50
+    assert np.isin(labels[lesion], [codes[v] for v in ("L1", "L2", "L3", "L4", "L5", "S1")]).mean() > 0.95
+    assert under_l4_l5 < 0.15 * body.sum()  # part of the endplate's length and width, not a whole band
+
+
+def test_stenosis_narrows_the_sac_from_the_disc_side():
+    lesion, labels, mm, codes = _lesion_and_labels({"stenosis": 3}, "stenosis")
+    mid = lesion.shape[0] // 2  # the mid-sagittal slice (the lateral ones also lose the sac's sides)
+    pinched, sac, disc = lesion[mid], labels[mid] == codes["canal"], labels[mid] == codes["L4-L5"]
+    assert pinched.sum() > 20
+    rows = np.flatnonzero(pinched.any(1))
+    posterior = mm[mid, ..., 1]  # LPS y grows posteriorly
+    near_rows = np.zeros_like(sac)
+    near_rows[rows] = True
+    assert posterior[pinched].mean() < posterior[sac & near_rows].mean()  # in front of what is left of the sac
+    assert posterior[pinched].min() - posterior[disc].max() < 4.0         # against the back of the disc

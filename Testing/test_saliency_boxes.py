@@ -20,6 +20,19 @@ def test_percentile_boxes_find_the_hot_block():
     assert boxes[4] == (40, 100, 52, 131) and boxes[0] is None and boxes[6] is None
 
 
+def test_hottest_region_boxes_ignore_speckle_away_from_the_finding():
+    heatmap = np.zeros((9, 112, 224))
+    heatmap[3:6, 40:52, 100:131] = 1.0     # the finding
+    heatmap[4, 100, 5] = heatmap[2, 5, 200] = 0.9  # two hot specks elsewhere, not touching it
+    assert hotspot_boxes(heatmap, percentile=99.0)[4] == (40, 100, 52, 131)
+    assert hotspot_boxes(heatmap, percentile=99.0)[2] is None
+    whole_mask = hotspot_boxes(heatmap, percentile=99.0, hottest_region=False)
+    assert whole_mask[4] == (40, 5, 101, 131) and whole_mask[2] == (5, 200, 6, 201)
+    # the region with the most heat wins, not the largest one
+    heatmap[0, 0:40, 0:60] = 0.2
+    assert hotspot_boxes(heatmap, percentile=90.0)[0] is None
+
+
 def test_iou_per_slice_and_per_volume_by_hand():
     predicted = [(0, 0, 10, 10), None, (0, 0, 4, 4)]
     reference = [(5, 0, 15, 10), None, None]

@@ -16,6 +16,8 @@ from spinecore.errors import SpineCoreError, brief
 from spinecore.io import load_study
 from spinecore.io.archive import MAX_ARCHIVE_BYTES
 
+SALIENCY_METHODS = ("guided", "excitation", "backprop")  # spinecore.saliency.Method, without importing torch
+
 EXIT_INPUT_ERROR = 2
 EXIT_INTERNAL_ERROR = 1
 
@@ -85,12 +87,13 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     from spinecore.pipeline import analyse
     from spinecore.report import (staged_output, write_grading_overview, write_gradings_csv, write_gradings_json,
                                   write_hotspots, write_vertebrae_json)
-    from spinecore.saliency import Method
+    from spinecore.saliency import DEFAULT_METHOD, Method
 
     localiser, grader = Localiser(args.localiser), Grader.load(args.model)
+    method = Method(args.method) if args.method else DEFAULT_METHOD
     series = load_study(args.input, max_archive_bytes=args.max_archive_mb * 1024**2).sagittal(Weighting(args.weighting))
     result = analyse(series, localiser, grader, tta=not args.no_tta,
-                     hotspot_tasks=grader.scheme.task_names if args.hotspots else (), method=Method(args.method),
+                     hotspot_tasks=grader.scheme.task_names if args.hotspots else (), method=method,
                      augmentations=args.augmentations)
     with staged_output(args.out) as stage:
         write_gradings_csv(result.gradings, stage / "gradings.csv")
@@ -98,7 +101,7 @@ def _cmd_grade(args: argparse.Namespace) -> int:
         write_vertebrae_json(result.spine, stage / "vertebrae.json")
         write_grading_overview(series, result.spine, result.gradings, stage / "overview.png")
         if result.hotspots:
-            write_hotspots(series, list(result.volumes), result.hotspots, stage / "hotspots", args.method)
+            write_hotspots(series, list(result.volumes), result.hotspots, stage / "hotspots", method.value)
     levels = ", ".join(d.level for d in result.gradings.discs) or "none"
     print(f"{series.description or series.source}: graded discs {levels}; wrote gradings.csv, gradings.json, "
           f"vertebrae.json, overview.png{' and hotspots/' if result.hotspots else ''} to {args.out}")
@@ -128,7 +131,7 @@ def _cmd_phantom_manifest(args: argparse.Namespace) -> int:
     first, _, last = args.seeds.partition(":")
     seeds = range(int(first), int(last)) if last else [int(first)]
     with staged_output(args.out) as stage:
-        write_phantom_manifest(stage, seeds, get_scheme(args.scheme))
+        write_phantom_manifest(stage, seeds, get_scheme(args.scheme), args.independent_findings)
     print(f"wrote {len(seeds)} phantom scans and {args.out / 'manifest.csv'}")
     return 0
 
@@ -188,10 +191,12 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 def _cmd_evaluate_hotspots(args: argparse.Namespace) -> int:
     from spinecore.grade import Grader
     from spinecore.report import staged_output
-    from spinecore.saliency import Method
-    from spinecore.train.hotspot_eval import evaluate_lesion_hotspots, hotspot_table, lesion_cases, real_disc_sheet
+    from spinecore.models import models_dir
+    from spinecore.saliency import DEFAULT_METHOD, Method
+    from spinecore.train.hotspot_eval import (PHANTOM_GRADER, evaluate_lesion_hotspots, hotspot_table, lesion_cases,
+                                              real_disc_sheet)
 
-    grader = Grader.load(args.model)
+    grader = Grader.load(args.model or models_dir() / PHANTOM_GRADER)
     missing = {"endplate_upper", "marrow_lower", "stenosis", "herniation"} - set(grader.scheme.task_names)
     if missing:
         raise SpineCoreError(args.model, f"model lacks the lesion tasks {', '.join(sorted(missing))} "
@@ -205,7 +210,8 @@ def _cmd_evaluate_hotspots(args: argparse.Namespace) -> int:
 
             real = Grader.load(args.real_model)
             data, _ = build_disc_set(read_manifest(args.manifest, real.scheme))
-            sheet = real_disc_sheet(real, data, stage / "real_hotspots.png", args.sheet, Method(args.method),
+            sheet = real_disc_sheet(real, data, stage / "real_hotspots.png", args.sheet,
+                                    Method(args.method) if args.method else DEFAULT_METHOD,
                                     args.augmentations, args.prefer)
             (stage / "real_hotspots.json").write_text(json.dumps(sheet, indent=1))
     print((args.out / "hotspot_metrics.md").read_text())
@@ -311,8 +317,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="preferred sagittal series when the study has several (default %(default)s)")
     grade.add_argument("--hotspots", action="store_true",
                        help="also write evidence hotspots: hotspots/<level>_<task>.nii.gz (scan grid) and <level>.png")
-    grade.add_argument("--method", choices=("excitation", "guided", "backprop"), default="excitation",
-                       help="saliency method for --hotspots (default %(default)s)")
+    grade.add_argument("--method", choices=SALIENCY_METHODS, help="saliency method for --hotspots (default guided)")
     grade.add_argument("--augmentations", type=_positive_int, default=150,
                        help="augmented copies averaged per hotspot (default %(default)s; 1 = no augmentation)")
     grade.set_defaults(run=_cmd_grade)
@@ -327,6 +332,9 @@ def build_parser() -> argparse.ArgumentParser:
     phantom_manifest.add_argument("--out", type=Path, required=True, help="output folder")
     phantom_manifest.add_argument("--seeds", default="500:540", help="seed or FIRST:END range (default %(default)s)")
     phantom_manifest.add_argument("--scheme", default="genodisc", help="scheme name or JSON file (default %(default)s)")
+    phantom_manifest.add_argument("--independent-findings", action="store_true",
+                                  help="draw every finding independently of degeneration and of the others, so a "
+                                       "grader can learn each only from its own evidence (for evaluate-hotspots)")
     phantom_manifest.set_defaults(run=_cmd_phantom_manifest)
 
     train_grader = sub.add_parser("train", help="train a grading model from a manifest (see README: manifest format)")
@@ -352,7 +360,8 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate_grader.set_defaults(run=_cmd_evaluate)
 
     hot = sub.add_parser("evaluate-hotspots", help="hotspot boxes against true phantom lesions; real-disc contact sheet")
-    hot.add_argument("--model", type=Path, required=True, help="a genodisc grader trained on phantoms")
+    hot.add_argument("--model", type=Path, help="a genodisc grader trained on phantoms "
+                                                "(default: the bundled Resources/Models/phantom_grader.pt)")
     hot.add_argument("--out", type=Path, required=True, help="folder for hotspot_metrics.json/.md (and the sheet)")
     hot.add_argument("--cases", type=_positive_int, default=5, help="phantoms per lesion type (default %(default)s)")
     hot.add_argument("--seed", type=int, default=900, help="first phantom seed (default %(default)s)")
@@ -362,8 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     hot.add_argument("--sheet", type=_positive_int, default=24, help="discs on the real contact sheet")
     hot.add_argument("--prefer", default="_t2.", help="scans whose path contains this come first on the sheet "
                                                       "(default %(default)r: the T2 mid-sagittal images)")
-    hot.add_argument("--method", choices=("excitation", "guided", "backprop"), default="excitation",
-                     help="saliency method of the real contact sheet (default %(default)s)")
+    hot.add_argument("--method", choices=SALIENCY_METHODS, help="saliency method of the real contact sheet (default guided)")
     hot.set_defaults(run=_cmd_evaluate_hotspots)
 
     evaluate = sub.add_parser("evaluate-localiser", help="localiser metrics on our validation split + contact sheets")

@@ -19,7 +19,7 @@ from spinecore.grade import Grader
 from spinecore.grade.grader import Gradings
 from spinecore.io.series import Series
 from spinecore.localise import Localiser, Spine
-from spinecore.saliency import DEFAULT_AUGMENTATIONS, Method, hotspots, scan_heatmap
+from spinecore.saliency import DEFAULT_AUGMENTATIONS, DEFAULT_METHOD, Method, hotspots, scan_heatmap
 
 #: ``progress(fraction done in [0, 1], what is happening)``; it may raise :class:`Cancelled`.
 Progress = Callable[[float, str], None]
@@ -38,7 +38,7 @@ class Analysis:
     spine: Spine
     volumes: tuple[StructureVolume, ...]
     gradings: Gradings
-    method: Method = Method.EXCITATION
+    method: Method = DEFAULT_METHOD
     hotspots: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
 
     @property
@@ -51,7 +51,7 @@ class Analysis:
 
 
 def analyse(series: Series, localiser: Localiser | None = None, grader: Grader | None = None, *, tta: bool = True,
-            hotspot_tasks: Sequence[str] = (), method: Method = Method.EXCITATION,
+            hotspot_tasks: Sequence[str] = (), method: Method = DEFAULT_METHOD,
             augmentations: int = DEFAULT_AUGMENTATIONS, seed: int = 0, progress: Progress | None = None) -> Analysis:
     """Localise, extract and grade every disc of ``series`` (default models: the bundled ones),
     then compute hotspots of the given grade for each of ``hotspot_tasks``."""

@@ -23,7 +23,7 @@ from spinecore.errors import SpineCoreError  # noqa: E402
 from spinecore.io import Weighting, find_studies, load_study  # noqa: E402
 from spinecore.io.volume import volume_stem  # noqa: E402
 from spinecore.report import staged_output  # noqa: E402
-from spinecore.saliency import DEFAULT_AUGMENTATIONS, Method  # noqa: E402
+from spinecore.saliency import DEFAULT_AUGMENTATIONS, DEFAULT_METHOD, Method  # noqa: E402
 
 from SpineNetLib.bridge import add_volume_node  # noqa: E402
 from SpineNetLib.logic import SpineNetRunner  # noqa: E402
@@ -44,7 +44,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--no-tta", action="store_true", help="grade without test-time augmentation")
     parser.add_argument("--hotspots", default="all",
                         help="comma-separated tasks to make heatmaps for, 'all' (default) or 'none'")
-    parser.add_argument("--method", choices=[m.value for m in Method], default=Method.EXCITATION.value)
+    parser.add_argument("--method", choices=[m.value for m in Method], default=DEFAULT_METHOD.value)
     parser.add_argument("--augmentations", type=int, default=DEFAULT_AUGMENTATIONS)
     parser.add_argument("--all-slices", action="store_true", help="a quadrilateral per slice, not just the mid slice")
     return parser.parse_args(argv)

@@ -48,7 +48,7 @@ class SpineNetWidget(ScriptedLoadableModuleWidget):
         self.ui.graderPathLineEdit.connect("currentPathChanged(QString)", self.onGraderChanged)
         self.ui.applyButton.connect("clicked(bool)", self.onApply)
         self.ui.cancelButton.connect("clicked(bool)", self.onCancel)
-        self.ui.methodComboBox.addItems(["excitation", "guided", "backprop"])
+        self.ui.methodComboBox.addItems(["guided", "excitation", "backprop"])
         self.onGraderChanged()
         if engine_installed():
             self.showParameters()

@@ -167,6 +167,21 @@ def _sample_grades(rng: np.random.Generator, level: str, degeneration: float) ->
     )
 
 
+def independent_grades(rng: np.random.Generator, prevalence: float = 0.3) -> DiscGrades:
+    """Grades whose findings are drawn each on its own (present with probability ``prevalence``,
+    independent of degeneration and of each other; no narrowing or slip), so that a grader trained
+    on them can learn a finding only from its own evidence: a test bed for hotspots."""
+    def graded() -> int:
+        return int(rng.choice([1, 2, 3])) if rng.random() < prevalence else 0
+
+    def modic() -> int:
+        return int(rng.choice([1, 2, 3], p=[0.4, 0.5, 0.1])) if rng.random() < prevalence else 0
+
+    return DiscGrades(pfirrmann=int(rng.integers(1, 6)), endplate_upper=graded(), endplate_lower=graded(),
+                      marrow_upper=modic(), marrow_lower=modic(), stenosis=graded(), bulging_anterior=graded(),
+                      bulging_posterior=graded(), herniation=graded())
+
+
 def sample_patient(seed: int) -> Patient:
     """A random, reproducible patient (anatomy and baseline grades) from ``seed``."""
     rng = np.random.default_rng([seed, 0])

@@ -217,7 +217,7 @@ def paint_canal(canvas: Canvas, patient: Patient, spine: Spine) -> None:
     narrowed = depth.copy()
     for disc in spine.discs.values():
         s_disc = arclength[np.argmin(np.linalg.norm(points - (disc.corners[1] + disc.corners[2]) / 2, axis=1))]
-        narrowed *= 1 - STENOSIS_NARROWING[disc.grades.stenosis] * np.exp(-0.5 * ((arclength - s_disc) / 6.0) ** 2)
+        narrowed *= 1 - STENOSIS_NARROWING[disc.grades.stenosis] * np.exp(-0.5 * ((arclength - s_disc) / 3.5) ** 2)
 
     hw = patient.canal_half_width
     lo = (-hw - 6, points[:, 0].min() - 5, points[:, 1].min() - 5)
@@ -230,17 +230,21 @@ def paint_canal(canvas: Canvas, patient: Patient, spine: Spine) -> None:
     full, eff = depth[nearest], narrowed[nearest]
     beyond_ends = (nearest == 0) | (nearest == len(points) - 1)
 
-    def canal_membership(d: np.ndarray, half_width: np.ndarray) -> np.ndarray:
-        r = np.sqrt((x / half_width) ** 2 + ((t - d / 2) / np.maximum(d / 2, 0.5)) ** 2)
+    def canal_membership(d: np.ndarray, half_width: np.ndarray, front: np.ndarray | float = 0.0) -> np.ndarray:
+        r = np.sqrt((x / half_width) ** 2 + ((t - front - d / 2) / np.maximum(d / 2, 0.5)) ** 2)
         return _soft((r - 1) * np.minimum(half_width, np.maximum(d / 2, 0.5)), canvas.inplane_width) * ~beyond_ends
 
     canvas.paint(idx, canal_membership(full + 3.0, np.full_like(full, hw + 2)), "ligament")
+    # stenosis: at the disc level, disc material (intermediate signal) pushes the sac back from the front
+    csf_front = full - eff
     csf_half_width = hw * np.sqrt(np.maximum(eff, 0.5) / np.maximum(full, 0.5))
-    canvas.paint(idx, canal_membership(eff, csf_half_width), "csf", label=LABELS["canal"])
-    pinched = (canal_membership(full, np.full_like(full, hw)) >= 0.5) & (canal_membership(eff, csf_half_width) < 0.5)
-    canvas.lesions[idx[pinched & (full - eff > 0.5)]] = LESIONS["stenosis"]
+    sac = canal_membership(eff, csf_half_width, csf_front)
+    lost = np.clip(canal_membership(full, np.full_like(full, hw)) - sac, 0.0, 1.0)
+    canvas.paint(idx, lost, "herniated")
+    canvas.paint(idx, sac, "csf", label=LABELS["canal"])
+    canvas.lesions[idx[(lost >= 0.5) & (full - eff > 0.1 * full)]] = LESIONS["stenosis"]  # visibly narrowed
     conus = spine.vertebrae["L1"].corners[2][1]  # the cord ends at the L1 lower endplate
-    r = np.sqrt((x / 5.0) ** 2 + ((t - eff / 2) / 4.0) ** 2)
+    r = np.sqrt((x / 5.0) ** 2 + ((t - csf_front - eff / 2) / 4.0) ** 2)
     cord = _soft((r - 1) * 4.0, canvas.inplane_width) * _soft(conus - canvas.z[idx], 3.0) * ~beyond_ends
     canvas.paint(idx, cord, "cord")
 
@@ -289,11 +293,15 @@ def paint_vertebrae(canvas: Canvas, patient: Patient, spine: Spine, rng: np.rand
             a, b = vertebra.corners[endplate[0]], vertebra.corners[endplate[1]]
             inward = vertebra.centre - (a + b) / 2
             inward /= np.linalg.norm(inward)
-            if modic:
+            if modic:  # a focal zone under the endplate: part of its length and width, 5–10 mm deep
                 band = rng.uniform(5, 10)
-                zone = np.array([a, b, b + inward * band, a + inward * band])
-                canvas.prism(zone, vertebra.half_width * 0.85, f"modic{modic}", shrink=CORTEX_MM, texture=0.1,
-                             lesion=LESIONS["marrow"])
+                length = rng.uniform(0.45, 0.7)
+                start = rng.uniform(0.0, 1.0 - length)
+                a0, b0 = a + (b - a) * start, a + (b - a) * (start + length)
+                zone = np.array([a0, b0, b0 + inward * band, a0 + inward * band])
+                half_width = vertebra.half_width * rng.uniform(0.45, 0.7)
+                canvas.prism(zone, half_width, f"modic{modic}", shrink=CORTEX_MM, texture=0.1,
+                             x_centre=rng.uniform(-0.15, 0.15) * vertebra.half_width, lesion=LESIONS["marrow"])
             if defect:
                 depth = ENDPLATE_DEFECT_DEPTH_MM[defect]
                 along = (b - a) / np.linalg.norm(b - a)

@@ -5,7 +5,7 @@
 """
 from spinecore.saliency.boxes import hotspot_boxes, slice_ious, volume_iou, whole_volume_boxes
 from spinecore.saliency.hotspots import DEFAULT_AUGMENTATIONS, hotspots, scan_heatmap
-from spinecore.saliency.methods import Method, backprop, excitation, guided
+from spinecore.saliency.methods import DEFAULT_METHOD, Method, backprop, excitation, guided
 
-__all__ = ["DEFAULT_AUGMENTATIONS", "Method", "backprop", "excitation", "guided", "hotspot_boxes",
+__all__ = ["DEFAULT_AUGMENTATIONS", "DEFAULT_METHOD", "Method", "backprop", "excitation", "guided", "hotspot_boxes",
            "hotspots", "scan_heatmap", "slice_ious", "volume_iou", "whole_volume_boxes"]

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from spinecore.grade.augment import Augmentation, draw, invert
 from spinecore.grade.augment import apply as apply_transforms
 from spinecore.grade.network import GradingNet
-from spinecore.saliency.methods import Method, backprop, excitation, guided
+from spinecore.saliency.methods import DEFAULT_METHOD, Method, backprop, excitation, guided
 
 DEFAULT_AUGMENTATIONS = 150
 SMOOTHING_PX = 2.0
@@ -31,7 +31,7 @@ def _one_batch(net: GradingNet, x: torch.Tensor, classes: dict[int, int], method
     return [F.interpolate(m, size=x.shape[2:], mode="bilinear", align_corners=False) for m in maps]
 
 
-def hotspots(net: GradingNet, volume: np.ndarray, classes: dict[int, int], method: Method = Method.EXCITATION,
+def hotspots(net: GradingNet, volume: np.ndarray, classes: dict[int, int], method: Method = DEFAULT_METHOD,
              augmentations: int = DEFAULT_AUGMENTATIONS, seed: int = 0, batch: int = 50) -> dict[int, np.ndarray]:
     """Hotspot maps ``(9, 112, 224)`` of ``volume`` for each ``{task index: class index}``: the
     mean of ``augmentations`` inverse-mapped saliency maps (1 = the plain map, no augmentation),

@@ -36,6 +36,12 @@ class Method(str, enum.Enum):
     EXCITATION = "excitation"
 
 
+#: Guided back-propagation. On 2-D graders excitation has to go back to the input, where it works
+#: poorly (thesis 5.3.1). On phantom lesions guided boxes are the most even across findings
+#: (``Resources/Models/phantom_grader.md``).
+DEFAULT_METHOD = Method.GUIDED
+
+
 class _GuidedReLU(torch.autograd.Function):
     @staticmethod
     def forward(ctx, relu_output):

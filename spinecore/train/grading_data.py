@@ -194,15 +194,22 @@ def phantom_disc_set(seeds, scheme: GradingScheme, n_slices: int | None = None) 
     return DiscSet.of(records)
 
 
-def write_phantom_manifest(folder: Path, seeds, scheme: GradingScheme) -> Path:
+def write_phantom_manifest(folder: Path, seeds, scheme: GradingScheme, independent_findings: bool = False) -> Path:
     """Write the sagittal T2 of each phantom seed as ``<folder>/phantom-<seed>.nii.gz`` and a
-    manifest ``<folder>/manifest.csv`` of their true grades on ``scheme``."""
+    manifest ``<folder>/manifest.csv`` of their true grades on ``scheme``. With
+    ``independent_findings`` every disc's grades come from
+    :func:`~spinecore.phantom.anatomy.independent_grades` (seeded by the phantom's seed)."""
     from spinecore.io.write import write_volume
     from spinecore.phantom import PhantomSpec, make_phantom
+    from spinecore.phantom.anatomy import DISCS, independent_grades
 
     rows = []
     for seed in seeds:
-        study = make_phantom(PhantomSpec(seed=int(seed), t1=False, axial=False))
+        grades = {}
+        if independent_findings:
+            rng = np.random.default_rng([int(seed), 2])
+            grades = {level: independent_grades(rng).as_dict() for level in DISCS}
+        study = make_phantom(PhantomSpec(seed=int(seed), t1=False, axial=False, grades=grades))
         t2 = study.get("sag_t2")
         scan = write_volume(Path(folder) / f"phantom-{seed}.nii.gz", t2.array, t2.geometry)
         rows += [ManifestRow(f"phantom-{seed}", scan, d["level"], phantom_labels(d["grades"], scheme))

@@ -10,7 +10,7 @@ import numpy as np
 from spinecore.extract import StructureVolume, disc_volume
 from spinecore.grade.grader import Grader
 from spinecore.localise import Localiser
-from spinecore.saliency import Method, hotspot_boxes, hotspots, volume_iou, whole_volume_boxes
+from spinecore.saliency import DEFAULT_METHOD, Method, hotspot_boxes, hotspots, volume_iou, whole_volume_boxes
 from spinecore.saliency.boxes import box_of
 
 log = logging.getLogger(__name__)
@@ -26,6 +26,8 @@ NO_LESIONS = {"endplate_upper": 0, "endplate_lower": 0, "marrow_upper": 0, "marr
               "herniation": 0}
 TARGET_LEVELS = ("L2-L3", "L3-L4", "L4-L5")
 PERCENTILES = (90.0, 95.0, 97.0, 99.0)
+#: the bundled genodisc grader trained on phantoms with independent findings (in ``models_dir()``)
+PHANTOM_GRADER = "phantom_grader.pt"
 
 
 @dataclass
@@ -72,9 +74,13 @@ def lesion_cases(seeds, localiser: Localiser | None = None) -> list[LesionCase]:
     return cases
 
 
+#: box variants of :func:`~spinecore.saliency.hotspot_boxes`: the hottest connected region, or the whole mask
+BOX_VARIANTS = {"hottest_region": True, "whole_mask": False}
+
+
 def evaluate_lesion_hotspots(grader: Grader, cases: list[LesionCase], augmentations: int = 150) -> dict:
-    """Volume IoU of percentile boxes per method, lesion and percentile, with the whole-volume
-    baseline; the hotspot explains the task's abnormal class (index 1)."""
+    """Volume IoU of percentile boxes per method, box variant, lesion and percentile, with the
+    whole-volume baseline; the hotspot explains the task's abnormal class (index 1)."""
     tasks = grader.scheme.task_names
     results: dict = {}
     for case in cases:
@@ -86,34 +92,48 @@ def evaluate_lesion_hotspots(grader: Grader, cases: list[LesionCase], augmentati
         for method in Method:
             heatmap = hotspots(grader.net, case.volume.array, {tasks.index(task): 1}, method, augmentations,
                                seed=case.seed)[tasks.index(task)]
-            per_percentile = entry["methods"].setdefault(method.value, {str(p): [] for p in PERCENTILES})
-            for p in PERCENTILES:
-                per_percentile[str(p)].append(volume_iou(hotspot_boxes(heatmap, p), case.reference))
+            per_variant = entry["methods"].setdefault(method.value, {v: {str(p): [] for p in PERCENTILES}
+                                                                     for v in BOX_VARIANTS})
+            for variant, hottest in BOX_VARIANTS.items():
+                for p in PERCENTILES:
+                    boxes = hotspot_boxes(heatmap, p, hottest_region=hottest)
+                    per_variant[variant][str(p)].append(volume_iou(boxes, case.reference))
         log.info("%s seed %d done", case.lesion, case.seed)
     summary = {}
     for lesion, entry in results.items():
         base = float(np.mean(entry["baseline_iou"]))
         summary[lesion] = {"cases": entry["cases"], "task": LESION_CASES[lesion][1], "baseline_iou": round(base, 4),
-                           "methods": {m: {p: {"iou": round(float(np.mean(v)), 4),
-                                               "times_baseline": round(float(np.mean(v)) / base, 2) if base else None}
-                                           for p, v in per.items()} for m, per in entry["methods"].items()}}
+                           "methods": {m: {variant: {p: {"iou": round(float(np.mean(v)), 4),
+                                                         "times_baseline": round(float(np.mean(v)) / base, 2)
+                                                         if base else None}
+                                                     for p, v in per.items()}
+                                           for variant, per in variants.items()}
+                                       for m, variants in entry["methods"].items()}}
     return {"model": grader.model_id, "augmentations": augmentations, "lesions": summary}
 
 
 def hotspot_table(metrics: dict) -> str:
+    """One Markdown table per box variant: mean volume IoU (× baseline) per lesion, method and
+    percentile, and the lowest × over the lesions (the done-when asks ≥ 5 for every lesion)."""
+    lesions = metrics["lesions"]
+    columns = [(m.value, str(p)) for m in Method for p in PERCENTILES]
     lines = [f"model `{metrics['model']}`, {metrics['augmentations']} augmentations per hotspot; mean volume IoU of "
-             "the percentile boxes with the true lesion boxes (× the whole-volume baseline)", "",
-             "| lesion (task) | cases | baseline IoU | " + " | ".join(
-                 f"{m} p{p[:2]}" for m in (x.value for x in Method) for p in map(str, PERCENTILES)) + " |",
-             "|---|---|---|" + "---|" * (len(Method) * len(PERCENTILES))]
-    for lesion, s in metrics["lesions"].items():
-        cells = [f"{s['methods'][m.value][str(p)]['iou']:.3f} (×{s['methods'][m.value][str(p)]['times_baseline']})"
-                 for m in Method for p in PERCENTILES]
-        lines.append(f"| {lesion} ({s['task']}) | {s['cases']} | {s['baseline_iou']:.3f} | " + " | ".join(cells) + " |")
+             "the percentile boxes with the true lesion boxes (× the whole-volume baseline)"]
+    for variant in BOX_VARIANTS:
+        lines += ["", f"**{variant.replace('_', ' ')}**", "",
+                  "| lesion (task) | cases | baseline IoU | " + " | ".join(f"{m} p{p[:2]}" for m, p in columns) + " |",
+                  "|---|---|---|" + "---|" * len(columns)]
+        for lesion, s in lesions.items():
+            cells = [s["methods"][m][variant][p] for m, p in columns]
+            lines.append(f"| {lesion} ({s['task']}) | {s['cases']} | {s['baseline_iou']:.3f} | "
+                         + " | ".join(f"{c['iou']:.3f} (×{c['times_baseline']})" for c in cells) + " |")
+        lowest = [min(s["methods"][m][variant][p]["times_baseline"] or 0.0 for s in lesions.values())
+                  for m, p in columns]
+        lines.append("| lowest × | | | " + " | ".join(f"×{x}" for x in lowest) + " |")
     return "\n".join(lines) + "\n"
 
 
-def real_disc_sheet(grader: Grader, data, path, count: int = 24, method: Method = Method.EXCITATION,
+def real_disc_sheet(grader: Grader, data, path, count: int = 24, method: Method = DEFAULT_METHOD,
                     augmentations: int = 150, prefer: str = "") -> list[dict]:
     """A contact sheet of hotspots on real discs graded with an endplate defect or a Modic change
     (one disc per patient first; scans whose path contains ``prefer`` first, then manifest order):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, fields
 
-from spinecore.saliency import DEFAULT_AUGMENTATIONS, Method
+from spinecore.saliency import DEFAULT_AUGMENTATIONS, DEFAULT_METHOD, Method
 
 
 @dataclass
@@ -16,7 +16,7 @@ class SpineNetParameters:
     localiser_model: str = ""
     tta: bool = True
     hotspot_tasks: tuple[str, ...] = ()
-    method: str = Method.EXCITATION.value
+    method: str = DEFAULT_METHOD.value
     augmentations: int = DEFAULT_AUGMENTATIONS
     all_slices: bool = False
 
