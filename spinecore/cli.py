@@ -80,6 +80,13 @@ def _cmd_localise(args: argparse.Namespace) -> int:
     return 0
 
 
+def _saliency_method(name: str | None):
+    """The ``--method`` choice, or the library's default when none was given."""
+    from spinecore.saliency import DEFAULT_METHOD, Method
+
+    return Method(name) if name else DEFAULT_METHOD
+
+
 def _cmd_grade(args: argparse.Namespace) -> int:
     from spinecore.grade import Grader
     from spinecore.io.series import Weighting
@@ -87,10 +94,9 @@ def _cmd_grade(args: argparse.Namespace) -> int:
     from spinecore.pipeline import analyse
     from spinecore.report import (staged_output, write_grading_overview, write_gradings_csv, write_gradings_json,
                                   write_hotspots, write_vertebrae_json)
-    from spinecore.saliency import DEFAULT_METHOD, Method
 
     localiser, grader = Localiser(args.localiser), Grader.load(args.model)
-    method = Method(args.method) if args.method else DEFAULT_METHOD
+    method = _saliency_method(args.method)
     series = load_study(args.input, max_archive_bytes=args.max_archive_mb * 1024**2).sagittal(Weighting(args.weighting))
     result = analyse(series, localiser, grader, tta=not args.no_tta,
                      hotspot_tasks=grader.scheme.task_names if args.hotspots else (), method=method,
@@ -192,7 +198,6 @@ def _cmd_evaluate_hotspots(args: argparse.Namespace) -> int:
     from spinecore.grade import Grader
     from spinecore.report import staged_output
     from spinecore.models import models_dir
-    from spinecore.saliency import DEFAULT_METHOD, Method
     from spinecore.train.hotspot_eval import (PHANTOM_GRADER, evaluate_lesion_hotspots, hotspot_table, lesion_cases,
                                               real_disc_sheet)
 
@@ -211,7 +216,7 @@ def _cmd_evaluate_hotspots(args: argparse.Namespace) -> int:
             real = Grader.load(args.real_model)
             data, _ = build_disc_set(read_manifest(args.manifest, real.scheme))
             sheet = real_disc_sheet(real, data, stage / "real_hotspots.png", args.sheet,
-                                    Method(args.method) if args.method else DEFAULT_METHOD,
+                                    _saliency_method(args.method),
                                     args.augmentations, args.prefer)
             (stage / "real_hotspots.json").write_text(json.dumps(sheet, indent=1))
     print((args.out / "hotspot_metrics.md").read_text())

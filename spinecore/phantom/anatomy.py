@@ -32,6 +32,7 @@ _DEGENERATION_WEIGHT = {
     "L3-L4": 0.75, "L4-L5": 1.0, "L5-S1": 1.0,
 }
 NARROWING_HEIGHT_FACTOR = (1.0, 0.78, 0.58, 0.38)
+MODIC_TYPE_SHARES = (0.4, 0.5, 0.1)  # how often a marrow change is Modic type 1, 2, 3
 SLIP_PER_GRADE = 0.25  # fraction of the vertebral body depth
 
 
@@ -154,7 +155,7 @@ def _sample_grades(rng: np.random.Generator, level: str, degeneration: float) ->
         return int(rng.choice([1, 2, 3], p=[0.5, 0.35, 0.15])) if present(p) else 0
 
     def modic(p: float) -> int:
-        return int(rng.choice([1, 2, 3], p=[0.4, 0.5, 0.1])) if present(p) else 0
+        return int(rng.choice([1, 2, 3], p=MODIC_TYPE_SHARES)) if present(p) else 0
 
     lumbosacral = level in ("L4-L5", "L5-S1")
     return DiscGrades(
@@ -175,7 +176,7 @@ def independent_grades(rng: np.random.Generator, prevalence: float = 0.3) -> Dis
         return int(rng.choice([1, 2, 3])) if rng.random() < prevalence else 0
 
     def modic() -> int:
-        return int(rng.choice([1, 2, 3], p=[0.4, 0.5, 0.1])) if rng.random() < prevalence else 0
+        return int(rng.choice([1, 2, 3], p=MODIC_TYPE_SHARES)) if rng.random() < prevalence else 0
 
     return DiscGrades(pfirrmann=int(rng.integers(1, 6)), endplate_upper=graded(), endplate_lower=graded(),
                       marrow_upper=modic(), marrow_lower=modic(), stenosis=graded(), bulging_anterior=graded(),
