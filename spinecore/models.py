@@ -47,7 +47,7 @@ def load_model(path: Path | None, kind: str) -> dict:
         raise ModelError(path, f"no {kind} model file here")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError) as exc:
+    except (pickle.UnpicklingError, zipfile.BadZipFile, RuntimeError, EOFError, ValueError, KeyError) as exc:
         raise ModelError(path, f"not a readable model file ({brief(exc, 80)})") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise ModelError(path, "not a spinecore model file")
