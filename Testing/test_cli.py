@@ -304,7 +304,25 @@ def test_unexpected_failure_is_one_line_exit_1(monkeypatch, capsys):
     def broken(*args, **kwargs):
         raise RuntimeError("something inside broke\nwith a second line")
 
-    monkeypatch.setattr(cli, "load_study", broken)
+    monkeypatch.setattr(cli.common, "load_study", broken)
     assert cli.main(["info", "whatever.nii.gz"]) == cli.EXIT_INTERNAL_ERROR
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("spinecore: internal error: RuntimeError")
+
+
+def test_extract_writes_volumes_that_sit_on_their_structures(tmp_path):
+    """`spinecore extract`: every disc and body volume of the sample, each placed in patient space so
+    that its centre lies on the structure the localiser found."""
+    assert run_cli("localise", SAMPLE_T2, "--out", tmp_path / "loc").returncode == 0
+    found = json.loads((tmp_path / "loc" / "vertebrae.json").read_text())
+    result = run_cli("extract", SAMPLE_T2, "--out", tmp_path / "x")
+    assert result.returncode == 0, result.stderr
+    discs = {d["level"]: np.array(d["center_mm"]) for d in found["discs"]}
+    assert sorted(p.name for p in (tmp_path / "x" / "discs").iterdir()) == sorted(f"{d}.nii.gz" for d in discs)
+    bodies = sorted(p.name for p in (tmp_path / "x" / "vertebrae").iterdir())
+    assert bodies == sorted(f"{v['level']}.nii.gz" for v in found["vertebrae"])
+    for level, centre in discs.items():
+        image = sitk.ReadImage(str(tmp_path / "x" / "discs" / f"{level}.nii.gz"))
+        assert image.GetSize() == (224, 112, 9)
+        middle = image.TransformContinuousIndexToPhysicalPoint((111.5, 55.5, 4.0))  # (column, row, slice)
+        assert np.linalg.norm(np.array(middle) - centre) < 2.0, level

@@ -10,7 +10,7 @@ from spinecore.errors import ModelError
 from spinecore.grade import SPIDER, Grader, GradingNet, compact
 from spinecore.io import load_study
 from spinecore.localise import localise
-from spinecore.models import default_model_path, save_model
+from spinecore.models import TrainedModel, default_model_path, save_model
 
 from conftest import REPO, SAMPLE_T2, run_cli
 
@@ -59,7 +59,7 @@ def test_bad_grader_files_are_one_line_errors(make, tmp_path):
         path.write_bytes(default_model_path("localiser").read_bytes())
     else:
         net = GradingNet(compact([2, 2]))
-        save_model(path, "grader", {"net": compact([5, 4]).to_dict(), "scheme": SPIDER.to_dict()}, net.state_dict(), {})
+        save_model(path, TrainedModel("grader", {"net": compact([5, 4]).to_dict(), "scheme": SPIDER.to_dict()}, net, {}))
     with pytest.raises(ModelError) as info:
         Grader.load(path)
     assert str(path) in str(info.value) and "\n" not in str(info.value)

@@ -1,8 +1,14 @@
-"""54-view test-time augmentation: the views and their inverse map."""
+"""54-view test-time augmentation: the views and the voxels they show."""
 import numpy as np
 import torch
 
-from spinecore.grade.tta import CENTRE_VIEW, VIEWS, make_views, to_volume, views_for
+from spinecore.grade.tta import CENTRE_VIEW, VIEWS, View, make_views, views_for
+
+
+def shown_voxel(view: View, index, n_slices: int) -> tuple:
+    """The volume index a view index ``(slice, row, col)`` shows (the module docstring's formula)."""
+    s, r, c = index
+    return ((n_slices - 1 - s if view.flip else s) + view.slice_shift, r + view.rows, c + view.cols)
 
 
 def test_54_distinct_views_including_the_identity():
@@ -23,13 +29,7 @@ def test_views_map_back_to_the_voxels_they_show():
         for n, marker in enumerate(markers, start=1):
             found = np.argwhere(v.numpy() == n)
             if len(found):  # the marker may be shifted out of the window
-                assert tuple(view.source_index(found[0], 9)) == marker
-        # the inverse puts every shown voxel back where it came from
-        restored = to_volume(v, view)
-        assert set(np.unique(restored.numpy())) <= {0, 1, 2, 3}
-        for n, (s, r, c) in enumerate(markers, start=1):
-            if (v == n).any():
-                assert restored[s, r, c] == n
+                assert shown_voxel(view, found[0], 9) == marker
 
 
 def test_view_content_is_a_shift_and_reflection():

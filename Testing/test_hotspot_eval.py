@@ -8,8 +8,9 @@ from spinecore.grade import GENODISC, Grader
 from spinecore.grade.network import GradingNet, compact
 from spinecore.models import models_dir
 from spinecore.saliency import DEFAULT_METHOD, Method, hotspot_boxes, hotspots, volume_iou, whole_volume_boxes
-from spinecore.train.hotspot_eval import (BOX_VARIANTS, LESION_CASES, PERCENTILES, PHANTOM_GRADER,
-                                          evaluate_lesion_hotspots, hotspot_table, lesion_cases)
+from spinecore.evaluate.hotspots import (BOX_VARIANTS, LESION_CASES, PERCENTILES, PHANTOM_GRADER,
+                                         evaluate_lesion_hotspots, lesion_cases)
+from spinecore.report.evaluation import hotspot_table
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from conftest import run_cli
 
 @pytest.fixture(scope="module")
 def localiser() -> Localiser:
-    return Localiser()
+    return Localiser.load()
 
 
 def _phantom(**spec):

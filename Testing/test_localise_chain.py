@@ -14,7 +14,7 @@ def _column(n: int, l5_index: int, start=0.0) -> list[Detection]:
 
 def test_full_lumbar_view_is_labelled_from_the_anchor():
     detections = _column(8, l5_index=6)
-    labels, confidence = label_chain(detections, typical_spacing(detections))
+    labels, confidence = label_chain(detections, typical_spacing(detections, default=38.0))
     assert [labels[i] for i in range(8)] == ["T11", "T12", "L1", "L2", "L3", "L4", "L5", "S1"]
     assert confidence > 0.9
 

@@ -3,14 +3,17 @@ import pytest
 import torch
 
 from spinecore.errors import ModelError
-from spinecore.models import default_model_path, load_model, save_model
+from spinecore.models import TrainedModel, default_model_path, load_model, save_model
 
 
-def test_round_trip(tmp_path):
+def test_round_trip_leaves_no_partial_file(tmp_path):
     path = tmp_path / "m.pt"
-    save_model(path, "localiser", {"widths": [2, 4]}, {"w": torch.ones(3)}, {"seed": 1})
+    network = torch.nn.Linear(3, 1)
+    save_model(path, TrainedModel("localiser", {"widths": [2, 4]}, network, {"seed": 1}))
     checkpoint = load_model(path, "localiser")
-    assert checkpoint["config"] == {"widths": [2, 4]} and torch.equal(checkpoint["state_dict"]["w"], torch.ones(3))
+    assert checkpoint["config"] == {"widths": [2, 4]} and checkpoint["metadata"] == {"seed": 1}
+    assert torch.equal(checkpoint["state_dict"]["weight"], network.weight)
+    assert [p.name for p in tmp_path.iterdir()] == ["m.pt"]
 
 
 @pytest.mark.parametrize("content, reason", [
@@ -32,7 +35,7 @@ def test_foreign_and_wrong_kind(tmp_path):
     with pytest.raises(ModelError, match="not a spinecore model file"):
         load_model(foreign, "localiser")
     grader = tmp_path / "grader.pt"
-    save_model(grader, "grader", {}, {}, {})
+    save_model(grader, TrainedModel("grader", {}, torch.nn.Identity(), {}))
     with pytest.raises(ModelError, match="not a localiser model"):
         load_model(grader, "localiser")
 

@@ -13,7 +13,7 @@ from spinecore.saliency import Method
 
 @pytest.fixture(scope="module")
 def models():
-    return Localiser(), Grader.load()
+    return Localiser.load(), Grader.load()
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from spinecore.saliency import hotspot_boxes, slice_ious, volume_iou, whole_volume_boxes
+from spinecore.saliency import hotspot_boxes, volume_iou, whole_volume_boxes
 from spinecore.saliency.boxes import box_of
 
 
@@ -33,11 +33,10 @@ def test_hottest_region_boxes_ignore_speckle_away_from_the_finding():
     assert hotspot_boxes(heatmap, percentile=90.0)[0] is None
 
 
-def test_iou_per_slice_and_per_volume_by_hand():
+def test_volume_iou_by_hand():
     predicted = [(0, 0, 10, 10), None, (0, 0, 4, 4)]
     reference = [(5, 0, 15, 10), None, None]
     # slice 1: intersection 50, union 150; slice 3: no reference → IoU 0
-    assert slice_ious(predicted, reference) == [pytest.approx(1 / 3), None, 0.0]
     assert volume_iou(predicted, reference) == pytest.approx(50 / (150 + 16))
     whole = whole_volume_boxes((3, 20, 10), present=[True, False, True])
     assert whole == [(0, 0, 20, 10), None, (0, 0, 20, 10)]

@@ -9,10 +9,13 @@ from sklearn.metrics import cohen_kappa_score
 from spinecore.errors import SpineCoreError
 from spinecore.grade import GENODISC, SPIDER, Grader
 from spinecore.grade.loss import MISSING
-from spinecore.train.grading import (GradingTraining, expected_calibration_error, fit_temperature, softmax,
-                                     train_grading_model)
-from spinecore.train.grading_data import ManifestRow, phantom_disc_set, read_manifest, write_manifest
-from spinecore.train.grading_eval import average_class_accuracy, evaluate_grader, kappa, task_metrics
+from spinecore.data.manifests import (ManifestRow, build_disc_set, read_manifest, write_manifest,
+                                      write_phantom_manifest)
+from spinecore.evaluate.grading import evaluate_grader
+from spinecore.evaluate.metrics import average_class_accuracy, kappa, task_metrics
+from spinecore.grade.calibration import expected_calibration_error, fit_temperature, softmax
+from spinecore.levels import DISCS
+from spinecore.train.grading import GradingTraining, train_grading_model
 
 from conftest import REPO, run_cli
 
@@ -68,14 +71,19 @@ def test_temperature_scaling_recovers_a_known_temperature():
             < 0.5 * expected_calibration_error(softmax(overconfident), labels))
 
 
-def test_phantom_trained_model_separates_grades():
+def phantom_disc_set(folder, seeds):
+    """The disc volumes of 5-slice phantoms with their true genodisc grades."""
+    folder.mkdir()
+    return build_disc_set(read_manifest(write_phantom_manifest(folder, seeds, GENODISC, n_slices=5), GENODISC))[0]
+
+
+def test_phantom_trained_model_separates_grades(tmp_path):
     """Two minutes of training on 24 phantom patients: on 6 unseen ones, the (focal) marrow changes
     and the Pfirrmann grade must be told apart (seed 0 reached kappa 1.0 / 0.89 and 0.79)."""
-    torch.set_num_threads(2)
-    train = phantom_disc_set(range(300, 324), GENODISC, n_slices=5)
-    test = phantom_disc_set(range(400, 406), GENODISC, n_slices=5)
-    net, metadata = train_grading_model(train, GENODISC, GradingTraining(seed=0, steps=400, batch_size=16), "test")
-    metrics = evaluate_grader(Grader(net, GENODISC, metadata), test, tta=False)["tasks"]
+    train = phantom_disc_set(tmp_path / "train", range(300, 324))
+    test = phantom_disc_set(tmp_path / "test", range(400, 406))
+    model = train_grading_model(train, GENODISC, GradingTraining(seed=0, steps=400, batch_size=16), "test")
+    metrics = evaluate_grader(Grader(model.network, GENODISC, model.metadata), test, tta=False)["tasks"]
     assert metrics["pfirrmann"]["kappa"] > 0.4, metrics["pfirrmann"]
     for task in ("marrow_upper", "marrow_lower"):
         assert metrics[task]["kappa"] > 0.6 and metrics[task]["average_class_accuracy"] > 0.8, metrics[task]
@@ -84,8 +92,6 @@ def test_phantom_trained_model_separates_grades():
 def test_train_and_evaluate_commands_are_reproducible(tmp_path):
     """`spinecore train` on a small phantom manifest twice with one seed gives identical weights;
     `spinecore evaluate` reports every task with intervals and the baseline."""
-    from spinecore.train.grading_data import write_phantom_manifest
-
     manifest = write_phantom_manifest(tmp_path, (11, 12, 13), GENODISC)
     rows = read_manifest(manifest, GENODISC)
     assert {r.patient for r in rows} == {"phantom-11", "phantom-12", "phantom-13"}
@@ -106,8 +112,8 @@ def test_train_and_evaluate_commands_are_reproducible(tmp_path):
 
 
 def test_phantom_manifest_with_independent_findings_labels_the_drawn_grades(tmp_path):
-    from spinecore.phantom.anatomy import DISCS, independent_grades
-    from spinecore.train.grading_data import phantom_labels, write_phantom_manifest
+    from spinecore.data.manifests import phantom_labels
+    from spinecore.phantom.anatomy import independent_grades
 
     rows = read_manifest(write_phantom_manifest(tmp_path, (11,), GENODISC, independent_findings=True), GENODISC)
     rng = np.random.default_rng([11, 2])
@@ -120,7 +126,7 @@ def test_phantom_manifest_with_independent_findings_labels_the_drawn_grades(tmp_
 
 @pytest.mark.skipif(not (SHARED / "spider_midsag").is_dir(), reason="needs the shared SPIDER data")
 def test_spider_manifests_split_by_patient():
-    from spinecore.train.grading_data import spider_manifests
+    from spinecore.data.spider import spider_manifests
 
     split = spider_manifests(SHARED, SPIDER)
     train = {r.patient for r in split["train"]}

@@ -6,9 +6,9 @@ import torch
 
 from conftest import REPO
 from spinecore.localise import Localiser
-from spinecore.train.localiser import augment, masked_loss
-from spinecore.train.localiser_data import IGNORE, _discs_between, phantom_scans, read_spider_slab, to_training
-from spinecore.train.localiser_eval import score_scan, summarise
+from spinecore.data.references import IGNORE, _discs_between, phantom_scans, read_spider_slab, to_training
+from spinecore.evaluate.localisation import score_scan, summarise
+from spinecore.train.localisation import augment, masked_loss
 
 SHARED = REPO.parent / "shared" / "data"
 
@@ -55,7 +55,7 @@ def test_phantom_reference_scores_perfectly_against_its_own_truth():
     scan = phantom_scans([21], contrasts=("sag_t2",))[0]
     training = to_training(scan)
     assert training.target.shape[1] == 3 and training.image.shape == training.target[:, 0].shape
-    result = score_scan(scan, Localiser()(scan.series))
+    result = score_scan(scan, Localiser.load()(scan.series))
     summary = summarise([result])
     assert summary["level_accuracy"] == 1.0 and summary["disc_centres_inside"] >= 0.8
     assert summary["corners_within_2.8mm"] >= 0.85

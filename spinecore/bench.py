@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from spinecore.saliency.settings import DEFAULT_AUGMENTATIONS
+
 
 @lru_cache(maxsize=2)
 def _phantom_series(n_slices: int):
@@ -17,22 +19,28 @@ def _phantom_series(n_slices: int):
     return make_phantom(PhantomSpec(seed=7, n_slices=n_slices, t1=False, axial=False)).get("sag_t2").to_series("phantom-7")
 
 
+def _timed(run, repeats: int) -> tuple[object, dict]:
+    """``run()``'s last result and its wall time over ``repeats`` runs after one warm-up."""
+    result = run()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        result = run()
+        times.append(time.perf_counter() - start)
+    return result, {"median_s": round(float(np.median(times)), 3), "max_s": round(float(np.max(times)), 3),
+                    "repeats": repeats}
+
+
 def bench_localise(model: Path | None = None, n_slices: int = 15, repeats: int = 5, threads: int = 2) -> dict:
     """Wall time of localising a phantom sagittal T2 study of ``n_slices`` slices."""
     from spinecore.localise import Localiser
 
     torch.set_num_threads(threads)
     series = _phantom_series(n_slices)
-    localiser = Localiser(model)
-    localiser(series)  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        spine = localiser(series)
-        times.append(time.perf_counter() - start)
+    localiser = Localiser.load(model)
+    spine, timing = _timed(lambda: localiser(series), repeats)
     return {"task": "localise", "threads": threads, "shape": list(series.shape),
-            "spacing_mm": [round(v, 3) for v in series.spacing], "levels": spine.levels,
-            "median_s": round(float(np.median(times)), 3), "max_s": round(float(np.max(times)), 3), "repeats": repeats}
+            "spacing_mm": [round(v, 3) for v in series.spacing], "levels": spine.levels, **timing}
 
 
 def bench_grade(model: Path | None = None, localiser_model: Path | None = None, n_slices: int = 15, repeats: int = 5,
@@ -46,21 +54,15 @@ def bench_grade(model: Path | None = None, localiser_model: Path | None = None, 
 
     torch.set_num_threads(threads)
     series = _phantom_series(n_slices)
-    localiser, grader = Localiser(localiser_model), Grader.load(model)
-    grader(series, localiser(series))  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        gradings = grader(series, localiser(series), tta=True)
-        times.append(time.perf_counter() - start)
+    localiser, grader = Localiser.load(localiser_model), Grader.load(model)
+    gradings, timing = _timed(lambda: grader(series, localiser(series), tta=True), repeats)
     return {"task": "grade (localise + extract + 54-view TTA)", "threads": threads, "shape": list(series.shape),
-            "discs": len(gradings.discs), "median_s": round(float(np.median(times)), 3),
-            "max_s": round(float(np.max(times)), 3), "repeats": repeats,
+            "discs": len(gradings.discs), **timing,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
-def bench_hotspots(model: Path | None = None, localiser_model: Path | None = None, augmentations: int = 150,
-                   threads: int = 2) -> dict:
+def bench_hotspots(model: Path | None = None, localiser_model: Path | None = None,
+                   augmentations: int = DEFAULT_AUGMENTATIONS, threads: int = 2) -> dict:
     """Wall time of the hotspots of every task of one phantom disc (L4-L5) per saliency method."""
     from spinecore.extract import disc_volume
     from spinecore.grade import Grader
@@ -69,7 +71,7 @@ def bench_hotspots(model: Path | None = None, localiser_model: Path | None = Non
 
     torch.set_num_threads(threads)
     series = _phantom_series(15)
-    volume = disc_volume(series, Localiser(localiser_model)(series), "L4-L5")
+    volume = disc_volume(series, Localiser.load(localiser_model)(series), "L4-L5")
     grader = Grader.load(model)
     classes = {n: 1 if t.n_classes == 2 else 0 for n, t in enumerate(grader.scheme.tasks)}
     seconds = {}

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import pickle
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -34,9 +35,29 @@ def default_model_path(kind: str) -> Path:
     return models_dir() / f"{kind}.pt"
 
 
-def save_model(path: Path, kind: str, config: dict, state_dict: dict, metadata: dict) -> None:
-    torch.save({"format": FORMAT, "kind": kind, "version": VERSION, "config": config,
-                "state_dict": {k: v.detach().cpu() for k, v in state_dict.items()}, "metadata": metadata}, path)
+@dataclass(frozen=True)
+class TrainedModel:
+    """What a trainer returns and :func:`save_model` writes: the ``kind`` (``"localiser"``,
+    ``"grader"``), the constructor ``config`` that rebuilds the network, the trained ``network``
+    and the ``metadata`` (training command, seed, data split, metrics)."""
+
+    kind: str
+    config: dict
+    network: torch.nn.Module
+    metadata: dict
+
+
+def save_model(path: Path, model: TrainedModel) -> None:
+    """Write ``model`` to ``path`` atomically: staged beside it, moved into place when complete."""
+    path = Path(path)
+    partial = path.with_name(path.name + ".partial")
+    try:
+        torch.save({"format": FORMAT, "kind": model.kind, "version": VERSION, "config": model.config,
+                    "state_dict": {k: v.detach().cpu() for k, v in model.network.state_dict().items()},
+                    "metadata": model.metadata}, partial)
+        partial.replace(path)
+    finally:
+        partial.unlink(missing_ok=True)
 
 
 def load_model(path: Path | None, kind: str) -> dict:

@@ -62,7 +62,7 @@ def analyse(series: Series, localiser: Localiser | None = None, grader: Grader |
         raise SpineCoreError(None, f"unknown hotspot task(s) {', '.join(unknown)}; the grader's tasks are "
                                    f"{', '.join(grader.scheme.task_names)}")
     report(0.0, "localising vertebrae")
-    spine = (localiser or Localiser())(series)
+    spine = (localiser or Localiser.load())(series)
     report(0.3, f"grading {len(spine.discs)} discs")
     volumes = tuple(disc_volumes(series, spine))
     gradings = grader.grade_volumes(list(volumes), tta)

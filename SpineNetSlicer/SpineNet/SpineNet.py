@@ -48,9 +48,9 @@ class SpineNetWidget(ScriptedLoadableModuleWidget):
         self.ui.graderPathLineEdit.connect("currentPathChanged(QString)", self.onGraderChanged)
         self.ui.applyButton.connect("clicked(bool)", self.onApply)
         self.ui.cancelButton.connect("clicked(bool)", self.onCancel)
-        self.ui.methodComboBox.addItems(["guided", "excitation", "backprop"])
         self.onGraderChanged()
         if engine_installed():
+            self.showEngineChoices()
             self.showParameters()
         self.onInputChanged(self.ui.inputSelector.currentNode())
 
@@ -78,6 +78,14 @@ class SpineNetWidget(ScriptedLoadableModuleWidget):
                 item = qt.QListWidgetItem(task, self.ui.hotspotTasksList)
                 item.setFlags(item.flags() | qt.Qt.ItemIsUserCheckable)
                 item.setCheckState(qt.Qt.Unchecked)
+
+    def showEngineChoices(self):
+        """Offer the engine's saliency methods and default augmentations (once it is installed)."""
+        from spinecore.saliency.settings import DEFAULT_AUGMENTATIONS, Method
+
+        if not self.ui.methodComboBox.count:
+            self.ui.methodComboBox.addItems([m.value for m in Method])
+            self.ui.augmentationsSpinBox.value = DEFAULT_AUGMENTATIONS
 
     def showParameters(self):
         """Put the settings kept in the parameter node (saved with the scene) into the widgets."""
@@ -110,6 +118,7 @@ class SpineNetWidget(ScriptedLoadableModuleWidget):
     def onApply(self):
         if not self.logic.ensureEngine():
             return
+        self.showEngineChoices()
         from SpineNetLib.jobs import BackgroundJob
 
         if not self.ui.hotspotTasksList.count:

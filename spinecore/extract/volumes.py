@@ -76,10 +76,6 @@ class StructureVolume:
             out[k, lo[0]:hi[0], lo[1]:hi[1]] = sampled.reshape(jj.shape)
         return out
 
-    @property
-    def centre_mm(self) -> np.ndarray:
-        centre = (np.array(self.array.shape, float) - 1) / 2
-        return (self.to_mm @ np.append(centre, 1.0))[:3]
 
 
 def _in_plane_frame(series: Series, centre_vox: np.ndarray, across_mm: np.ndarray, pixel_mm: float,
@@ -172,4 +168,5 @@ def disc_volumes(series: Series, spine: Spine) -> list[StructureVolume]:
 
 
 def vertebra_volumes(series: Series, spine: Spine) -> list[StructureVolume]:
+    """Volumes of every vertebral body the localiser found, cranial → caudal."""
     return [vertebra_volume(series, spine, v.level) for v in spine.vertebrae]

@@ -62,29 +62,32 @@ def _binary(name: str, description: str) -> Task:
     return Task(name, (0, 1), False, description)
 
 
+#: Tasks both shipped schemes grade the same way.
+PFIRRMANN = Task("pfirrmann", (1, 2, 3, 4, 5), True, "Pfirrmann disc degeneration grade")
+ENDPLATE_UPPER = _binary("endplate_upper", "upper endplate defect")
+ENDPLATE_LOWER = _binary("endplate_lower", "lower endplate defect")
+SPONDYLOLISTHESIS = _binary("spondylolisthesis", "spondylolisthesis")
+HERNIATION = _binary("herniation", "disc herniation")
+
 SPIDER = GradingScheme("spider", (
-    Task("pfirrmann", (1, 2, 3, 4, 5), True, "Pfirrmann disc degeneration grade"),
+    PFIRRMANN,
     Task("modic", (0, 1, 2, 3), False, "Modic type of the adjacent marrow (0 = none)"),
-    _binary("endplate_upper", "upper endplate defect"),
-    _binary("endplate_lower", "lower endplate defect"),
-    _binary("spondylolisthesis", "spondylolisthesis"),
-    _binary("herniation", "disc herniation"),
+    ENDPLATE_UPPER, ENDPLATE_LOWER, SPONDYLOLISTHESIS, HERNIATION,
     _binary("narrowing", "disc narrowing"),
     _binary("bulging", "disc bulging"),
 ))
 
 GENODISC = GradingScheme("genodisc", (
-    Task("pfirrmann", (1, 2, 3, 4, 5), True, "Pfirrmann disc degeneration grade"),
+    PFIRRMANN,
     Task("narrowing", (0, 1, 2, 3), True, "disc narrowing: normal, slight, moderate, severe"),
-    _binary("endplate_upper", "upper endplate defect"),
-    _binary("endplate_lower", "lower endplate defect"),
+    ENDPLATE_UPPER, ENDPLATE_LOWER,
     _binary("marrow_upper", "upper marrow (Modic) change"),
     _binary("marrow_lower", "lower marrow (Modic) change"),
-    _binary("spondylolisthesis", "spondylolisthesis"),
+    SPONDYLOLISTHESIS,
     _binary("stenosis", "central canal stenosis"),
     _binary("bulging_anterior", "anterior disc bulging"),
     _binary("bulging_posterior", "posterior disc bulging"),
-    _binary("herniation", "disc herniation"),
+    HERNIATION,
 ))
 
 SCHEMES = {s.name: s for s in (SPIDER, GENODISC)}

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 PATCH_SHIFT = 16
@@ -22,14 +21,6 @@ class View:
     cols: int
     flip: bool
     slice_shift: int
-
-    def source_index(self, index, n_slices: int) -> np.ndarray:
-        """View indices ``(..., 3)`` (slice, row, col) → the volume indices they show."""
-        index = np.asarray(index, float)
-        s, r, c = index[..., 0], index[..., 1], index[..., 2]
-        if self.flip:
-            s = (n_slices - 1) - s
-        return np.stack([s + self.slice_shift, r + self.rows, c + self.cols], axis=-1)
 
 
 VIEWS: tuple[View, ...] = tuple(
@@ -59,20 +50,3 @@ def make_views(x: torch.Tensor, views: tuple[View, ...] = VIEWS) -> torch.Tensor
                         pad + v.rows:pad + v.rows + h, pad + v.cols:pad + v.cols + w]
         out.append(window.flip(1) if v.flip else window)
     return torch.stack(out, dim=1)
-
-
-def to_volume(maps: torch.Tensor, view: View) -> torch.Tensor:
-    """Inverse of one view for per-voxel maps ``(..., S, H, W)`` (e.g. saliency): each value goes
-    back to the volume voxel it came from; voxels the view did not show are 0."""
-    *lead, s, h, w = maps.shape
-    if view.flip:
-        maps = maps.flip(-3)
-    out = torch.zeros(*lead, s, h, w, dtype=maps.dtype)
-    src_s = slice(max(0, -view.slice_shift), s - max(0, view.slice_shift))
-    dst_s = slice(max(0, view.slice_shift), s - max(0, -view.slice_shift))
-    src_r = slice(max(0, -view.rows), h - max(0, view.rows))
-    dst_r = slice(max(0, view.rows), h - max(0, -view.rows))
-    src_c = slice(max(0, -view.cols), w - max(0, view.cols))
-    dst_c = slice(max(0, view.cols), w - max(0, -view.cols))
-    out[..., dst_s, dst_r, dst_c] = maps[..., src_s, src_r, src_c]
-    return out

@@ -22,11 +22,21 @@ import numpy as np
 
 from spinecore.levels import VERTEBRAE
 
+#: Spread of a consecutive pair's distance around the typical spacing, as a share of it.
 SPACING_SIGMA = 0.2
+#: Cost of each vertebra skipped between two kept detections (a missed body).
 MISSING_PENALTY = 3.0
+#: Cost of dropping a detection as false (a sacral segment, a fragment), besides its body score.
 FALSE_PENALTY = 2.0
+#: Weight of the L5-S1 anchor term against the body score: the anchor fixes every label.
 ANCHOR_WEIGHT = 2.0
+#: Cost of keeping a vertebra above T10 (kept, unnamed): named levels are preferred.
 UNNAMED_PENALTY = 1.0
+#: Probabilities are clipped to [PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR] before the log, so no
+#: single map value can veto a labelling.
+PROBABILITY_FLOOR = 0.02
+#: A detection this sure to be a body takes part in the typical spacing.
+CONFIDENT_BODY = 0.5
 #: Levels the chain may use: up to six unnamed vertebrae above the first named one (long
 #: thoracic views), then :data:`~spinecore.levels.VERTEBRAE`.
 UNNAMED_ABOVE = 6
@@ -36,7 +46,7 @@ S1 = UNNAMED_ABOVE + VERTEBRAE.index("S1")
 
 @dataclass(frozen=True)
 class Detection:
-    """A candidate vertebral body: in-plane centre (mm), body probability, and the L5-S1
+    """A candidate vertebral body: in-plane centre (working-grid pixels), body probability, and the L5-S1
     probability of the disc just below and just above it (0 when there is none)."""
 
     centre: np.ndarray
@@ -46,7 +56,7 @@ class Detection:
 
 
 def _nlog(p: float) -> float:
-    return -float(np.log(np.clip(p, 0.02, 0.98)))
+    return -float(np.log(np.clip(p, PROBABILITY_FLOOR, 1 - PROBABILITY_FLOOR)))
 
 
 def _unary(d: Detection, level: int) -> float:
@@ -55,9 +65,10 @@ def _unary(d: Detection, level: int) -> float:
     return _nlog(d.body) + ANCHOR_WEIGHT * anchor + (UNNAMED_PENALTY if level < UNNAMED_ABOVE else 0.0)
 
 
-def typical_spacing(detections: list[Detection], default: float = 38.0) -> float:
-    """Median distance between consecutive confident detections (mm)."""
-    centres = [d.centre for d in detections if d.body >= 0.5]
+def typical_spacing(detections: list[Detection], default: float) -> float:
+    """Median distance between consecutive confident detections, in the units of their centres
+    (the localiser's working-grid pixels); ``default`` (same units) when fewer than two."""
+    centres = [d.centre for d in detections if d.body >= CONFIDENT_BODY]
     if len(centres) < 2:
         return default
     return float(np.median(np.linalg.norm(np.diff(centres, axis=0), axis=1)))

@@ -41,6 +41,25 @@ BORDER_MM = 2.0
 OFF_COLUMN_MM = 30.0
 #: In-plane erosion (working-grid pixels) before splitting the body map into vertebrae.
 ERODE_PX = 2
+#: A voxel belongs to a body or disc where the network's probability exceeds this.
+PRESENT = 0.5
+#: A disc component needs this many working-grid voxels (about 30 mm³) to count.
+MIN_DISC_VOXELS = 30
+#: A component larger than this multiple of the median body area may be two bodies merged.
+MERGED_AREA = 1.2
+#: A body touching the top or bottom edge and smaller than this share of the median body area
+#: is cut by the view and not reported.
+CUT_AREA = 0.6
+#: Extra working-grid pixels around a body's mask when its quadrilateral is fitted.
+QUAD_MARGIN_PX = 3
+#: A disc lies between two body centres when its projection on the segment joining them falls
+#: within this span of it (0 = upper centre, 1 = lower) and it is closer to the segment than
+#: OFF_SEGMENT times the segment's length.
+BETWEEN_BODIES = (0.1, 0.9)
+OFF_SEGMENT = 0.6
+#: The typical distance between consecutive vertebral centres, used when fewer than two
+#: confident bodies give it (a lumbar vertebra plus its disc is 35–40 mm).
+TYPICAL_SPACING_MM = 38.0
 
 
 @dataclass(frozen=True)
@@ -60,17 +79,21 @@ class _DiscCandidate:
 
 
 class Localiser:
-    """A loaded localiser model; call it on a sagittal :class:`Series`."""
+    """A localiser model: ``Localiser.load(path)`` reads a model file (default: the bundled one);
+    ``localiser(series)`` localises a sagittal :class:`Series`."""
 
-    def __init__(self, path: Path | None = None):
+    def __init__(self, network: LocaliserNet, metadata: dict):
+        self.network, self.metadata = network.eval(), metadata
+
+    @classmethod
+    def load(cls, path: Path | None = None) -> "Localiser":
         checkpoint = load_model(path, "localiser")
         try:
-            self.network = LocaliserNet(tuple(checkpoint["config"]["widths"]))
-            self.network.load_state_dict(checkpoint["state_dict"])
+            network = LocaliserNet(tuple(checkpoint["config"]["widths"]))
+            network.load_state_dict(checkpoint["state_dict"])
         except (KeyError, TypeError, RuntimeError) as exc:
             raise ModelError(path, f"localiser weights do not fit the network ({type(exc).__name__})") from None
-        self.network.eval()
-        self.metadata = checkpoint.get("metadata", {})
+        return cls(network, checkpoint.get("metadata", {}))
 
     def probabilities(self, series: Series) -> tuple[SliceGrid, np.ndarray]:
         """Channel probabilities ``(slices, channels, rows, cols)`` on the working grid."""
@@ -89,11 +112,12 @@ class Localiser:
             raise InputError(series.source, f"localisation needs a sagittal series, not {series.plane.value}")
         grid, prob = self.probabilities(series)
         body, disc, l5s1 = (prob[:, CHANNELS.index(c)] for c in ("body", "disc", "l5s1"))
-        discs = _disc_candidates(disc > 0.5, l5s1)
-        candidates = _candidates(body, disc > 0.5, discs)
+        discs = _disc_candidates(disc > PRESENT, l5s1)
+        candidates = _candidates(body, disc > PRESENT, discs)
         if not candidates:
             raise LocalisationError(series.source, "no vertebral bodies found (is this a sagittal spine scan?)")
-        spacing = typical_spacing([Detection(c.centre, c.body, 0, 0) for c in candidates])
+        spacing = typical_spacing([Detection(c.centre, c.body, 0, 0) for c in candidates],
+                                  default=TYPICAL_SPACING_MM / GRID_MM)
         detections = [Detection(c.centre, c.body, below, above)
                       for c, (below, above) in zip(candidates, _anchor_scores(candidates, discs, spacing))]
         if max(max(d.l5s1_below, d.l5s1_above) for d in detections) < ANCHOR_MIN:
@@ -136,7 +160,7 @@ def _split_merged(mask: np.ndarray, discs: list[_DiscCandidate]) -> list[np.ndar
 
 def _candidates(body: np.ndarray, disc: np.ndarray, discs: list[_DiscCandidate]) -> list[_Candidate]:
     # eroding in-plane cuts the thin bridges a narrow disc can leave between two bodies
-    solid = ndimage.binary_erosion((body > 0.5) & ~disc, _in_plane_structure(), iterations=ERODE_PX)
+    solid = ndimage.binary_erosion((body > PRESENT) & ~disc, _in_plane_structure(), iterations=ERODE_PX)
     components, _ = ndimage.label(solid)
     area = lambda m: m.sum(axis=(1, 2)) * GRID_MM ** 2  # noqa: E731  per-slice area (mm²)
     masks = []
@@ -148,13 +172,13 @@ def _candidates(body: np.ndarray, disc: np.ndarray, discs: list[_DiscCandidate])
     if not masks:
         return []
     typical = np.median([area(m).max() for m in masks])
-    masks = [part for m in masks for part in (_split_merged(m, discs) if area(m).max() > 1.2 * typical else [m])]
+    masks = [part for m in masks for part in (_split_merged(m, discs) if area(m).max() > MERGED_AREA * typical else [m])]
     border = max(1, int(round(BORDER_MM / GRID_MM)))
     found = []
     for mask in masks:
         areas = area(mask)
         # a body cut by the top or bottom of the field of view is not reported
-        if (mask[:, :border].any() or mask[:, -border:].any()) and areas.max() < 0.6 * typical:
+        if (mask[:, :border].any() or mask[:, -border:].any()) and areas.max() < CUT_AREA * typical:
             continue
         points = np.argwhere(mask)
         centroid = points.mean(axis=0)
@@ -194,7 +218,7 @@ def _disc_candidates(disc: np.ndarray, l5s1: np.ndarray) -> list[_DiscCandidate]
     found = []
     for index, region in enumerate(ndimage.find_objects(components), start=1):
         inside = components[region] == index
-        if inside.sum() < 30:
+        if inside.sum() < MIN_DISC_VOXELS:
             continue
         centre, normal = disc_plane((np.argwhere(inside) + [s.start for s in region])[:, 1:].astype(float))
         # the mean of the most confident fifth: a disc seen well on only a few slices still counts
@@ -212,7 +236,7 @@ def _between(a: np.ndarray, b: np.ndarray, discs: list[_DiscCandidate]) -> float
     for d in discs:
         t = float((d.centre - a) @ segment) / length2
         lateral = np.linalg.norm(d.centre - a - t * segment)
-        if 0.1 < t < 0.9 and lateral < 0.6 * np.sqrt(length2):
+        if BETWEEN_BODIES[0] < t < BETWEEN_BODIES[1] and lateral < OFF_SEGMENT * np.sqrt(length2):
             best = max(best, d.l5s1)
     return best
 
@@ -249,7 +273,7 @@ def _vertebra(level, c: _Candidate, body, down, grid: SliceGrid, series: Series,
     slices = []
     for k in np.flatnonzero(c.areas >= EXTENT_SHARE * c.areas.max()):
         rows, cols = np.nonzero(c.mask[k])
-        margin = ERODE_PX + 3
+        margin = ERODE_PX + QUAD_MARGIN_PX
         r0, c0 = max(rows.min() - margin, 0), max(cols.min() - margin, 0)
         window = (slice(r0, rows.max() + margin + 1), slice(c0, cols.max() + margin + 1))
         near = ndimage.binary_dilation(c.mask[k][window], iterations=ERODE_PX + 1)
@@ -273,7 +297,7 @@ def localise(series: Series, model: Path | Localiser | None = None) -> Spine:
     if isinstance(model, Localiser):
         return model(series)
     if model is not None:
-        return Localiser(model)(series)
+        return Localiser.load(model)(series)
     if _DEFAULT is None:
-        _DEFAULT = Localiser()
+        _DEFAULT = Localiser.load()
     return _DEFAULT(series)

@@ -242,7 +242,7 @@ def _rotate(v: np.ndarray, degrees: float) -> np.ndarray:
 
 
 @dataclass(frozen=True)
-class Spine:
+class SpineShape:
     """Sagittal outlines of the vertebral bodies, discs and sacrum of one patient."""
 
     vertebrae: dict[str, VertebraShape]
@@ -250,7 +250,7 @@ class Spine:
     sacrum: list[np.ndarray]  # (4, 2) outlines of S2..S5, below S1
 
 
-def build_spine(patient: Patient) -> Spine:
+def build_spine(patient: Patient) -> SpineShape:
     """Chain the vertebrae upwards from the S1 endplate, wedging discs and bodies for
     lordosis, shrinking degenerate discs and slipping listhetic levels forwards."""
     f = patient.size
@@ -304,4 +304,4 @@ def build_spine(patient: Patient) -> Spine:
         discs[disc] = DiscShape(disc, np.array([corners[3], corners[2], below.corners[1], below.corners[0]]),
                                 half_width, g)
     ordered = {level: vertebrae[level] for level in VERTEBRAE}
-    return Spine(ordered, {d: discs[d] for d in DISCS}, sacrum)
+    return SpineShape(ordered, {d: discs[d] for d in DISCS}, sacrum)

@@ -11,7 +11,7 @@ from scipy.spatial import cKDTree
 
 from spinecore.geometry import Geometry
 from spinecore.levels import DISCS, VERTEBRAE
-from spinecore.phantom.anatomy import DiscShape, Patient, Spine, VertebraShape
+from spinecore.phantom.anatomy import DiscShape, Patient, SpineShape, VertebraShape
 
 # Tissue intensities (T1, T2), arbitrary units on a 0..1000 scale.
 TISSUE = {
@@ -140,7 +140,7 @@ def _axes3(anterior: np.ndarray, up: np.ndarray) -> np.ndarray:
     return np.array([[1.0, 0, 0], [0, anterior[0], anterior[1]], [0, up[0], up[1]]])
 
 
-def paint_body(canvas: Canvas, patient: Patient, spine: Spine, rng: np.random.Generator) -> None:
+def paint_body(canvas: Canvas, patient: Patient, spine: SpineShape, rng: np.random.Generator) -> None:
     """Skin fat, muscle, abdomen (with bowel gas and fluid), psoas, aorta and vena cava."""
     front = min(v.corners[:, 0].min() for v in spine.vertebrae.values())
     back = max(v.corners[:, 0].max() for v in spine.vertebrae.values()) + patient.canal_depth + 8
@@ -182,7 +182,7 @@ def paint_body(canvas: Canvas, patient: Patient, spine: Spine, rng: np.random.Ge
         canvas.ellipsoid((-20.0, a - 10, c[1]), np.eye(3), (11, 9, v.height), "vessel")
 
 
-def _canal_line(spine: Spine) -> np.ndarray:
+def _canal_line(spine: SpineShape) -> np.ndarray:
     """The anterior wall of the spinal canal as a dense (y, z) polyline, cranial first."""
     points = []
     for v in spine.vertebrae.values():
@@ -201,7 +201,7 @@ def _canal_line(spine: Spine) -> np.ndarray:
     return np.concatenate([dense + normal * PLL_MM, normal], axis=1)
 
 
-def paint_canal(canvas: Canvas, patient: Patient, spine: Spine) -> None:
+def paint_canal(canvas: Canvas, patient: Patient, spine: SpineShape) -> None:
     """Posterior elements, ligamentum flavum, the CSF-filled canal and the cord/conus."""
     for level, v in spine.vertebrae.items():
         if level != "S1":
@@ -274,7 +274,7 @@ def _posterior_elements(canvas: Canvas, patient: Patient, v: VertebraShape) -> N
                 canvas.prism(corners, half_width, "posterior_bone", texture=0.05, x_centre=side * x_centre)
 
 
-def paint_vertebrae(canvas: Canvas, patient: Patient, spine: Spine, rng: np.random.Generator) -> None:
+def paint_vertebrae(canvas: Canvas, patient: Patient, spine: SpineShape, rng: np.random.Generator) -> None:
     """Vertebral bodies (cortex + marrow), sacrum, Modic bands and endplate defects."""
     for level, v in spine.vertebrae.items():
         canvas.prism(v.corners, v.half_width, "cortex", label=LABELS[level])
@@ -311,7 +311,7 @@ def paint_vertebrae(canvas: Canvas, patient: Patient, spine: Spine, rng: np.rand
                                  lesion=LESIONS["endplate_defect"])
 
 
-def paint_discs(canvas: Canvas, patient: Patient, spine: Spine) -> None:
+def paint_discs(canvas: Canvas, patient: Patient, spine: SpineShape) -> None:
     """Annulus (with bulges), nucleus (signal by Pfirrmann grade), clefts and herniations."""
     for disc in spine.discs.values():
         _paint_disc(canvas, disc, patient.herniation_side[disc.level])

@@ -12,7 +12,7 @@ from spinecore.geometry import Geometry, rotation_matrix
 from spinecore.io.series import Plane, Series, Weighting
 from spinecore.io.write import DicomSeriesInfo, write_dicom_series, write_volume
 from spinecore.levels import DISCS, VERTEBRAE
-from spinecore.phantom.anatomy import DiscGrades, Patient, Spine, build_spine, progress, sample_patient
+from spinecore.phantom.anatomy import DiscGrades, Patient, SpineShape, build_spine, progress, sample_patient
 from spinecore.phantom.render import LABELS, Canvas, paint_body, paint_canal, paint_discs, paint_vertebrae
 
 TOP_LEVEL_CHOICES = ("T11", "T12", "L1", "L2")
@@ -89,7 +89,7 @@ class PhantomStudy:
     mask (``render.LESIONS``) and the ground truth (JSON-ready dict)."""
 
     patient: Patient
-    spine: Spine
+    spine: SpineShape
     series: list[PhantomSeries]
     labels: np.ndarray
     truth: dict
@@ -101,7 +101,7 @@ class PhantomStudy:
     def reference_spine(self):
         """The exact localisation (a :class:`spinecore.localise.Spine`) of the sagittal series:
         true corners, levels and discs."""
-        from spinecore.localise.spine import Spine as LocalisedSpine, Vertebra, VertebraSlice, discs_between
+        from spinecore.localise.spine import Spine, Vertebra, VertebraSlice, discs_between
 
         geometry = self.series[0].geometry
         vertebrae = []
@@ -111,7 +111,7 @@ class PhantomStudy:
             centre_slice = geometry.mm_to_vox(v["centroid_mm"])[0]
             mid = min(slices, key=lambda s: abs(s.slice - centre_slice)).slice
             vertebrae.append(Vertebra(v["level"], 1.0, np.array(v["centroid_mm"]), slices, mid))
-        return LocalisedSpine(geometry, tuple(vertebrae), discs_between(vertebrae), f"phantom-{self.truth['seed']}")
+        return Spine(geometry, tuple(vertebrae), discs_between(vertebrae), f"phantom-{self.truth['seed']}")
 
 
 def _patient(spec: PhantomSpec) -> Patient:
@@ -132,7 +132,7 @@ def _scan_frame(rng: np.random.Generator, spec: PhantomSpec) -> np.ndarray:
     return r @ SAGITTAL_AXES
 
 
-def _sagittal_geometry(rng, spec: PhantomSpec, patient: Patient, spine: Spine, axes: np.ndarray,
+def _sagittal_geometry(rng, spec: PhantomSpec, patient: Patient, spine: SpineShape, axes: np.ndarray,
                        pose: tuple[np.ndarray, np.ndarray]) -> Geometry:
     """Slab that shows ``top_level``..S1 fully and cuts the vertebra above ``top_level``."""
     top = spec.top_level or str(rng.choice(TOP_LEVEL_CHOICES, p=(0.4, 0.35, 0.2, 0.05)))
@@ -184,7 +184,7 @@ def _axial_geometry(rng, disc_centre: np.ndarray, disc_up: np.ndarray, pose) -> 
     return Geometry.from_parts(rotation @ origin_body + translation, spacing, rotation @ axes, shape)
 
 
-def _render(geometry: Geometry, contrasts: tuple[str, ...], patient: Patient, spine: Spine, pose,
+def _render(geometry: Geometry, contrasts: tuple[str, ...], patient: Patient, spine: SpineShape, pose,
             rng: np.random.Generator, noise: float) -> dict[str, np.ndarray]:
     rotation, translation = pose
     canvas = Canvas(geometry, (rotation.T, translation), contrasts, rng)
@@ -230,7 +230,7 @@ def _slice_quads(geometry: Geometry, corners_yz: np.ndarray, half_width: float, 
     return out
 
 
-def _truth(spec: PhantomSpec, patient: Patient, spine: Spine, sagittal: PhantomSeries, pose) -> dict:
+def _truth(spec: PhantomSpec, patient: Patient, spine: SpineShape, sagittal: PhantomSeries, pose) -> dict:
     geometry = sagittal.geometry
     rotation, translation = pose
 

@@ -1,8 +1,16 @@
-"""Evaluation results as files: ``metrics.json`` and a Markdown table ``metrics.md``."""
+"""Evaluation results as files: grader metrics (``metrics.json``, ``metrics.md``), localiser
+metrics and contact sheets, hotspot metrics (``hotspot_metrics.json``/``.md``) and the real-disc
+hotspot sheet."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
+
+from spinecore.evaluate.hotspots import BOX_VARIANTS, PERCENTILES, RealDiscHotspot
+from spinecore.evaluate.localisation import LocaliserEvaluation, SheetCase
+from spinecore.report.hotspots import overlay_heatmap
+from spinecore.report.localisation import draw_overview, pyplot
+from spinecore.saliency import Method
 
 
 def _ci(pair) -> str:
@@ -32,3 +40,75 @@ def evaluation_table(metrics: dict) -> str:
 def write_evaluation(metrics: dict, folder: Path) -> None:
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=1))
     (folder / "metrics.md").write_text(evaluation_table(metrics))
+
+
+def hotspot_table(metrics: dict) -> str:
+    """One Markdown table per box variant: mean volume IoU (× baseline) per lesion, method and
+    percentile, and the lowest × over the lesions (the done-when asks ≥ 5 for every lesion)."""
+    lesions = metrics["lesions"]
+    columns = [(m.value, str(p)) for m in Method for p in PERCENTILES]
+    lines = [f"model `{metrics['model']}`, {metrics['augmentations']} augmentations per hotspot; mean volume IoU of "
+             "the percentile boxes with the true lesion boxes (× the whole-volume baseline)"]
+    for variant in BOX_VARIANTS:
+        lines += ["", f"**{variant.replace('_', ' ')}**", "",
+                  "| lesion (task) | cases | baseline IoU | " + " | ".join(f"{m} p{p[:2]}" for m, p in columns) + " |",
+                  "|---|---|---|" + "---|" * len(columns)]
+        for lesion, s in lesions.items():
+            cells = [s["methods"][m][variant][p] for m, p in columns]
+            lines.append(f"| {lesion} ({s['task']}) | {s['cases']} | {s['baseline_iou']:.3f} | "
+                         + " | ".join(f"{c['iou']:.3f} (×{c['times_baseline']})" for c in cells) + " |")
+        lowest = [min(s["methods"][m][variant][p]["times_baseline"] or 0.0 for s in lesions.values())
+                  for m, p in columns]
+        lines.append("| lowest × | | | " + " | ".join(f"×{x}" for x in lowest) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_hotspot_evaluation(metrics: dict, folder: Path) -> None:
+    (folder / "hotspot_metrics.json").write_text(json.dumps(metrics, indent=1))
+    (folder / "hotspot_metrics.md").write_text(hotspot_table(metrics))
+
+
+def write_real_hotspot_sheet(discs: list[RealDiscHotspot], folder: Path, method: Method, columns: int = 6) -> None:
+    """``real_hotspots.png`` (each disc's slice with its hotspot) and ``real_hotspots.json``."""
+    plt = pyplot()
+    rows = -(-len(discs) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.0 * rows), squeeze=False)
+    for ax, disc in zip(axes.ravel(), discs):
+        overlay_heatmap(ax, disc.image, disc.heatmap)
+        ax.set_title(disc.title, fontsize=7)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    fig.suptitle(f"evidence hotspots ({method.value}) on validation discs with endplate defects or Modic changes",
+                 fontsize=10)
+    fig.tight_layout()
+    fig.savefig(folder / "real_hotspots.png", dpi=80)
+    plt.close(fig)
+    (folder / "real_hotspots.json").write_text(json.dumps([d.record for d in discs], indent=1))
+
+
+def contact_sheet(cases: list[SheetCase], path: Path, columns: int = 8) -> Path:
+    """One panel per case with the labelled quadrilaterals (or the mid slice marked FAILED)."""
+    plt = pyplot()
+    rows = -(-len(cases) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 4.2 * rows), squeeze=False)
+    for ax in axes.ravel():
+        ax.set_axis_off()
+    for ax, (title, series, spine) in zip(axes.ravel(), cases):
+        if spine is None:
+            ax.imshow(series.array[series.shape[0] // 2], cmap="gray", aspect=series.spacing[1] / series.spacing[2])
+            ax.set_title(f"{title}: FAILED", fontsize=8, color="red")
+        else:
+            draw_overview(ax, series, spine, title=title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=70)
+    plt.close(fig)
+    return path
+
+
+def write_localiser_evaluation(evaluation: LocaliserEvaluation, folder: Path) -> None:
+    """``metrics.json`` and one contact sheet per dataset plus ``midsag_contact_sheet.png``."""
+    for dataset, cases in evaluation.sheets.items():
+        contact_sheet(cases, folder / f"validation_{dataset}.png")
+    contact_sheet(evaluation.midsag, folder / "midsag_contact_sheet.png")
+    (folder / "metrics.json").write_text(json.dumps({"summary": evaluation.summary, "scans": evaluation.per_dataset},
+                                                    indent=1))

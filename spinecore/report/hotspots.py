@@ -10,6 +10,7 @@ from spinecore.extract import StructureVolume
 from spinecore.io.series import Series
 from spinecore.io.write import write_volume
 from spinecore.report.localisation import pyplot
+from spinecore.saliency.settings import HEATMAP_OPACITY, HEATMAP_SHOWN_FROM
 
 MONTAGE_SLICES = range(1, 8)  # slices 2–8 of 9
 
@@ -30,6 +31,12 @@ def write_hotspots(series: Series, volumes: list[StructureVolume], maps: dict[st
     return written
 
 
+def overlay_heatmap(ax, image: np.ndarray, heatmap: np.ndarray) -> None:
+    """``image`` (0–1, grey) with ``heatmap`` (0–1, jet) over it, transparent where it is faint."""
+    ax.imshow(image, cmap="gray", vmin=0, vmax=1)
+    ax.imshow(heatmap, cmap="jet", vmin=0, vmax=1, alpha=HEATMAP_OPACITY * (heatmap > HEATMAP_SHOWN_FROM))
+
+
 def write_montage(volume: StructureVolume, maps: dict[str, np.ndarray], path: Path, method: str) -> Path:
     plt = pyplot()
     tasks = list(maps)
@@ -38,8 +45,7 @@ def write_montage(volume: StructureVolume, maps: dict[str, np.ndarray], path: Pa
         axes[0, col].imshow(volume.array[s], cmap="gray", vmin=0, vmax=1)
         axes[0, col].set_title(f"slice {s + 1}", fontsize=7)
         for row, task in enumerate(tasks, start=1):
-            axes[row, col].imshow(volume.array[s], cmap="gray", vmin=0, vmax=1)
-            axes[row, col].imshow(maps[task][s], cmap="jet", vmin=0, vmax=1, alpha=0.45 * (maps[task][s] > 0.05))
+            overlay_heatmap(axes[row, col], volume.array[s], maps[task][s])
     for row, label in enumerate(["disc", *tasks]):
         axes[row, 0].set_ylabel(label.replace("_", "\n"), fontsize=7)
     for ax in axes.ravel():

@@ -49,15 +49,6 @@ def _intersection(a: Box | None, b: Box | None) -> int:
     return max(0, min(a[2], b[2]) - max(a[0], b[0])) * max(0, min(a[3], b[3]) - max(a[1], b[1]))
 
 
-def slice_ious(predicted: list[Box | None], reference: list[Box | None]) -> list[float | None]:
-    """IoU per slice (``None`` where neither has a box)."""
-    out = []
-    for p, r in zip(predicted, reference):
-        union = _area(p) + _area(r) - _intersection(p, r)
-        out.append(None if union == 0 else _intersection(p, r) / union)
-    return out
-
-
 def volume_iou(predicted: list[Box | None], reference: list[Box | None]) -> float:
     """Summed intersection over summed union across the slices (thesis Fig. 5.17's overall IoU)."""
     inter = sum(_intersection(p, r) for p, r in zip(predicted, reference))

@@ -18,7 +18,6 @@ non-negative map per score with the input's shape: one map per input slice for d
 """
 from __future__ import annotations
 
-import enum
 from contextlib import contextmanager
 from typing import Callable, Sequence
 
@@ -26,20 +25,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+
 EPS = 1e-6  # guards W⁺x ≈ 0; smaller values let single voxels blow up
 Score = Callable[[object], torch.Tensor]
-
-
-class Method(str, enum.Enum):
-    BACKPROP = "backprop"
-    GUIDED = "guided"
-    EXCITATION = "excitation"
-
-
-#: Guided back-propagation. On 2-D graders excitation has to go back to the input, where it works
-#: poorly (thesis 5.3.1). On phantom lesions guided boxes are the most even across findings
-#: (``Resources/Models/phantom_grader.md``).
-DEFAULT_METHOD = Method.GUIDED
 
 
 class _GuidedReLU(torch.autograd.Function):

@@ -1,1 +1,2 @@
-"""Training data, training loops and evaluation (never imported by inference code)."""
+"""Training loops: the localiser and the grader. Each returns a
+:class:`~spinecore.models.TrainedModel`; :func:`spinecore.models.save_model` writes it."""

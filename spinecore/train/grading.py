@@ -1,4 +1,4 @@
-"""Training a grading model on a :class:`DiscSet` and calibrating its probabilities.
+"""Training a grading model on a :class:`DiscSet` (then calibrated, :mod:`spinecore.grade.calibration`).
 
 Deterministic for a given seed (CPU, fixed thread count). Deviations from thesis 4.2.3.1, for
 a CPU budget: AdamW with cosine decay instead of SGD with step decay, a compact network.
@@ -12,13 +12,16 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from spinecore.data.manifests import DiscSet
 from spinecore.grade.augment import Augmentation, augment
+from spinecore.grade.calibration import calibrate
+from spinecore.grade.grader import Grader
 from spinecore.grade.loss import MISSING, MultiTaskLoss, class_weights
 from spinecore.grade.network import GradingNet, NetConfig, compact, thesis
 from spinecore.grade.schemes import GradingScheme
-from spinecore.train.grading_data import DiscSet
+from spinecore.models import TrainedModel
+from spinecore.train.seeding import seeded
 
 log = logging.getLogger(__name__)
 PRESETS = {"compact": compact, "thesis": thesis}
@@ -46,9 +49,7 @@ def network_config(scheme: GradingScheme, settings: GradingTraining) -> NetConfi
 
 
 def train_grader(data: DiscSet, scheme: GradingScheme, settings: GradingTraining) -> GradingNet:
-    torch.manual_seed(settings.seed)
-    generator = torch.Generator().manual_seed(settings.seed)
-    rng = np.random.default_rng(settings.seed)
+    rng, generator = seeded(settings.seed)
     net = GradingNet(network_config(scheme, settings))
     criterion = MultiTaskLoss(class_weights(data.labels, net.config.n_classes))
     optimiser = torch.optim.AdamW(net.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
@@ -73,66 +74,21 @@ def train_grader(data: DiscSet, scheme: GradingScheme, settings: GradingTraining
     return net.eval()
 
 
-def settings_dict(settings: GradingTraining) -> dict:
-    return asdict(settings)
-
-
-# -- calibration -------------------------------------------------------------------------------
-
-TEMPERATURES = np.exp(np.linspace(np.log(0.25), np.log(8.0), 121))
-
-
-def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
-    """The softmax temperature (grid over 0.25–8) minimising the negative log-likelihood of the
-    graded ``labels`` (``MISSING`` ignored); 1.0 when nothing is graded."""
-    valid = labels != MISSING
-    if not valid.any():
-        return 1.0
-    z, y = torch.from_numpy(logits[valid]).double(), torch.from_numpy(labels[valid])
-    losses = [F.cross_entropy(z / t, y).item() for t in TEMPERATURES]
-    return float(TEMPERATURES[int(np.argmin(losses))])
-
-
-def expected_calibration_error(probabilities: np.ndarray, labels: np.ndarray, bins: int = 10) -> float:
-    """ECE of the top-class confidence over equal-width bins (graded samples only)."""
-    valid = labels != MISSING
-    p, y = probabilities[valid], labels[valid]
-    if len(y) == 0:
-        return float("nan")
-    confidence, correct = p.max(1), (p.argmax(1) == y).astype(float)
-    edges = np.linspace(0, 1, bins + 1)
-    which = np.clip(np.digitize(confidence, edges[1:-1]), 0, bins - 1)
-    return float(sum(abs(correct[which == b].mean() - confidence[which == b].mean()) * (which == b).mean()
-                     for b in range(bins) if (which == b).any()))
-
-
-def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
-    z = logits / temperature
-    z = np.exp(z - z.max(1, keepdims=True))
-    return z / z.sum(1, keepdims=True)
-
-
 def train_grading_model(train: DiscSet, scheme: GradingScheme, settings: GradingTraining, command: str,
-                        calibration: DiscSet | None = None, data_note: str = "") -> tuple[GradingNet, dict]:
-    """Train, then fit per-task temperatures on ``calibration`` (with TTA, as graded by default).
-    Returns the net and the model-file metadata."""
-    from spinecore.grade.grader import Grader
-    from spinecore.train.grading_eval import dataset_logits
-
+                        calibration: DiscSet | None = None, data_note: str = "") -> TrainedModel:
+    """Train, then fit per-task temperatures on ``calibration`` (:func:`~spinecore.grade.calibration.calibrate`)."""
     net = train_grader(train, scheme, settings)
     counts = {t.name: np.bincount(train.labels[:, n][train.labels[:, n] != MISSING], minlength=t.n_classes).tolist()
               for n, t in enumerate(scheme.tasks)}
     metadata = {
         "model_id": f"grader-{scheme.name}-{settings.preset}{settings.dims}d-seed{settings.seed}-{settings.steps}",
-        "command": command, "settings": settings_dict(settings), "data": data_note,
+        "command": command, "settings": asdict(settings), "data": data_note,
         "train_discs": len(train), "train_patients": len(set(train.patients)),
         "train_class_counts": counts,
         "train_majority": {t.name: t.values[int(np.argmax(counts[t.name]))] for t in scheme.tasks},
     }
     if calibration is not None:
-        logits = dataset_logits(Grader(net, scheme, metadata), calibration, tta=True)
-        temperatures = [fit_temperature(logits[n], calibration.labels[:, n]) for n in range(len(scheme.tasks))]
-        net.temperature.copy_(torch.tensor(temperatures))
+        temperatures = calibrate(Grader(net, scheme, metadata), calibration)
         metadata["calibration"] = {"discs": len(calibration), "patients": len(set(calibration.patients)),
                                    "temperatures": dict(zip(scheme.task_names, temperatures))}
-    return net, metadata
+    return TrainedModel("grader", {"net": net.config.to_dict(), "scheme": scheme.to_dict()}, net, metadata)

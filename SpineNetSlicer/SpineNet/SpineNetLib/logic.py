@@ -29,7 +29,7 @@ class SpineNetRunner:
 
     def localiser(self, path: str = "") -> Localiser:
         if path not in self._localisers:
-            self._localisers[path] = Localiser(Path(path) if path else None)
+            self._localisers[path] = Localiser.load(Path(path) if path else None)
         return self._localisers[path]
 
     def grader(self, path: str = "") -> Grader:

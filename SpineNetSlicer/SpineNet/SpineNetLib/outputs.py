@@ -14,13 +14,13 @@ from spinecore.grade.grader import Gradings
 from spinecore.levels import level_colour
 from spinecore.localise import CORNER_NAMES, Spine, structure_masks
 from spinecore.pipeline import Analysis
+from spinecore.saliency.settings import HEATMAP_SHOWN_FROM
 
 from SpineNetLib.bridge import add_volume_node, ijk_to_ras_of, lps_to_ras, node_geometry, to_node_grid, vtk_matrix
 
 INPUT_ATTRIBUTE = "SpineNet.InputVolume"
 ROLE_ATTRIBUTE = "SpineNet.Role"
 HEATMAP_COLOURS = "vtkMRMLColorTableNodeIron"
-HEATMAP_SHOWN_FROM = 0.05  # heatmap values below this are transparent as an overlay
 
 
 @dataclass

@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
+from spinecore.errors import SpineCoreError
 from spinecore.extract import StructureVolume, disc_volume
 from spinecore.grade.grader import Grader
+from spinecore.levels import DISCS
 from spinecore.localise import Localiser
-from spinecore.saliency import DEFAULT_METHOD, Method, hotspot_boxes, hotspots, volume_iou, whole_volume_boxes
+from spinecore.models import models_dir
+from spinecore.saliency import (DEFAULT_AUGMENTATIONS, DEFAULT_METHOD, Method, hotspot_boxes, hotspots, volume_iou,
+                                whole_volume_boxes)
 from spinecore.saliency.boxes import box_of
 
 log = logging.getLogger(__name__)
@@ -22,12 +27,25 @@ LESION_CASES = {
     "stenosis": ({"stenosis": 3}, "stenosis"),
     "herniation": ({"herniation": 2}, "herniation"),
 }
+#: the tasks a grader needs for the lesion evaluation
+LESION_TASKS = frozenset(task for _, task in LESION_CASES.values())
 NO_LESIONS = {"endplate_upper": 0, "endplate_lower": 0, "marrow_upper": 0, "marrow_lower": 0, "stenosis": 0,
               "herniation": 0}
 TARGET_LEVELS = ("L2-L3", "L3-L4", "L4-L5")
 PERCENTILES = (90.0, 95.0, 97.0, 99.0)
 #: the bundled genodisc grader trained on phantoms with independent findings (in ``models_dir()``)
 PHANTOM_GRADER = "phantom_grader.pt"
+
+
+def load_lesion_grader(path: Path | None = None) -> Grader:
+    """The grader to evaluate (default: the bundled phantom grader); it must grade every
+    :data:`LESION_TASKS`."""
+    grader = Grader.load(path or models_dir() / PHANTOM_GRADER)
+    missing = LESION_TASKS - set(grader.scheme.task_names)
+    if missing:
+        raise SpineCoreError(path, f"model lacks the lesion tasks {', '.join(sorted(missing))} "
+                                   "(train one on `spinecore phantom-manifest` output with --scheme genodisc)")
+    return grader
 
 
 @dataclass
@@ -52,10 +70,9 @@ def lesion_cases(seeds, localiser: Localiser | None = None) -> list[LesionCase]:
     """Phantoms with exactly one lesion (on one of L2-L3..L4-L5, chosen by seed), their disc volume
     cut through the localiser, and the true per-slice lesion boxes."""
     from spinecore.phantom import PhantomSpec, make_phantom
-    from spinecore.phantom.anatomy import DISCS
     from spinecore.phantom.render import LESIONS
 
-    localiser = localiser or Localiser()
+    localiser = localiser or Localiser.load()
     cases = []
     for lesion, (overrides, _) in LESION_CASES.items():
         for seed in seeds:
@@ -78,7 +95,8 @@ def lesion_cases(seeds, localiser: Localiser | None = None) -> list[LesionCase]:
 BOX_VARIANTS = {"hottest_region": True, "whole_mask": False}
 
 
-def evaluate_lesion_hotspots(grader: Grader, cases: list[LesionCase], augmentations: int = 150) -> dict:
+def evaluate_lesion_hotspots(grader: Grader, cases: list[LesionCase],
+                             augmentations: int = DEFAULT_AUGMENTATIONS) -> dict:
     """Volume IoU of percentile boxes per method, box variant, lesion and percentile, with the
     whole-volume baseline; the hotspot explains the task's abnormal class (index 1)."""
     tasks = grader.scheme.task_names
@@ -112,36 +130,20 @@ def evaluate_lesion_hotspots(grader: Grader, cases: list[LesionCase], augmentati
     return {"model": grader.model_id, "augmentations": augmentations, "lesions": summary}
 
 
-def hotspot_table(metrics: dict) -> str:
-    """One Markdown table per box variant: mean volume IoU (× baseline) per lesion, method and
-    percentile, and the lowest × over the lesions (the done-when asks ≥ 5 for every lesion)."""
-    lesions = metrics["lesions"]
-    columns = [(m.value, str(p)) for m in Method for p in PERCENTILES]
-    lines = [f"model `{metrics['model']}`, {metrics['augmentations']} augmentations per hotspot; mean volume IoU of "
-             "the percentile boxes with the true lesion boxes (× the whole-volume baseline)"]
-    for variant in BOX_VARIANTS:
-        lines += ["", f"**{variant.replace('_', ' ')}**", "",
-                  "| lesion (task) | cases | baseline IoU | " + " | ".join(f"{m} p{p[:2]}" for m, p in columns) + " |",
-                  "|---|---|---|" + "---|" * len(columns)]
-        for lesion, s in lesions.items():
-            cells = [s["methods"][m][variant][p] for m, p in columns]
-            lines.append(f"| {lesion} ({s['task']}) | {s['cases']} | {s['baseline_iou']:.3f} | "
-                         + " | ".join(f"{c['iou']:.3f} (×{c['times_baseline']})" for c in cells) + " |")
-        lowest = [min(s["methods"][m][variant][p]["times_baseline"] or 0.0 for s in lesions.values())
-                  for m, p in columns]
-        lines.append("| lowest × | | | " + " | ".join(f"×{x}" for x in lowest) + " |")
-    return "\n".join(lines) + "\n"
+@dataclass(frozen=True)
+class RealDiscHotspot:
+    """One disc of the real-disc sheet: the shown slice of its volume and of its hotspot
+    (``(112, 224)``, 0–1), a title, and the share of the hotspot in the volume's upper half."""
+
+    image: np.ndarray
+    heatmap: np.ndarray
+    title: str
+    record: dict
 
 
-def real_disc_sheet(grader: Grader, data, path, count: int = 24, method: Method = DEFAULT_METHOD,
-                    augmentations: int = 150, prefer: str = "") -> list[dict]:
-    """A contact sheet of hotspots on real discs graded with an endplate defect or a Modic change
-    (one disc per patient first; scans whose path contains ``prefer`` first, then manifest order):
-    the middle slice with the hotspot of the graded finding's task (upper endplate, else lower
-    endplate, else Modic). Returns, per disc, the share of the hotspot in the upper half of the
-    volume (the upper endplate's side)."""
-    from spinecore.report.localisation import pyplot
-
+def _sheet_choice(grader: Grader, data, count: int, prefer: str) -> list[tuple[int, str]]:
+    """``(disc index, task)`` of up to ``count`` discs graded with an endplate defect or a Modic
+    change: one disc per patient first; scans whose path contains ``prefer`` first, then manifest order."""
     names = grader.scheme.task_names
     candidates = []
     for i in sorted(range(len(data)), key=lambda i: prefer not in data.scans[i]) if prefer else range(len(data)):
@@ -155,29 +157,26 @@ def real_disc_sheet(grader: Grader, data, path, count: int = 24, method: Method 
     for i, task in candidates:
         (later if data.patients[i] in seen else first_per_patient).append((i, task))
         seen.add(data.patients[i])
-    chosen = (first_per_patient + later)[:count]
-    plt = pyplot()
-    columns = 6
-    rows = -(-len(chosen) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 2.0 * rows), squeeze=False)
-    records = []
-    for ax, (i, task) in zip(axes.ravel(), chosen):
+    return (first_per_patient + later)[:count]
+
+
+def real_disc_hotspots(grader: Grader, data, count: int = 24, method: Method = DEFAULT_METHOD,
+                       augmentations: int = DEFAULT_AUGMENTATIONS, prefer: str = "") -> list[RealDiscHotspot]:
+    """Hotspots on real discs graded with an endplate defect or a Modic change (see
+    :func:`_sheet_choice`), for the graded finding's task (upper endplate, else lower endplate,
+    else Modic), on the middle slice."""
+    names = grader.scheme.task_names
+    out = []
+    for i, task in _sheet_choice(grader, data, count, prefer):
         volume = data.float_volumes([i])[0]
         n = names.index(task)
         cls = int(data.labels[i, n])
         heatmap = hotspots(grader.net, volume, {n: cls}, method, augmentations, seed=i)[n]
         upper_share = float(heatmap[:, :56].sum() / max(heatmap.sum(), 1e-9))
         k = 4 if volume[4].any() else int(np.argmax(volume.reshape(9, -1).max(1)))
-        ax.imshow(volume[k], cmap="gray", vmin=0, vmax=1)
-        ax.imshow(heatmap[k], cmap="jet", vmin=0, vmax=1, alpha=0.45 * (heatmap[k] > 0.05))
         scan = data.scans[i].rsplit("/", 1)[-1].replace(".nii.gz", "")
-        ax.set_title(f"{scan} {data.levels[i]}: {task}={grader.scheme.task(task).values[cls]}", fontsize=7)
-        records.append({"scan": scan, "level": data.levels[i], "task": task, "upper_share": round(upper_share, 3)})
-    for ax in axes.ravel():
-        ax.set_axis_off()
-    fig.suptitle(f"evidence hotspots ({method.value}) on validation discs with endplate defects or Modic changes",
-                 fontsize=10)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
-    plt.close(fig)
-    return records
+        out.append(RealDiscHotspot(volume[k], heatmap[k],
+                                   f"{scan} {data.levels[i]}: {task}={grader.scheme.task(task).values[cls]}",
+                                   {"scan": scan, "level": data.levels[i], "task": task,
+                                    "upper_share": round(upper_share, 3)}))
+    return out

@@ -18,6 +18,8 @@ import SimpleITK as sitk
 from scipy import ndimage
 from skimage.morphology import convex_hull_image
 
+from spinecore.data.pack import require_pack
+from spinecore.data.splits import VALIDATION
 from spinecore.io import load_study
 from spinecore.io.series import Series
 from spinecore.levels import DISCS, VERTEBRAE
@@ -27,15 +29,9 @@ from spinecore.localise.network import CHANNELS
 
 log = logging.getLogger(__name__)
 
-#: Our own patient-level validation split (never trained on). lumbar_vb vb1 10/11 are one subject.
-VALIDATION = {
-    "spider_space": ("7", "41", "81", "129", "166", "234"),
-    "vb2": ("05", "12", "16"),
-    "vb1": ("10", "11"),
-    "ivd": ("20",),
-}
 #: VerSe-style codes of the lumbar_vb vertebral-body masks.
 VB_CODES = {17: "T10", 18: "T11", 19: "T12", 20: "L1", 21: "L2", 22: "L3", 23: "L4", 24: "L5", 26: "S1"}
+#: Target value of voxels whose label is unknown (left out of the loss).
 IGNORE = 255
 #: lumbar_vb volumes that show one subject (never split them).
 SAME_SUBJECT = {("vb1", "03"): "02", ("vb1", "07"): "06", ("vb1", "08"): "06", ("vb1", "11"): "10"}
@@ -217,6 +213,7 @@ def phantom_scans(seeds, contrasts=("sag_t2", "sag_t1")) -> list[ReferenceScan]:
 
 def real_scans(data_root: Path, split: str) -> list[ReferenceScan]:
     """All labelled real scans of ``split`` (``"train"`` or ``"validation"``)."""
+    require_pack(data_root, "spider_space/", "lumbar_vb/")
     scans = []
     slabs = data_root / "spider_space"
     with open(slabs / "slabs.csv", newline="") as handle:

@@ -16,18 +16,25 @@ from __future__ import annotations
 
 import csv
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from spinecore.data.references import ReferenceScan, real_scans
+from spinecore.data.splits import VALIDATION
 from spinecore.errors import SpineCoreError
 from spinecore.io import load_study
+from spinecore.io.series import Series
 from spinecore.localise import Localiser, quad_from_region
+from spinecore.localise.localiser import BORDER_MM
 from spinecore.localise.spine import Spine
-from spinecore.train.localiser_data import VALIDATION, ReferenceScan, real_scans
 
 log = logging.getLogger(__name__)
+#: A corner counts as right within this distance (the thesis' tolerance, chapter 3).
 CORNER_TOLERANCE_MM = 2.8
+#: One contact-sheet panel: title, series, and its localisation (None when it failed).
+SheetCase = tuple[str, Series, "Spine | None"]
 
 
 def _inside(mask: np.ndarray, point_mm: np.ndarray, spine: Spine) -> bool:
@@ -36,8 +43,8 @@ def _inside(mask: np.ndarray, point_mm: np.ndarray, spine: Spine) -> bool:
 
 
 def _touches_border(mask: np.ndarray, spacing_mm: float) -> bool:
-    """Whether the reference reaches within 2 mm of the top or bottom edge (cut by the view)."""
-    rows = max(1, int(round(2.0 / spacing_mm)))
+    """Whether the reference reaches within :data:`BORDER_MM` of the top or bottom edge (cut by the view)."""
+    rows = max(1, int(round(BORDER_MM / spacing_mm)))
     return bool(mask[:, :rows].any() or mask[:, -rows:].any())
 
 
@@ -112,56 +119,38 @@ def midsag_cases(data_root: Path, count: int) -> list[Path]:
     return [data_root / "spider_midsag" / "images" / f"{name}.nii.gz" for name in sorted(picked)]
 
 
-def contact_sheet(cases: list[tuple[str, object, Spine | None]], path: Path, columns: int = 8) -> Path:
-    """One panel per (title, series, spine) with the labelled quadrilaterals."""
-    from spinecore.report.localisation import pyplot, draw_overview
+@dataclass
+class LocaliserEvaluation:
+    """Summaries per dataset (and ``all``, and ``midsag``: levels per mid-sagittal case), per-scan
+    results, and the cases of the contact sheets."""
 
-    plt = pyplot()
-
-    rows = -(-len(cases) // columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(2.6 * columns, 4.2 * rows), squeeze=False)
-    for ax in axes.ravel():
-        ax.set_axis_off()
-    for ax, (title, series, spine) in zip(axes.ravel(), cases):
-        if spine is None:
-            ax.imshow(series.array[series.shape[0] // 2], cmap="gray", aspect=series.spacing[1] / series.spacing[2])
-            ax.set_title(f"{title}: FAILED", fontsize=8, color="red")
-        else:
-            draw_overview(ax, series, spine, title=title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=70)
-    plt.close(fig)
-    return path
+    summary: dict
+    per_dataset: dict[str, list[dict]]
+    sheets: dict[str, list[SheetCase]]
+    midsag: list[SheetCase]
 
 
-def evaluate_localiser(data_root: Path, localiser: Localiser, out: Path, midsag_cases_count: int = 40) -> dict:
-    """Metrics on the validation split (``metrics.json``) and contact sheets in ``out``."""
-    import json
+def _localise_or_none(localiser: Localiser, series: Series, name: str) -> Spine | None:
+    try:
+        return localiser(series)
+    except SpineCoreError as exc:
+        log.warning("%s: %s", name, exc)
+        return None
 
+
+def evaluate_localiser(data_root: Path, localiser: Localiser, midsag_cases_count: int = 40) -> LocaliserEvaluation:
+    """Metrics on the validation split, and the mid-sagittal cases for reading by eye."""
     per_dataset: dict[str, list[dict]] = {}
-    sheets: dict[str, list] = {}
+    sheets: dict[str, list[SheetCase]] = {}
     for scan in real_scans(data_root, "validation"):
-        try:
-            spine = localiser(scan.series)
-        except SpineCoreError as exc:
-            log.warning("%s: %s", scan.name, exc)
-            spine = None
+        spine = _localise_or_none(localiser, scan.series, scan.name)
         per_dataset.setdefault(scan.dataset, []).append(score_scan(scan, spine))
         sheets.setdefault(scan.dataset, []).append((scan.name, scan.series, spine))
     summary = {dataset: summarise(results) for dataset, results in per_dataset.items()}
     summary["all"] = summarise([r for results in per_dataset.values() for r in results])
-    for dataset, cases in sheets.items():
-        contact_sheet(cases, out / f"validation_{dataset}.png")
     midsag = []
     for path in midsag_cases(data_root, midsag_cases_count):
         series = load_study(path).series[0]
-        try:
-            spine = localiser(series)
-        except SpineCoreError as exc:
-            log.warning("%s: %s", path.name, exc)
-            spine = None
-        midsag.append((path.name.split(".")[0], series, spine))
-    contact_sheet(midsag, out / "midsag_contact_sheet.png")
+        midsag.append((path.name.split(".")[0], series, _localise_or_none(localiser, series, path.name)))
     summary["midsag"] = {name: (spine.levels if spine else None) for name, _, spine in midsag}
-    (out / "metrics.json").write_text(json.dumps({"summary": summary, "scans": per_dataset}, indent=1))
-    return {k: v for k, v in summary.items() if k != "midsag"}
+    return LocaliserEvaluation(summary, per_dataset, sheets, midsag)

@@ -1,4 +1,4 @@
-"""Grading data: manifests (CSV) → disc volumes with labels.
+"""Grading manifests (CSV) → disc volumes with labels.
 
 Manifest format (UTF-8 CSV, one row per graded disc of one scan)::
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 import csv
 import logging
 import os
-import random
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
@@ -108,7 +107,7 @@ class DiscSet:
 def build_disc_set(rows: list[ManifestRow], localiser: Localiser | None = None) -> tuple[DiscSet, list[str]]:
     """Localise each manifest scan, cut its disc volumes and attach the labels. Graded discs the
     localiser did not find are skipped and listed (``scan level: reason``)."""
-    localiser = localiser or Localiser()
+    localiser = localiser or Localiser.load()
     by_scan: dict[Path, list[ManifestRow]] = defaultdict(list)
     for row in rows:
         by_scan[row.scan].append(row)
@@ -132,76 +131,15 @@ def build_disc_set(rows: list[ManifestRow], localiser: Localiser | None = None) 
     return DiscSet.of(records), skipped
 
 
-# -- the SPIDER gradings of the shared data pack ---------------------------------------------
-
-SPIDER_COLUMNS = {"pfirrmann": "Pfirrman grade", "modic": "Modic", "endplate_upper": "UP endplate",
-                  "endplate_lower": "LOW endplate", "spondylolisthesis": "Spondylolisthesis",
-                  "herniation": "Disc herniation", "narrowing": "Disc narrowing", "bulging": "Disc bulging"}
-#: Patients of the grading validation split: the localiser's SPIDER validation patients plus
-#: 29 more drawn with SPIDER_SPLIT_SEED from the rest (about 20 % of the 173).
-SPIDER_SPLIT_SEED = 2026
-SPIDER_VALIDATION_EXTRA = 29
-
-
-def spider_split(patients: list[str]) -> set[str]:
-    from spinecore.train.localiser_data import VALIDATION
-
-    fixed = set(VALIDATION["spider_space"])
-    rest = sorted(set(patients) - fixed, key=int)
-    return fixed | set(random.Random(SPIDER_SPLIT_SEED).sample(rest, SPIDER_VALIDATION_EXTRA))
-
-
-def spider_manifests(data_root: Path, scheme: GradingScheme) -> dict[str, list[ManifestRow]]:
-    """Manifest rows for every SPIDER series of the data pack (mid-sagittal T1, T2, T2-SPACE and the
-    T2-SPACE slabs), split by patient into ``train`` and ``validation``. Rows of patients whose
-    bottom-up disc numbering is in doubt (an ``IVD label 0`` row) are left out."""
-    root = Path(data_root)
-    with (root / "spider_midsag" / "gradings.csv").open(newline="") as f:
-        gradings = [r for r in csv.DictReader(f)]
-    doubtful = {r["Patient"] for r in gradings if r["level"] == "unknown"}
-    graded = [r for r in gradings if r["Patient"] not in doubtful and r["level"] in DISCS]
-    scans: dict[str, list[Path]] = defaultdict(list)
-    for path in sorted((root / "spider_midsag" / "images").glob("*.nii.gz")):
-        scans[path.name.split("_")[0]].append(path)
-    for path in sorted((root / "spider_space" / "images").glob("*.nii.gz")):
-        scans[path.name.split("_")[0]].append(path)
-    validation = spider_split([r["Patient"] for r in graded])
-    split: dict[str, list[ManifestRow]] = {"train": [], "validation": []}
-    for r in graded:
-        labels = tuple(scheme.task(t).index(int(r[SPIDER_COLUMNS[t]])) if t in SPIDER_COLUMNS else MISSING
-                       for t in scheme.task_names)
-        for scan in scans[r["Patient"]]:
-            part = "validation" if r["Patient"] in validation else "train"
-            split[part].append(ManifestRow(r["Patient"], scan.resolve(), r["level"], labels))
-    return split
-
-
-def phantom_disc_set(seeds, scheme: GradingScheme, n_slices: int | None = None) -> DiscSet:
-    """Disc volumes of phantom T2 scans, found by the bundled localiser and labelled with the
-    phantom's known grades mapped onto ``scheme`` (see :func:`phantom_labels`)."""
-    from spinecore.phantom import PhantomSpec, make_phantom
-
-    localiser = Localiser()
-    records = []
-    for seed in seeds:
-        study = make_phantom(PhantomSpec(seed=int(seed), n_slices=n_slices, t1=False, axial=False))
-        series = study.get("sag_t2").to_series(f"phantom-{seed}")
-        truth = {d["level"]: d["grades"] for d in study.truth["discs"]}
-        for volume in disc_volumes(series, localiser(series)):
-            if volume.level in truth:
-                records.append((volume.array, phantom_labels(truth[volume.level], scheme), f"phantom-{seed}",
-                                volume.level, series.source))
-    return DiscSet.of(records)
-
-
-def write_phantom_manifest(folder: Path, seeds, scheme: GradingScheme, independent_findings: bool = False) -> Path:
-    """Write the sagittal T2 of each phantom seed as ``<folder>/phantom-<seed>.nii.gz`` and a
-    manifest ``<folder>/manifest.csv`` of their true grades on ``scheme``. With
-    ``independent_findings`` every disc's grades come from
+def write_phantom_manifest(folder: Path, seeds, scheme: GradingScheme, independent_findings: bool = False,
+                           n_slices: int | None = None) -> Path:
+    """Write the sagittal T2 of each phantom seed as ``<folder>/phantom-<seed>.nii.gz`` (``n_slices``
+    sagittal slices, default the phantom's) and a manifest ``<folder>/manifest.csv`` of their true
+    grades on ``scheme``. With ``independent_findings`` every disc's grades come from
     :func:`~spinecore.phantom.anatomy.independent_grades` (seeded by the phantom's seed)."""
     from spinecore.io.write import write_volume
     from spinecore.phantom import PhantomSpec, make_phantom
-    from spinecore.phantom.anatomy import DISCS, independent_grades
+    from spinecore.phantom.anatomy import independent_grades
 
     rows = []
     for seed in seeds:
@@ -209,7 +147,7 @@ def write_phantom_manifest(folder: Path, seeds, scheme: GradingScheme, independe
         if independent_findings:
             rng = np.random.default_rng([int(seed), 2])
             grades = {level: independent_grades(rng).as_dict() for level in DISCS}
-        study = make_phantom(PhantomSpec(seed=int(seed), t1=False, axial=False, grades=grades))
+        study = make_phantom(PhantomSpec(seed=int(seed), n_slices=n_slices, t1=False, axial=False, grades=grades))
         t2 = study.get("sag_t2")
         scan = write_volume(Path(folder) / f"phantom-{seed}.nii.gz", t2.array, t2.geometry)
         rows += [ManifestRow(f"phantom-{seed}", scan, d["level"], phantom_labels(d["grades"], scheme))

@@ -14,9 +14,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from spinecore.data.references import IGNORE, TrainingScan, phantom_scans, real_scans, to_training
+from spinecore.data.splits import VALIDATION
 from spinecore.localise.network import CHANNELS, LocaliserNet
-from spinecore.models import save_model
-from spinecore.train.localiser_data import IGNORE, VALIDATION, TrainingScan, phantom_scans, real_scans, to_training
+from spinecore.models import TrainedModel
+from spinecore.train.seeding import seeded
 
 log = logging.getLogger(__name__)
 
@@ -100,10 +102,9 @@ def masked_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return ((bce + dice) * has_known).sum() / has_known.sum().clamp(min=1)
 
 
-def train_localiser(data_root: Path, out: Path, settings: LocaliserTraining, command: str) -> dict:
-    torch.manual_seed(settings.seed)
-    rng = np.random.default_rng(settings.seed)
-    generator = torch.Generator().manual_seed(settings.seed)
+def train_localiser(data_root: Path, settings: LocaliserTraining, command: str) -> TrainedModel:
+    """Train on the real-data pack's training split plus ``settings.phantoms`` phantoms."""
+    rng, generator = seeded(settings.seed)
     started = time.time()
     references = real_scans(data_root, "train") + phantom_scans(range(1000, 1000 + settings.phantoms))
     scans = [to_training(s) for s in references]
@@ -144,5 +145,4 @@ def train_localiser(data_root: Path, out: Path, settings: LocaliserTraining, com
     metadata = {"command": command, "training": asdict(settings), "minutes": round((time.time() - started) / 60, 1),
                 "validation_split": {k: list(v) for k, v in VALIDATION.items()},
                 "training_scans": [s.name for s in references], "channels": list(CHANNELS)}
-    save_model(out, "localiser", {"widths": list(settings.widths)}, model.state_dict(), metadata)
-    return metadata
+    return TrainedModel("localiser", {"widths": list(settings.widths)}, model, metadata)

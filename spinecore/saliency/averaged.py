@@ -11,9 +11,9 @@ import torch.nn.functional as F
 from spinecore.grade.augment import Augmentation, draw, invert
 from spinecore.grade.augment import apply as apply_transforms
 from spinecore.grade.network import GradingNet
-from spinecore.saliency.methods import DEFAULT_METHOD, Method, backprop, excitation, guided
+from spinecore.saliency.methods import backprop, excitation, guided
+from spinecore.saliency.settings import DEFAULT_AUGMENTATIONS, DEFAULT_METHOD, Method
 
-DEFAULT_AUGMENTATIONS = 150
 SMOOTHING_PX = 2.0
 
 

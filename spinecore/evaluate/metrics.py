@@ -1,24 +1,19 @@
-"""Evaluating a grading model on a :class:`DiscSet` (thesis 4.3.1 plus agreement statistics).
+"""Agreement metrics of one grading task (thesis 4.3.1 plus agreement statistics).
 
-Per task: average per-class accuracy (the thesis metric: the mean, over the classes present in the
+Average per-class accuracy (the thesis metric: the mean, over the classes present in the
 reference, of the share of that class predicted right), Cohen's kappa (linear-weighted for ordinal
 tasks), the confusion matrix, 95 % bootstrap intervals over patients, and the majority-class
-baseline (always predicting the training set's most frequent class). Probabilities are judged by
-the expected calibration error before and after temperature scaling; the temperatures are
-cross-fitted over two patient halves so the reported error is not measured on its own fit.
+baseline (always predicting the training set's most frequent class).
 """
 from __future__ import annotations
 
 import numpy as np
-import torch
 from sklearn.metrics import cohen_kappa_score, confusion_matrix
 
-from spinecore.grade.grader import Grader
 from spinecore.grade.loss import MISSING
 from spinecore.grade.schemes import Task
-from spinecore.train.grading import expected_calibration_error, fit_temperature, softmax
-from spinecore.train.grading_data import DiscSet
 
+#: Patient resamplings behind every 95 % interval.
 BOOTSTRAP = 1000
 
 
@@ -74,45 +69,3 @@ def task_metrics(task: Task, truth: np.ndarray, predicted: np.ndarray, patients:
                       "rows_truth_cols_predicted": confusion_matrix(truth, predicted,
                                                                     labels=list(range(task.n_classes))).tolist()},
     }
-
-
-def dataset_logits(grader: Grader, data: DiscSet, tta: bool, batch: int = 16) -> list[np.ndarray]:
-    """Per-task logits ``(N, n_classes)`` of every disc of ``data``."""
-    chunks = []
-    for start in range(0, len(data), batch):
-        x = torch.from_numpy(data.float_volumes(slice(start, start + batch)))
-        chunks.append([l.numpy() for l in grader.logits(x, tta)])
-    return [np.concatenate([c[t] for c in chunks]) for t in range(len(grader.scheme.tasks))]
-
-
-def cross_fitted_temperatures(logits: np.ndarray, truth: np.ndarray, patients: np.ndarray) -> np.ndarray:
-    """Per-sample temperature fitted on the other half of the patients."""
-    names = np.unique(patients)
-    half = np.isin(patients, names[np.random.default_rng(0).permutation(len(names))[: len(names) // 2]])
-    out = np.ones(len(truth))
-    for fit_on in (half, ~half):
-        out[~fit_on] = fit_temperature(logits[fit_on], truth[fit_on])
-    return out
-
-
-def evaluate_grader(grader: Grader, data: DiscSet, tta: bool = True, seed: int = 0) -> dict:
-    logits = dataset_logits(grader, data, tta)
-    patients = np.asarray(data.patients)
-    majority = grader.metadata.get("train_majority", {})
-    tasks = {}
-    for n, task in enumerate(grader.scheme.tasks):
-        truth = data.labels[:, n]
-        temperature = float(grader.net.temperature[n])
-        predicted = logits[n].argmax(1)
-        metrics = task_metrics(task, truth, predicted, patients, task.index(majority.get(task.name, task.values[0])), seed)
-        if metrics["n"] == 0:
-            tasks[task.name] = metrics
-            continue
-        cross = cross_fitted_temperatures(logits[n], truth, patients)
-        z = logits[n] / cross[:, None]
-        metrics["ece_uncalibrated"] = round(expected_calibration_error(softmax(logits[n]), truth), 4)
-        metrics["ece_calibrated_crossfit"] = round(expected_calibration_error(softmax(z), truth), 4)
-        metrics["temperature"] = round(temperature, 4)
-        tasks[task.name] = metrics
-    return {"model": grader.model_id, "scheme": grader.scheme.name, "tta": tta, "discs": len(data),
-            "patients": len(set(data.patients)), "tasks": tasks}

@@ -1,0 +1,132 @@
+"""Training and evaluation commands: ``train``, ``train-localiser``, ``evaluate``,
+``evaluate-localiser``, ``evaluate-hotspots``."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from spinecore.cli.common import Commands, data_pack, hotspot_options, model, option, out, positive_int, seed
+
+COMMANDS = Commands()
+MANIFEST_HELP = "manifest CSV (see README: manifest format)"
+
+
+@COMMANDS("train", "train a grading model from a manifest (see README: manifest format)",
+          option("--manifest", type=Path, required=True, help=MANIFEST_HELP),
+          option("--scheme", default="spider", help="scheme name (spider, genodisc) or JSON file"),
+          out("model file to write (.pt)"),
+          option("--validation", type=Path, help="manifest whose discs calibrate the probabilities"), seed(),
+          option("--steps", type=positive_int, default=4000, help="optimiser steps (default %(default)s)"),
+          option("--preset", choices=("compact", "thesis"), default="compact",
+                 help="network size (default %(default)s; thesis = 426 M parameters)"),
+          option("--dims", type=int, choices=(2, 3), default=2, help="2-D or 3-D kernels"),
+          option("--branch", choices=("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7"),
+                 help="last layer shared by all tasks (default: the preset's)"))
+def run_train(args: argparse.Namespace) -> int:
+    from spinecore.data.manifests import build_disc_set, read_manifest
+    from spinecore.grade import get_scheme
+    from spinecore.models import save_model
+    from spinecore.train.grading import GradingTraining, network_config, train_grading_model
+
+    scheme = get_scheme(args.scheme)
+    rows = read_manifest(args.manifest, scheme)
+    validation_rows = read_manifest(args.validation, scheme) if args.validation else None
+    settings = GradingTraining(seed=args.seed, steps=args.steps, preset=args.preset, dims=args.dims, branch=args.branch)
+    network_config(scheme, settings)  # fail on a bad branch before the long part
+    train, skipped = build_disc_set(rows)
+    calibration = build_disc_set(validation_rows)[0] if validation_rows else None
+    trained = train_grading_model(train, scheme, settings, args.command_line, calibration,
+                                  data_note=f"{args.manifest.name}: {len(train)} discs ({len(skipped)} graded discs "
+                                            "not found by the localiser)")
+    save_model(args.out, trained)
+    print(f"wrote {args.out} ({len(train)} training discs, {len(skipped)} skipped)")
+    return 0
+
+
+@COMMANDS("train-localiser", "train the vertebra localiser on the real-data pack + phantoms",
+          data_pack("the real-data pack (spider_space/, lumbar_vb/)"), out("model file to write (.pt)"), seed(),
+          option("--steps", type=positive_int, default=6000, help="optimiser steps (default %(default)s)"),
+          option("--phantoms", type=int, default=30, help="phantom patients added (default %(default)s)"))
+def run_train_localiser(args: argparse.Namespace) -> int:
+    from spinecore.models import save_model
+    from spinecore.train.localisation import LocaliserTraining, train_localiser
+
+    settings = LocaliserTraining(seed=args.seed, steps=args.steps, phantoms=args.phantoms)
+    save_model(args.out, train_localiser(args.data, settings, args.command_line))
+    print(f"wrote {args.out}")
+    return 0
+
+
+@COMMANDS("evaluate", "per-task accuracy, kappa, intervals and baselines on a manifest",
+          option("--manifest", type=Path, required=True, help=MANIFEST_HELP + " with reference grades"),
+          model("grading"), out("folder for metrics.json and metrics.md"),
+          option("--no-tta", action="store_true", help="evaluate without test-time augmentation"),
+          seed("bootstrap seed"))
+def run_evaluate(args: argparse.Namespace) -> int:
+    from spinecore.data.manifests import build_disc_set, read_manifest
+    from spinecore.evaluate.grading import evaluate_grader
+    from spinecore.grade import Grader
+    from spinecore.report import staged_output
+    from spinecore.report.evaluation import write_evaluation
+
+    grader = Grader.load(args.model)
+    data, skipped = build_disc_set(read_manifest(args.manifest, grader.scheme))
+    metrics = evaluate_grader(grader, data, tta=not args.no_tta, seed=args.seed)
+    metrics["skipped"] = skipped
+    with staged_output(args.out) as stage:
+        write_evaluation(metrics, stage)
+    print((args.out / "metrics.md").read_text())
+    return 0
+
+
+@COMMANDS("evaluate-localiser", "localiser metrics on our validation split + contact sheets", data_pack(),
+          model("localiser"), out("folder for metrics.json and contact sheets"),
+          option("--midsag", type=int, default=40, help="mid-sagittal SPIDER cases on the contact sheet"))
+def run_evaluate_localiser(args: argparse.Namespace) -> int:
+    from spinecore.evaluate.localisation import evaluate_localiser
+    from spinecore.localise import Localiser
+    from spinecore.report import staged_output
+    from spinecore.report.evaluation import write_localiser_evaluation
+
+    evaluation = evaluate_localiser(args.data, Localiser.load(args.model), midsag_cases_count=args.midsag)
+    with staged_output(args.out) as stage:
+        write_localiser_evaluation(evaluation, stage)
+    print(json.dumps({k: v for k, v in evaluation.summary.items() if k != "midsag"}, indent=1))
+    return 0
+
+
+@COMMANDS("evaluate-hotspots", "hotspot boxes against true phantom lesions; real-disc contact sheet",
+          option("--model", type=Path, help="a genodisc grader trained on phantoms "
+                                            "(default: the bundled Resources/Models/phantom_grader.pt)"),
+          out("folder for hotspot_metrics.json/.md (and the sheet)"),
+          option("--cases", type=positive_int, default=5, help="phantoms per lesion type (default %(default)s)"),
+          seed("first phantom seed", default=900),
+          hotspot_options("saliency method of the real contact sheet (default %(default)s)"),
+          option("--manifest", type=Path, help="also draw real_hotspots.png from this manifest's graded discs"),
+          model("grading", "--real-model"),
+          option("--sheet", type=positive_int, default=24, help="discs on the real contact sheet"),
+          option("--prefer", default="_t2.", help="scans whose path contains this come first on the sheet "
+                                                  "(default %(default)r: the T2 mid-sagittal images)"))
+def run_evaluate_hotspots(args: argparse.Namespace) -> int:
+    from spinecore.evaluate.hotspots import evaluate_lesion_hotspots, lesion_cases, load_lesion_grader, real_disc_hotspots
+    from spinecore.report import staged_output
+    from spinecore.report.evaluation import write_hotspot_evaluation, write_real_hotspot_sheet
+    from spinecore.saliency import Method
+
+    grader = load_lesion_grader(args.model)
+    metrics = evaluate_lesion_hotspots(grader, lesion_cases(range(args.seed, args.seed + args.cases)), args.augmentations)
+    sheet = None
+    if args.manifest:
+        from spinecore.data.manifests import build_disc_set, read_manifest
+        from spinecore.grade import Grader
+
+        real = Grader.load(args.real_model)
+        data, _ = build_disc_set(read_manifest(args.manifest, real.scheme))
+        sheet = real_disc_hotspots(real, data, args.sheet, Method(args.method), args.augmentations, args.prefer)
+    with staged_output(args.out) as stage:
+        write_hotspot_evaluation(metrics, stage)
+        if sheet is not None:
+            write_real_hotspot_sheet(sheet, stage, Method(args.method))
+    print((args.out / "hotspot_metrics.md").read_text())
+    return 0

@@ -1,0 +1,115 @@
+"""The everyday commands: ``info``, ``convert``, ``localise``, ``grade``, ``extract``, ``bench``."""
+from __future__ import annotations
+
+import argparse
+import json
+
+from spinecore.cli.common import (Commands, any_study, hotspot_options, model, option, out, positive_int, read_sagittal,
+                                  read_study, sagittal_study)
+
+COMMANDS = Commands()
+
+
+@COMMANDS("info", "list the series of a study: plane, weighting, shape, spacing, origin", any_study,
+          option("--json", action="store_true", help="print JSON (with the full affine) instead of text"))
+def run_info(args: argparse.Namespace) -> int:
+    study = read_study(args)
+    if args.json:
+        print(json.dumps({"source": study.source, "series": [s.summary() for s in study.series]}, indent=1))
+        return 0
+    print(f"{study.source}: {len(study.series)} series")
+    for n, s in enumerate(study.series, start=1):
+        spacing = " x ".join(f"{v:.3f}" for v in s.spacing)
+        origin = ", ".join(f"{v:.1f}" for v in s.geometry.origin)
+        shape = " x ".join(str(v) for v in s.shape)
+        print(f"  [{n}] {s.plane.value:<8} {s.weighting.value:<7} shape {shape} (slices x rows x cols)  "
+              f"spacing {spacing} mm  origin LPS ({origin}) mm  {s.description}")
+    return 0
+
+
+@COMMANDS("convert", "write the sagittal series (or all) as canonical NIfTI + series.json", any_study, out(),
+          option("--all", action="store_true", help="convert every series, not only the sagittal one"))
+def run_convert(args: argparse.Namespace) -> int:
+    from spinecore.report import staged_output, write_series_summary, write_series_volumes
+
+    study = read_study(args)
+    series = list(study.series) if args.all else [study.sagittal()]
+    with staged_output(args.out) as stage:
+        written = write_series_volumes(series, stage)
+        write_series_summary(series, study.source, stage / "series.json")
+    for path in written:
+        print(args.out / path.name)
+    return 0
+
+
+@COMMANDS("localise", "find, label and outline the vertebrae: vertebrae.json + overview.png", sagittal_study,
+          model("localiser"))
+def run_localise(args: argparse.Namespace) -> int:
+    from spinecore.localise import Localiser
+    from spinecore.report import staged_output, write_overview, write_vertebrae_json
+
+    localiser = Localiser.load(args.model)
+    series = read_sagittal(args)
+    spine = localiser(series)
+    with staged_output(args.out) as stage:
+        write_vertebrae_json(spine, stage / "vertebrae.json")
+        write_overview(series, spine, stage / "overview.png")
+    print(f"{series.description or series.source}: {', '.join(spine.levels)}; wrote {args.out / 'vertebrae.json'} "
+          f"and {args.out / 'overview.png'}")
+    return 0
+
+
+@COMMANDS("grade", "localise and grade every disc: gradings.csv/.json, vertebrae.json, overview.png", sagittal_study,
+          model("grading"), model("localiser", "--localiser"),
+          option("--no-tta", action="store_true", help="one view per disc instead of the 54-view average"),
+          option("--hotspots", action="store_true",
+                 help="also write evidence hotspots: hotspots/<level>_<task>.nii.gz (scan grid) and <level>.png"),
+          hotspot_options("saliency method for --hotspots (default %(default)s)"))
+def run_grade(args: argparse.Namespace) -> int:
+    from spinecore.grade import Grader
+    from spinecore.localise import Localiser
+    from spinecore.pipeline import analyse
+    from spinecore.report import write_analysis
+    from spinecore.saliency import Method
+
+    localiser, grader = Localiser.load(args.localiser), Grader.load(args.model)
+    series = read_sagittal(args)
+    result = analyse(series, localiser, grader, tta=not args.no_tta,
+                     hotspot_tasks=grader.scheme.task_names if args.hotspots else (), method=Method(args.method),
+                     augmentations=args.augmentations)
+    write_analysis(result, args.out)
+    levels = ", ".join(d.level for d in result.gradings.discs) or "none"
+    print(f"{series.description or series.source}: graded discs {levels}; wrote gradings.csv, gradings.json, "
+          f"vertebrae.json, overview.png{' and hotspots/' if result.hotspots else ''} to {args.out}")
+    return 0
+
+
+@COMMANDS("extract", "write the disc (9x112x224) and vertebral-body (9x224x224) volumes the models see, as NIfTI "
+          "in patient space (discs/, vertebrae/)", sagittal_study, model("localiser", "--localiser"))
+def run_extract(args: argparse.Namespace) -> int:
+    from spinecore.extract import disc_volumes, vertebra_volumes
+    from spinecore.localise import Localiser
+    from spinecore.report import staged_output, write_structure_volumes
+
+    series = read_sagittal(args)
+    spine = Localiser.load(args.localiser)(series)
+    with staged_output(args.out) as stage:
+        discs = write_structure_volumes(disc_volumes(series, spine), stage / "discs")
+        bodies = write_structure_volumes(vertebra_volumes(series, spine), stage / "vertebrae")
+    print(f"{series.description or series.source}: wrote {len(discs)} disc and {len(bodies)} vertebral-body "
+          f"volumes to {args.out}")
+    return 0
+
+
+@COMMANDS("bench", "time localisation, grading and hotspots on a phantom study", model("localiser"),
+          model("grading", "--grader"),
+          option("--slices", type=positive_int, default=15, help="sagittal slices (default %(default)s)"),
+          option("--repeats", type=positive_int, default=5, help="timed runs (default %(default)s)"))
+def run_bench(args: argparse.Namespace) -> int:
+    from spinecore.bench import bench_grade, bench_hotspots, bench_localise
+
+    results = [bench_localise(args.model, n_slices=args.slices, repeats=args.repeats),
+               bench_grade(args.grader, args.model, n_slices=args.slices, repeats=args.repeats),
+               bench_hotspots(args.grader, args.model)]
+    print(json.dumps(results, indent=1))
+    return 0

@@ -1,0 +1,44 @@
+"""Grading manifests of the SPIDER gradings in the shared real-data pack."""
+from __future__ import annotations
+
+import csv
+from collections import defaultdict
+from pathlib import Path
+
+from spinecore.data.manifests import ManifestRow
+from spinecore.data.pack import require_pack
+from spinecore.data.splits import spider_split
+from spinecore.grade.loss import MISSING
+from spinecore.grade.schemes import GradingScheme
+from spinecore.levels import DISCS
+
+#: Our task names → the columns of ``spider_midsag/gradings.csv``.
+SPIDER_COLUMNS = {"pfirrmann": "Pfirrman grade", "modic": "Modic", "endplate_upper": "UP endplate",
+                  "endplate_lower": "LOW endplate", "spondylolisthesis": "Spondylolisthesis",
+                  "herniation": "Disc herniation", "narrowing": "Disc narrowing", "bulging": "Disc bulging"}
+GRADINGS = "spider_midsag/gradings.csv"
+
+
+def spider_manifests(data_root: Path, scheme: GradingScheme) -> dict[str, list[ManifestRow]]:
+    """Manifest rows for every SPIDER series of the data pack (mid-sagittal T1, T2, T2-SPACE and the
+    T2-SPACE slabs), split by patient into ``train`` and ``validation``. Rows of patients whose
+    bottom-up disc numbering is in doubt (an ``IVD label 0`` row) are left out."""
+    root = require_pack(data_root, GRADINGS)
+    with (root / GRADINGS).open(newline="") as f:
+        gradings = [r for r in csv.DictReader(f)]
+    doubtful = {r["Patient"] for r in gradings if r["level"] == "unknown"}
+    graded = [r for r in gradings if r["Patient"] not in doubtful and r["level"] in DISCS]
+    scans: dict[str, list[Path]] = defaultdict(list)
+    for path in sorted((root / "spider_midsag" / "images").glob("*.nii.gz")):
+        scans[path.name.split("_")[0]].append(path)
+    for path in sorted((root / "spider_space" / "images").glob("*.nii.gz")):
+        scans[path.name.split("_")[0]].append(path)
+    validation = spider_split([r["Patient"] for r in graded])
+    split: dict[str, list[ManifestRow]] = {"train": [], "validation": []}
+    for r in graded:
+        labels = tuple(scheme.task(t).index(int(r[SPIDER_COLUMNS[t]])) if t in SPIDER_COLUMNS else MISSING
+                       for t in scheme.task_names)
+        for scan in scans[r["Patient"]]:
+            part = "validation" if r["Patient"] in validation else "train"
+            split[part].append(ManifestRow(r["Patient"], scan.resolve(), r["level"], labels))
+    return split
