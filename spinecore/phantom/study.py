@@ -233,7 +233,8 @@ def _slice_quads(geometry: Geometry, corners_yz: np.ndarray, half_width: float, 
 def _disc_measurements(disc: DiscShape, body_height: float) -> dict[str, float]:
     """The disc's true measurements (definitions: :class:`spinecore.localise.measure.DiscMeasurements`),
     from the anatomy; ``body_height`` is the mean height of the two adjacent bodies (mm)."""
-    return {"anterior_height_mm": round(disc.anterior_height, 3), "posterior_height_mm": round(disc.posterior_height, 3),
+    return {"anterior_height_mm": round(disc.anterior_height, 3),
+            "posterior_height_mm": round(disc.posterior_height, 3),
             "height_index": round(disc.height / body_height, 4), "slip_mm": round(disc.slip, 3),
             "slip_percent": round(100 * disc.slip / disc.lower_depth, 2)}
 
