@@ -11,6 +11,7 @@ import numpy as np
 
 from spinecore.geometry import Geometry
 from spinecore.levels import VERTEBRAE
+from spinecore.localise.measure import DiscMeasurements, disc_frame, measure_disc
 
 
 @dataclass(frozen=True)
@@ -46,13 +47,15 @@ class Vertebra:
 @dataclass(frozen=True)
 class Disc:
     """The disc between two labelled vertebrae: centre and unit ``normal`` (towards the head)
-    in LPS mm, mean of anterior and posterior ``height_mm``, and the slice it was measured on."""
+    in LPS mm, mean of anterior and posterior ``height_mm``, the slice it was measured on, and
+    its :class:`~spinecore.localise.measure.DiscMeasurements` there."""
 
     level: str
     center_mm: np.ndarray
     normal: np.ndarray
     height_mm: float
     slice: int
+    measurements: DiscMeasurements | None = None
 
 
 @dataclass(frozen=True)
@@ -85,13 +88,15 @@ class Spine:
                             "corners_mm": np.round(s.corners_mm, 3).tolist()} for s in v.slices],
             } for v in self.vertebrae],
             "discs": [{"level": d.level, "center_mm": r(d.center_mm), "normal": r(d.normal, 5),
-                       "height_mm": round(d.height_mm, 3), "slice": d.slice} for d in self.discs],
+                       "height_mm": round(d.height_mm, 3), "slice": d.slice,
+                       "measurements": d.measurements.to_dict() if d.measurements else None} for d in self.discs],
         }
 
 
 def discs_between(vertebrae) -> tuple[Disc, ...]:
     """The discs between consecutive labelled vertebrae (cranial → caudal) that share a slice,
-    measured on the shared slice nearest both mid slices from the facing endplate corners."""
+    measured on the shared slice nearest both mid slices from the facing endplate corners
+    (:func:`~spinecore.localise.measure.measure_disc`)."""
     discs = []
     for upper, lower in zip(vertebrae[:-1], vertebrae[1:]):
         if VERTEBRAE.index(lower.level) - VERTEBRAE.index(upper.level) != 1:
@@ -101,12 +106,8 @@ def discs_between(vertebrae) -> tuple[Disc, ...]:
             continue
         k = min(shared, key=lambda s: abs(s - upper.mid_slice) + abs(s - lower.mid_slice))
         u, low = upper.on_slice(k).corners_mm, lower.on_slice(k).corners_mm
-        across = (low[1] - low[0]) + (u[2] - u[3])  # anterior → posterior along both endplates
-        across /= np.linalg.norm(across)
-        up = (u[2] + u[3]) / 2 - (low[0] + low[1]) / 2
-        normal = up - (up @ across) * across
-        normal /= np.linalg.norm(normal)
-        height = ((u[3] - low[0]) @ normal + (u[2] - low[1]) @ normal) / 2
+        _, normal = disc_frame(u, low)
+        measured = measure_disc(u, low)
         centre = (u[2] + u[3] + low[0] + low[1]) / 4
-        discs.append(Disc(f"{upper.level}-{lower.level}", centre, normal, float(height), k))
+        discs.append(Disc(f"{upper.level}-{lower.level}", centre, normal, measured.middle_height_mm, k, measured))
     return tuple(discs)

@@ -107,10 +107,16 @@ class DiscShape:
         return self.corners.mean(axis=0)
 
     @property
+    def anterior(self) -> np.ndarray:
+        """Unit (y, z) vector along the mean endplate direction, pointing anteriorly."""
+        anterior = (self.corners[0] - self.corners[1]) + (self.corners[3] - self.corners[2])
+        return anterior / np.linalg.norm(anterior)
+
+    @property
     def normal(self) -> np.ndarray:
         """Unit (y, z) vector perpendicular to the mean endplate direction, pointing up."""
-        anterior = (self.corners[0] - self.corners[1]) + (self.corners[3] - self.corners[2])
-        normal = np.array([-anterior[1], anterior[0]]) / np.linalg.norm(anterior)
+        anterior = self.anterior
+        normal = np.array([-anterior[1], anterior[0]])
         return normal if normal[1] > 0 else -normal
 
     @property
@@ -120,6 +126,27 @@ class DiscShape:
         upper_mid = (self.corners[0] + self.corners[1]) / 2
         lower_mid = (self.corners[2] + self.corners[3]) / 2
         return float(np.dot(upper_mid - lower_mid, self.normal))
+
+    @property
+    def anterior_height(self) -> float:
+        """Anterior corner separation (mm) along :attr:`normal`."""
+        return float(np.dot(self.corners[0] - self.corners[3], self.normal))
+
+    @property
+    def posterior_height(self) -> float:
+        """Posterior corner separation (mm) along :attr:`normal`."""
+        return float(np.dot(self.corners[1] - self.corners[2], self.normal))
+
+    @property
+    def slip(self) -> float:
+        """Offset (mm) along :attr:`anterior` of the upper body's posterior-inferior corner over the
+        lower body's posterior-superior corner: positive when the upper body sits forward."""
+        return float(np.dot(self.corners[1] - self.corners[2], self.anterior))
+
+    @property
+    def lower_depth(self) -> float:
+        """Length (mm) of the lower body's superior endplate."""
+        return float(np.linalg.norm(self.corners[3] - self.corners[2]))
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ from spinecore.geometry import Geometry, rotation_matrix
 from spinecore.io.series import Plane, Series, Weighting
 from spinecore.io.write import DicomSeriesInfo, write_dicom_series, write_volume
 from spinecore.levels import DISCS, VERTEBRAE
-from spinecore.phantom.anatomy import DiscGrades, Patient, SpineShape, build_spine, progress, sample_patient
+from spinecore.phantom.anatomy import DiscGrades, DiscShape, Patient, SpineShape, build_spine, progress, sample_patient
 from spinecore.phantom.render import LABELS, Canvas, paint_body, paint_canal, paint_discs, paint_vertebrae
 
 TOP_LEVEL_CHOICES = ("T11", "T12", "L1", "L2")
@@ -230,6 +230,15 @@ def _slice_quads(geometry: Geometry, corners_yz: np.ndarray, half_width: float, 
     return out
 
 
+def _disc_measurements(disc: DiscShape, body_height: float) -> dict[str, float]:
+    """The disc's true measurements (definitions: :class:`spinecore.localise.measure.DiscMeasurements`),
+    from the anatomy; ``body_height`` is the mean height of the two adjacent bodies (mm)."""
+    return {"anterior_height_mm": round(disc.anterior_height, 3),
+            "posterior_height_mm": round(disc.posterior_height, 3),
+            "height_index": round(disc.height / body_height, 4), "slip_mm": round(disc.slip, 3),
+            "slip_percent": round(100 * disc.slip / disc.lower_depth, 2)}
+
+
 def _truth(spec: PhantomSpec, patient: Patient, spine: SpineShape, sagittal: PhantomSeries, pose) -> dict:
     geometry = sagittal.geometry
     rotation, translation = pose
@@ -252,8 +261,10 @@ def _truth(spec: PhantomSpec, patient: Patient, spine: SpineShape, sagittal: Pha
         upper, lower = level.split("-")
         if upper in visible and lower in visible:
             normal = rotation @ np.array([0.0, *d.normal])
+            body_height = (spine.vertebrae[upper].height + spine.vertebrae[lower].height) / 2
             discs.append({"level": level, "center_mm": to_mm(d.centre), "normal": np.round(normal, 6).tolist(),
-                          "height_mm": round(d.height, 3), "grades": d.grades.as_dict()})
+                          "height_mm": round(d.height, 3), "grades": d.grades.as_dict(),
+                          **_disc_measurements(d, body_height)})
     return {
         "format": "spinecore-phantom-truth/1",
         "seed": spec.seed,
