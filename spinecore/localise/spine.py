@@ -12,6 +12,14 @@ import numpy as np
 from spinecore.geometry import Geometry
 from spinecore.levels import VERTEBRAE
 
+#: QC flag: the detector missed this body; its outline is inferred from its neighbours in the chain.
+INFERRED_VERTEBRA = "inferred_vertebra"
+#: QC flag: the level labels rest on the fallback anchor (the lowest disc seen), not the L5-S1 map.
+WEAK_ANCHOR = "weak_anchor"
+#: QC flag: the body is cut by the top or bottom edge of the field of view.
+PARTIAL_VIEW = "partial_view"
+FLAGS = (INFERRED_VERTEBRA, WEAK_ANCHOR, PARTIAL_VIEW)
+
 
 @dataclass(frozen=True)
 class VertebraSlice:
@@ -27,13 +35,15 @@ class VertebraSlice:
 class Vertebra:
     """A labelled vertebral body. ``score`` in [0, 1] is the detector's mean body probability
     times the labelling's confidence; ``slices`` cover its slice extent in slice order;
-    ``mid_slice`` is the slice of the extent nearest the body's centroid."""
+    ``mid_slice`` is the slice of the extent nearest the body's centroid; ``flags`` are QC
+    flags (:data:`FLAGS`). An inferred vertebra scores 0: the detector did not find it."""
 
     level: str
     score: float
     centroid_mm: np.ndarray
     slices: tuple[VertebraSlice, ...]
     mid_slice: int
+    flags: tuple[str, ...] = ()
 
     def on_slice(self, k: int) -> VertebraSlice | None:
         return next((s for s in self.slices if s.slice == k), None)
@@ -46,13 +56,15 @@ class Vertebra:
 @dataclass(frozen=True)
 class Disc:
     """The disc between two labelled vertebrae: centre and unit ``normal`` (towards the head)
-    in LPS mm, mean of anterior and posterior ``height_mm``, and the slice it was measured on."""
+    in LPS mm, mean of anterior and posterior ``height_mm``, the slice it was measured on, and
+    the QC ``flags`` of either vertebra (:data:`FLAGS`)."""
 
     level: str
     center_mm: np.ndarray
     normal: np.ndarray
     height_mm: float
     slice: int
+    flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,11 +93,12 @@ class Spine:
                      "index_order": "slice, row, column", "mm_frame": "LPS"},
             "vertebrae": [{
                 "level": v.level, "score": round(v.score, 4), "centroid_mm": r(v.centroid_mm), "mid_slice": v.mid_slice,
-                "slices": [{"slice": s.slice, "corners_vox": np.round(s.corners_vox, 3).tolist(),
+                "flags": list(v.flags), "slices": [{"slice": s.slice, "corners_vox": np.round(s.corners_vox, 3).tolist(),
                             "corners_mm": np.round(s.corners_mm, 3).tolist()} for s in v.slices],
             } for v in self.vertebrae],
             "discs": [{"level": d.level, "center_mm": r(d.center_mm), "normal": r(d.normal, 5),
-                       "height_mm": round(d.height_mm, 3), "slice": d.slice} for d in self.discs],
+                       "height_mm": round(d.height_mm, 3), "slice": d.slice, "flags": list(d.flags)}
+                      for d in self.discs],
         }
 
 
@@ -108,5 +121,6 @@ def discs_between(vertebrae) -> tuple[Disc, ...]:
         normal /= np.linalg.norm(normal)
         height = ((u[3] - low[0]) @ normal + (u[2] - low[1]) @ normal) / 2
         centre = (u[2] + u[3] + low[0] + low[1]) / 4
-        discs.append(Disc(f"{upper.level}-{lower.level}", centre, normal, float(height), k))
+        flags = tuple(f for f in FLAGS if f in upper.flags or f in lower.flags)
+        discs.append(Disc(f"{upper.level}-{lower.level}", centre, normal, float(height), k, flags))
     return tuple(discs)

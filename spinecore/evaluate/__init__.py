@@ -1,0 +1,1 @@
+"""Evaluation of spinecore stages on the shared data pack."""
