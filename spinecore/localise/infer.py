@@ -3,8 +3,10 @@ dropped because one of its two bodies was not found.
 
 * between two labelled vertebrae with a level gap, each missing body is interpolated from
   the two (corner by corner, slice by slice);
-* beyond the end of the chain, the end vertebra is mirrored across a disc seen past it (the
-  disc map shows the disc even when the body beyond it is dark, wedge-shaped or cut by the view).
+* beyond the end of the chain, the end vertebra is mirrored across a disc seen past it, in a
+  plane through the disc's centre parallel to the end body's facing endplate (the disc map
+  shows the disc even when the body beyond it is dark, wedge-shaped or cut by the view; its
+  centre is reliable even from a speck of it, its own orientation is not).
 
 Inferred vertebrae carry :data:`~spinecore.localise.spine.INFERRED_VERTEBRA` and score 0.
 """
@@ -20,6 +22,8 @@ from spinecore.localise.spine import INFERRED_VERTEBRA, PARTIAL_VIEW, Vertebra, 
 
 #: Corner order of a quadrilateral mirrored head ↔ feet (superior and inferior corners swap).
 _MIRRORED_CORNERS = [3, 2, 1, 0]
+#: Corners of the superior and of the inferior endplate.
+_SUPERIOR, _INFERIOR = [0, 1], [3, 2]
 
 
 def _between(upper: Vertebra, lower: Vertebra, level: str, t: float, flags: tuple[str, ...]) -> Vertebra | None:
@@ -48,11 +52,16 @@ def fill_gaps(vertebrae: list[Vertebra], flags: tuple[str, ...] = ()) -> list[Ve
     return filled
 
 
-def mirrored(vertebra: Vertebra, level: str, centre_mm: np.ndarray, normal_mm: np.ndarray, geometry: Geometry,
+def mirrored(vertebra: Vertebra, level: str, disc_mm: np.ndarray, geometry: Geometry,
              flags: tuple[str, ...] = ()) -> Vertebra:
-    """The body at ``level`` beyond ``vertebra``: its outline mirrored across the disc plane
-    (``centre_mm``, unit ``normal_mm`` in the slice plane); flagged partial when it leaves the view."""
-    normal = np.asarray(normal_mm, dtype=float)
+    """The body at ``level`` (above or below ``vertebra``) beyond the disc centred at ``disc_mm``:
+    ``vertebra``'s outline mirrored across the plane through ``disc_mm`` parallel to its endplate
+    facing the disc (on its mid slice); flagged partial when it leaves the view."""
+    below = VERTEBRAE.index(level) > VERTEBRAE.index(vertebra.level)
+    anterior, posterior = vertebra.mid.corners_mm[_INFERIOR if below else _SUPERIOR]
+    normal = np.cross(posterior - anterior, geometry.directions[:, 0])
+    normal /= np.linalg.norm(normal)
+    centre_mm = np.asarray(disc_mm, dtype=float)
     reflect = lambda p: p - 2 * np.outer((p - centre_mm) @ normal, normal)  # noqa: E731
     slices = []
     for s in vertebra.slices:

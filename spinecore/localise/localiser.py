@@ -44,6 +44,10 @@ FALLBACK_ANCHOR = 0.7
 BORDER_MM = 2.0
 #: Candidates further than this (mm, across the image) from the fitted column are dropped.
 OFF_COLUMN_MM = 30.0
+#: Disc components smaller than this (working-grid pixels) are noise, unless they show the
+#: L5-S1 disc (at least MIN_ANCHOR_PX pixels, one confident): that anchors the labels.
+MIN_DISC_PX = 30
+MIN_ANCHOR_PX = 5
 #: In-plane erosion (working-grid pixels) before splitting the body map into vertebrae.
 ERODE_PX = 2
 #: A body at the edge of the view smaller than this share of a typical body is cut by it: its
@@ -107,7 +111,7 @@ class Localiser:
             raise InputError(series.source, f"localisation needs a sagittal series, not {series.plane.value}")
         grid, prob = self.probabilities(series)
         body, disc, l5s1 = (prob[:, CHANNELS.index(c)] for c in ("body", "disc", "l5s1"))
-        discs = _disc_candidates(disc > 0.5, l5s1)
+        discs = _disc_candidates((disc > 0.5) | (l5s1 > 0.5), l5s1)
         candidates, cut = _candidates(body, disc > 0.5, discs)
         if not candidates:
             raise LocalisationError(series.source, "no vertebral bodies found (is this a sagittal spine scan?)")
@@ -223,7 +227,8 @@ def _disc_candidates(disc: np.ndarray, l5s1: np.ndarray) -> list[_DiscCandidate]
     found = []
     for index, region in enumerate(ndimage.find_objects(components), start=1):
         inside = components[region] == index
-        if inside.sum() < 30:
+        # the L5-S1 map alone may show the lumbosacral disc as a speck: keep it as the anchor
+        if inside.sum() < MIN_DISC_PX and (inside.sum() < MIN_ANCHOR_PX or l5s1[region][inside].max() < ANCHOR_MIN):
             continue
         centre, normal = disc_plane((np.argwhere(inside) + [s.start for s in region])[:, 1:].astype(float))
         # the mean of the most confident fifth: a disc seen well on only a few slices still counts
@@ -346,11 +351,8 @@ def _mirror_ends(vertebrae: list[Vertebra], labelled: list[tuple[str, _Candidate
         beyond = _discs_between(centres[end], centres[end] + along * spacing * END_REACH, discs)
         if not beyond:
             continue
-        k = out[end].mid_slice
-        ends_mm = [series.geometry.vox_to_mm(np.concatenate([[k], grid.to_scan(p)]))
-                   for p in (beyond[0].centre, beyond[0].centre + beyond[0].normal)]
-        normal = (ends_mm[1] - ends_mm[0]) / np.linalg.norm(ends_mm[1] - ends_mm[0])
-        inferred = mirrored(out[end], VERTEBRAE[level], ends_mm[0], normal, series.geometry, flags)
+        disc_mm = series.geometry.vox_to_mm(np.concatenate([[out[end].mid_slice], grid.to_scan(beyond[0].centre)]))
+        inferred = mirrored(out[end], VERTEBRAE[level], disc_mm, series.geometry, flags)
         if share_in_view(inferred, series.geometry) < MIN_SHARE_IN_VIEW and \
                 _sliver_mm(inferred, body, grid) < MIN_SLIVER_MM:
             continue
