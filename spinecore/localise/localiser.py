@@ -177,7 +177,7 @@ def _candidates(body: np.ndarray, disc: np.ndarray,
         return [], []
     typical = np.median([area(m).max() for m in masks])
     masks = [part for m in masks for part in (_split_merged(m, discs) if area(m).max() > 1.2 * typical else [m])]
-    border = _border_px()
+    border = _border_px() + ERODE_PX  # the erosion also pulls bodies off the edge
     found = []
     for mask in masks:
         areas = area(mask)
