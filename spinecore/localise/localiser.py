@@ -123,7 +123,7 @@ class Localiser:
             raise LocalisationError(series.source, f"found {len(candidates)} vertebral bodies but no L5-S1 disc "
                                     "to anchor the level labels (is the lumbosacral junction in view?)")
         labels, confidence = label_chain(detections, spacing)
-        flags = (WEAK_ANCHOR,) if gaps.max() < ANCHOR_MIN else ()
+        flags = (WEAK_ANCHOR,) if gaps.max() < FALLBACK_ANCHOR else ()
         labelled = _with_cut_ends([(labels[i], candidates[i]) for i in sorted(labels)], cut, spacing)
         vertebrae = []
         for n, (level, c) in enumerate(labelled):
@@ -284,6 +284,10 @@ def _scores_from_gaps(gaps: np.ndarray) -> list[tuple[float, float]]:
         # bodies (the usual counting convention), with weaker evidence
         lowest = int(np.flatnonzero(gaps >= 0)[-1])
         gaps = np.where(np.arange(len(gaps)) == lowest, FALLBACK_ANCHOR, 0.0)
+    elif ANCHOR_MIN <= gaps.max() < FALLBACK_ANCHOR:
+        # the network saw L5-S1 only faintly (below 0.5 the chain would rather name no body L5):
+        # its best disc still counts as much as the fallback's
+        gaps = gaps * (FALLBACK_ANCHOR / gaps.max())
     gaps = np.clip(gaps, 0.0, 1.0)
     return [(float(gaps[i + 1]), float(gaps[i])) for i in range(len(gaps) - 1)]
 

@@ -14,7 +14,7 @@ from spinecore.levels import VERTEBRAE
 
 #: QC flag: the detector missed this body; its outline is inferred from its neighbours in the chain.
 INFERRED_VERTEBRA = "inferred_vertebra"
-#: QC flag: the level labels rest on the fallback anchor (the lowest disc seen), not the L5-S1 map.
+#: QC flag: the level labels rest on a faint L5-S1 map or on the fallback anchor (the lowest disc seen).
 WEAK_ANCHOR = "weak_anchor"
 #: QC flag: the body is cut by the top or bottom edge of the field of view.
 PARTIAL_VIEW = "partial_view"
