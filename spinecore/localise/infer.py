@@ -26,7 +26,7 @@ _MIRRORED_CORNERS = [3, 2, 1, 0]
 _SUPERIOR, _INFERIOR = [0, 1], [3, 2]
 
 
-def _between(upper: Vertebra, lower: Vertebra, level: str, t: float, flags: tuple[str, ...]) -> Vertebra | None:
+def _interpolated(upper: Vertebra, lower: Vertebra, level: str, t: float, flags: tuple[str, ...]) -> Vertebra | None:
     """The body at fraction ``t`` of the way from ``upper`` to ``lower``, on their shared slices."""
     shared = sorted({s.slice for s in upper.slices} & {s.slice for s in lower.slices})
     if not shared:
@@ -44,7 +44,7 @@ def fill_gaps(vertebrae: list[Vertebra], flags: tuple[str, ...] = ()) -> list[Ve
     for upper, lower in zip(vertebrae[:-1], vertebrae[1:]):
         first, last = VERTEBRAE.index(upper.level), VERTEBRAE.index(lower.level)
         for step in range(1, last - first):
-            inferred = _between(upper, lower, VERTEBRAE[first + step], step / (last - first),
+            inferred = _interpolated(upper, lower, VERTEBRAE[first + step], step / (last - first),
                                 (INFERRED_VERTEBRA, *flags))
             if inferred is not None:
                 filled.append(inferred)

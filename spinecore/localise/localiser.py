@@ -4,7 +4,8 @@
 2. 3-D connected components of the body map (minus discs) are candidate vertebrae; those off
    the vertebral column are dropped;
 3. the chain model (:mod:`~spinecore.localise.chain`) labels them, anchored on the L5-S1 disc
-   (the network's L5-S1 map; failing that, the lowest disc seen between two bodies);
+   (the network's L5-S1 map, even a speck or a faint one; failing that, the lowest disc seen
+   between two bodies);
 4. each labelled body gets a quadrilateral on every slice of its extent (:mod:`~.quads`);
    bodies cut by the field of view join the chain's ends, and bodies still missing between
    or beyond the labelled ones are inferred (:mod:`~.infer`), so no visible disc is dropped;
@@ -22,8 +23,8 @@ from skimage.draw import polygon
 
 from spinecore.errors import InputError, LocalisationError, ModelError
 from spinecore.io.series import Plane, Series
-from spinecore.localise.chain import Detection, label_chain, typical_spacing
 from spinecore.levels import VERTEBRAE
+from spinecore.localise.chain import Detection, label_chain, typical_spacing
 from spinecore.localise.grid import GRID_MM, SliceGrid, normalise_slices, pad_to_multiple, to_grid
 from spinecore.localise.infer import fill_gaps, mirrored, share_in_view
 from spinecore.localise.network import CHANNELS, LocaliserNet
@@ -78,7 +79,6 @@ class _DiscCandidate:
     centre: np.ndarray        # (row, col), working grid
     normal: np.ndarray        # unit (row, col) across the disc, towards the feet
     l5s1: float
-    at_border: bool = False   # reaches the top or bottom edge of the view
 
 
 class Localiser:
@@ -177,7 +177,7 @@ def _candidates(body: np.ndarray, disc: np.ndarray,
         return [], []
     typical = np.median([area(m).max() for m in masks])
     masks = [part for m in masks for part in (_split_merged(m, discs) if area(m).max() > 1.2 * typical else [m])]
-    border = _border_px() + ERODE_PX  # the erosion also pulls bodies off the edge
+    border = max(1, int(round(BORDER_MM / GRID_MM))) + ERODE_PX  # the erosion also pulls bodies off the edge
     found = []
     for mask in masks:
         areas = area(mask)
@@ -190,10 +190,6 @@ def _candidates(body: np.ndarray, disc: np.ndarray,
     on_column = sorted(_on_the_column(found), key=lambda c: c.centre[0])
     is_cut = [c.at_border and c.areas.max() < CUT_SHARE * typical for c in on_column]
     return [c for c, x in zip(on_column, is_cut) if not x], [c for c, x in zip(on_column, is_cut) if x]
-
-
-def _border_px() -> int:
-    return max(1, int(round(BORDER_MM / GRID_MM)))
 
 
 def _on_the_column(candidates: list[_Candidate]) -> list[_Candidate]:
@@ -223,7 +219,6 @@ def disc_plane(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _disc_candidates(disc: np.ndarray, l5s1: np.ndarray) -> list[_DiscCandidate]:
     components, _ = ndimage.label(disc)
-    border = _border_px()
     found = []
     for index, region in enumerate(ndimage.find_objects(components), start=1):
         inside = components[region] == index
@@ -233,9 +228,7 @@ def _disc_candidates(disc: np.ndarray, l5s1: np.ndarray) -> list[_DiscCandidate]
         centre, normal = disc_plane((np.argwhere(inside) + [s.start for s in region])[:, 1:].astype(float))
         # the mean of the most confident fifth: a disc seen well on only a few slices still counts
         scores = np.sort(l5s1[region][inside])[::-1]
-        rows = region[1]
-        at_border = rows.start < border or rows.stop > disc.shape[1] - border
-        found.append(_DiscCandidate(centre, normal, float(scores[:max(1, len(scores) // 5)].mean()), at_border))
+        found.append(_DiscCandidate(centre, normal, float(scores[:max(1, len(scores) // 5)].mean())))
     return found
 
 
@@ -341,8 +334,9 @@ def _with_cut_ends(labelled: list[tuple[str, _Candidate]], cut: list[_Candidate]
 def _mirror_ends(vertebrae: list[Vertebra], labelled: list[tuple[str, _Candidate]], discs: list[_DiscCandidate],
                  spacing: float, body: np.ndarray, grid: SliceGrid, series: Series,
                  flags: tuple[str, ...]) -> list[Vertebra]:
-    """``vertebrae`` with a body inferred beyond each end of the chain where a disc is seen whole
-    past the end body (:func:`~spinecore.localise.infer.mirrored` across that disc)."""
+    """``vertebrae`` with a body inferred beyond each end of the chain where a disc is seen past
+    the end body (:func:`~spinecore.localise.infer.mirrored` across that disc) and enough of the
+    inferred body is in view (:data:`MIN_SHARE_IN_VIEW`, :data:`MIN_SLIVER_MM`)."""
     if not labelled:
         return vertebrae
     centres = [c.centre for _, c in labelled]
@@ -371,9 +365,9 @@ def _sliver_mm(vertebra: Vertebra, body: np.ndarray, grid: SliceGrid) -> float:
     rows, cols = polygon(corners[:, 0], corners[:, 1], shape=body.shape[1:])
     if not rows.size:
         return 0.0
-    bone = body[vertebra.mid_slice, rows, cols] > 0.5
-    shares = np.bincount(rows, weights=bone) / np.maximum(np.bincount(rows), 1)
-    return float((shares[np.bincount(rows) > 0] >= 0.5).sum() * GRID_MM)
+    counts = np.bincount(rows)
+    bone = np.bincount(rows, weights=body[vertebra.mid_slice, rows, cols] > 0.5)
+    return float((bone[counts > 0] >= 0.5 * counts[counts > 0]).sum() * GRID_MM)
 
 
 _DEFAULT: Localiser | None = None
