@@ -18,6 +18,7 @@ INFERRED_VERTEBRA = "inferred_vertebra"
 WEAK_ANCHOR = "weak_anchor"
 #: QC flag: the body is cut by the top or bottom edge of the field of view.
 PARTIAL_VIEW = "partial_view"
+#: Every QC flag, in the order a disc lists those of its two vertebrae.
 FLAGS = (INFERRED_VERTEBRA, WEAK_ANCHOR, PARTIAL_VIEW)
 
 
