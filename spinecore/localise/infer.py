@@ -45,7 +45,7 @@ def fill_gaps(vertebrae: list[Vertebra], flags: tuple[str, ...] = ()) -> list[Ve
         first, last = VERTEBRAE.index(upper.level), VERTEBRAE.index(lower.level)
         for step in range(1, last - first):
             inferred = _interpolated(upper, lower, VERTEBRAE[first + step], step / (last - first),
-                                (INFERRED_VERTEBRA, *flags))
+                                    (INFERRED_VERTEBRA, *flags))
             if inferred is not None:
                 filled.append(inferred)
         filled.append(lower)
