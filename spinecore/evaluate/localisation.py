@@ -22,8 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from spinecore.data.references import ReferenceScan, real_scans
+from spinecore.data.spider import GRADINGS
 from spinecore.data.splits import VALIDATION
 from spinecore.errors import SpineCoreError
+from spinecore.evaluate.coverage import coverage, graded_levels, series_discs, validation_paths
 from spinecore.io import load_study
 from spinecore.io.series import Series
 from spinecore.localise import Localiser, quad_from_region
@@ -121,13 +123,15 @@ def midsag_cases(data_root: Path, count: int) -> list[Path]:
 
 @dataclass
 class LocaliserEvaluation:
-    """Summaries per dataset (and ``all``, and ``midsag``: levels per mid-sagittal case), per-scan
+    """Summaries per dataset (and ``all``; ``midsag``: levels per mid-sagittal case; ``coverage``:
+    :func:`~spinecore.evaluate.coverage.coverage` on the grading validation patients), per-scan
     results, and the cases of the contact sheets."""
 
     summary: dict
     per_dataset: dict[str, list[dict]]
     sheets: dict[str, list[SheetCase]]
     midsag: list[SheetCase]
+    coverage: list[SheetCase]
 
 
 def _localise_or_none(localiser: Localiser, series: Series, name: str) -> Spine | None:
@@ -138,8 +142,18 @@ def _localise_or_none(localiser: Localiser, series: Series, name: str) -> Spine 
         return None
 
 
+def _localise_images(paths: list[Path], localiser: Localiser) -> list[SheetCase]:
+    """Each single-series image localised: (its name, the series, the spine or None)."""
+    cases = []
+    for path in paths:
+        series = load_study(path).series[0]
+        cases.append((path.name.split(".")[0], series, _localise_or_none(localiser, series, path.name)))
+    return cases
+
+
 def evaluate_localiser(data_root: Path, localiser: Localiser, midsag_cases_count: int = 40) -> LocaliserEvaluation:
-    """Metrics on the validation split, and the mid-sagittal cases for reading by eye."""
+    """Metrics on the validation split, disc coverage on the grading validation patients'
+    mid-sagittal images, and mid-sagittal cases for reading by eye."""
     per_dataset: dict[str, list[dict]] = {}
     sheets: dict[str, list[SheetCase]] = {}
     for scan in real_scans(data_root, "validation"):
@@ -148,9 +162,9 @@ def evaluate_localiser(data_root: Path, localiser: Localiser, midsag_cases_count
         sheets.setdefault(scan.dataset, []).append((scan.name, scan.series, spine))
     summary = {dataset: summarise(results) for dataset, results in per_dataset.items()}
     summary["all"] = summarise([r for results in per_dataset.values() for r in results])
-    midsag = []
-    for path in midsag_cases(data_root, midsag_cases_count):
-        series = load_study(path).series[0]
-        midsag.append((path.name.split(".")[0], series, _localise_or_none(localiser, series, path.name)))
+    validation = _localise_images(validation_paths(data_root), localiser)
+    summary["coverage"] = coverage([series_discs(*case) for case in validation],
+                                   graded_levels(Path(data_root) / GRADINGS))
+    midsag = _localise_images(midsag_cases(data_root, midsag_cases_count), localiser)
     summary["midsag"] = {name: (spine.levels if spine else None) for name, _, spine in midsag}
-    return LocaliserEvaluation(summary, per_dataset, sheets, midsag)
+    return LocaliserEvaluation(summary, per_dataset, sheets, midsag, validation)

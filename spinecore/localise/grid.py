@@ -39,6 +39,10 @@ class SliceGrid:
         """Working-grid (row, column) positions → scan (row, column) indices (pixel centres align)."""
         return (np.asarray(rows_cols, dtype=float) + 0.5) * np.asarray(self.scale) - 0.5
 
+    def from_scan(self, rows_cols: np.ndarray) -> np.ndarray:
+        """Scan (row, column) indices → working-grid (row, column) positions (inverse of :meth:`to_scan`)."""
+        return (np.asarray(rows_cols, dtype=float) + 0.5) / np.asarray(self.scale) - 0.5
+
 
 def normalise_slices(array: np.ndarray) -> np.ndarray:
     """Each slice linearly mapped so its 1st–99.5th percentile spans [0, 1] (then clipped)."""

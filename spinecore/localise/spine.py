@@ -13,6 +13,15 @@ from spinecore.geometry import Geometry
 from spinecore.levels import VERTEBRAE
 from spinecore.localise.measure import DiscMeasurements, disc_frame, measure_disc
 
+#: QC flag: the detector missed this body; its outline is inferred from its neighbours in the chain.
+INFERRED_VERTEBRA = "inferred_vertebra"
+#: QC flag: the level labels rest on a faint L5-S1 map or on the fallback anchor (the lowest disc seen).
+WEAK_ANCHOR = "weak_anchor"
+#: QC flag: the body is cut by the top or bottom edge of the field of view.
+PARTIAL_VIEW = "partial_view"
+#: Every QC flag, in the order a disc lists those of its two vertebrae.
+FLAGS = (INFERRED_VERTEBRA, WEAK_ANCHOR, PARTIAL_VIEW)
+
 
 @dataclass(frozen=True)
 class VertebraSlice:
@@ -28,13 +37,15 @@ class VertebraSlice:
 class Vertebra:
     """A labelled vertebral body. ``score`` in [0, 1] is the detector's mean body probability
     times the labelling's confidence; ``slices`` cover its slice extent in slice order;
-    ``mid_slice`` is the slice of the extent nearest the body's centroid."""
+    ``mid_slice`` is the slice of the extent nearest the body's centroid; ``flags`` are QC
+    flags (:data:`FLAGS`). An inferred vertebra scores 0: the detector did not find it."""
 
     level: str
     score: float
     centroid_mm: np.ndarray
     slices: tuple[VertebraSlice, ...]
     mid_slice: int
+    flags: tuple[str, ...] = ()
 
     def on_slice(self, k: int) -> VertebraSlice | None:
         return next((s for s in self.slices if s.slice == k), None)
@@ -48,13 +59,15 @@ class Vertebra:
 class Disc:
     """The disc between two labelled vertebrae: centre and unit ``normal`` (towards the head)
     in LPS mm, mean of anterior and posterior ``height_mm``, the slice it was measured on, and
-    its :class:`~spinecore.localise.measure.DiscMeasurements` there."""
+    the QC ``flags`` of either vertebra (:data:`FLAGS`), and its
+    :class:`~spinecore.localise.measure.DiscMeasurements` there."""
 
     level: str
     center_mm: np.ndarray
     normal: np.ndarray
     height_mm: float
     slice: int
+    flags: tuple[str, ...] = ()
     measurements: DiscMeasurements | None = None
 
 
@@ -84,11 +97,11 @@ class Spine:
                      "index_order": "slice, row, column", "mm_frame": "LPS"},
             "vertebrae": [{
                 "level": v.level, "score": round(v.score, 4), "centroid_mm": r(v.centroid_mm), "mid_slice": v.mid_slice,
-                "slices": [{"slice": s.slice, "corners_vox": np.round(s.corners_vox, 3).tolist(),
+                "flags": list(v.flags), "slices": [{"slice": s.slice, "corners_vox": np.round(s.corners_vox, 3).tolist(),
                             "corners_mm": np.round(s.corners_mm, 3).tolist()} for s in v.slices],
             } for v in self.vertebrae],
             "discs": [{"level": d.level, "center_mm": r(d.center_mm), "normal": r(d.normal, 5),
-                       "height_mm": round(d.height_mm, 3), "slice": d.slice,
+                       "height_mm": round(d.height_mm, 3), "slice": d.slice, "flags": list(d.flags),
                        "measurements": d.measurements.to_dict() if d.measurements else None} for d in self.discs],
         }
 
@@ -109,5 +122,7 @@ def discs_between(vertebrae) -> tuple[Disc, ...]:
         _, normal = disc_frame(u, low)
         measured = measure_disc(u, low)
         centre = (u[2] + u[3] + low[0] + low[1]) / 4
-        discs.append(Disc(f"{upper.level}-{lower.level}", centre, normal, measured.middle_height_mm, k, measured))
+        flags = tuple(f for f in FLAGS if f in upper.flags or f in lower.flags)
+        discs.append(Disc(f"{upper.level}-{lower.level}", centre, normal, measured.middle_height_mm, k, flags,
+                          measured))
     return tuple(discs)

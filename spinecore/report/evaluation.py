@@ -106,9 +106,11 @@ def contact_sheet(cases: list[SheetCase], path: Path, columns: int = 8) -> Path:
 
 
 def write_localiser_evaluation(evaluation: LocaliserEvaluation, folder: Path) -> None:
-    """``metrics.json`` and one contact sheet per dataset plus ``midsag_contact_sheet.png``."""
+    """``metrics.json``, one contact sheet per dataset, ``midsag_contact_sheet.png`` and
+    ``coverage_contact_sheet.png`` (the grading validation patients' mid-sagittal images)."""
     for dataset, cases in evaluation.sheets.items():
         contact_sheet(cases, folder / f"validation_{dataset}.png")
     contact_sheet(evaluation.midsag, folder / "midsag_contact_sheet.png")
+    contact_sheet(evaluation.coverage, folder / "coverage_contact_sheet.png")
     (folder / "metrics.json").write_text(json.dumps({"summary": evaluation.summary, "scans": evaluation.per_dataset},
                                                     indent=1))

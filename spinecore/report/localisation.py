@@ -11,7 +11,7 @@ import numpy as np
 
 from spinecore.io.series import Series
 from spinecore.levels import level_colour
-from spinecore.localise.spine import Spine
+from spinecore.localise.spine import INFERRED_VERTEBRA, Spine
 
 
 def pyplot():
@@ -35,7 +35,8 @@ def overview_slice(spine: Spine) -> int:
 
 def draw_overview(ax, series: Series, spine: Spine, k: int | None = None, title: str | None = None) -> None:
     """Slice ``k`` (default :func:`overview_slice`) in true proportions, head up, anterior left,
-    with each vertebra's quadrilateral (dashed when taken from its own largest slice) and disc centres."""
+    with each vertebra's quadrilateral (dashed when inferred from its neighbours, dotted when taken
+    from its own mid slice) and disc centres (a ring for a disc next to an inferred vertebra)."""
     k = overview_slice(spine) if k is None else k
     image = series.array[k]
     low, high = np.percentile(image, [1, 99.5])
@@ -43,7 +44,7 @@ def draw_overview(ax, series: Series, spine: Spine, k: int | None = None, title:
               aspect=series.spacing[1] / series.spacing[2])
     for v in spine.vertebrae:
         outline = v.on_slice(k)
-        style = "-" if outline is not None else "--"
+        style = "--" if INFERRED_VERTEBRA in v.flags else ("-" if outline is not None else ":")
         corners = (outline or v.mid).corners_vox[:, 1:]
         closed = np.vstack([corners, corners[:1]])
         ax.plot(closed[:, 1], closed[:, 0], style, color=level_colour(v.level), linewidth=1.5)
@@ -51,7 +52,7 @@ def draw_overview(ax, series: Series, spine: Spine, k: int | None = None, title:
                 ha="right", va="center", fontsize=9, fontweight="bold")
     for d in spine.discs:
         r, c = series.geometry.mm_to_vox(d.center_mm)[1:]
-        ax.plot(c, r, "+", color="yellow", markersize=6)
+        ax.plot(c, r, "o" if INFERRED_VERTEBRA in d.flags else "+", color="yellow", markersize=6, fillstyle="none")
     ax.set_title(title or f"slice {k}", fontsize=9)
     ax.set_axis_off()
 
