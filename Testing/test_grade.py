@@ -11,6 +11,7 @@ from spinecore.grade import SPIDER, Grader, GradingNet, compact
 from spinecore.io import load_study
 from spinecore.localise import localise
 from spinecore.models import TrainedModel, default_model_path, save_model
+from spinecore.report.gradings import MEASUREMENTS
 
 from conftest import REPO, SAMPLE_T2, run_cli
 
@@ -24,10 +25,16 @@ def test_grade_command_on_a_phantom_dicom_study(phantom_dir, phantom_truth, tmp_
         rows = list(csv.DictReader(f))
     expected_levels = [d["level"] for d in phantom_truth["discs"]]
     assert [r["level"] for r in rows] == expected_levels  # levels not in view are absent
-    assert list(rows[0]) == ["level", *SPIDER.task_names, *(f"{t}_confidence" for t in SPIDER.task_names)]
+    assert list(rows[0]) == ["level", "flags", *MEASUREMENTS, *SPIDER.task_names,
+                             *(f"{t}_confidence" for t in SPIDER.task_names)]
+    truth = {d["level"]: d for d in phantom_truth["discs"]}
+    for row in rows:  # every disc in full view: no flag, and heights near the rendered truth
+        assert row["flags"] == ""
+        assert float(row["middle_height_mm"]) == pytest.approx(truth[row["level"]]["height_mm"], abs=4.5)
     document = json.loads((out / "gradings.json").read_text())
     assert document["scheme"]["name"] == "spider" and document["tta"] is True and document["model"]
     for row, disc in zip(rows, document["discs"]):
+        assert disc["flags"] == [] and disc["measurements"]["slip_mm"] == pytest.approx(float(row["slip_mm"]))
         for task in SPIDER.tasks:
             probabilities = disc["tasks"][task.name]["probabilities"]
             assert list(probabilities) == [str(v) for v in task.values]

@@ -60,7 +60,7 @@ class Disc:
     """The disc between two labelled vertebrae: centre and unit ``normal`` (towards the head)
     in LPS mm, mean of anterior and posterior ``height_mm``, the slice it was measured on, and
     the QC ``flags`` of either vertebra (:data:`FLAGS`), and its
-    :class:`~spinecore.localise.measure.DiscMeasurements` there."""
+    :class:`~spinecore.localise.measure.DiscMeasurements` there (None next to an inferred vertebra)."""
 
     level: str
     center_mm: np.ndarray
@@ -123,6 +123,7 @@ def discs_between(vertebrae) -> tuple[Disc, ...]:
         measured = measure_disc(u, low)
         centre = (u[2] + u[3] + low[0] + low[1]) / 4
         flags = tuple(f for f in FLAGS if f in upper.flags or f in lower.flags)
+        # an inferred body's outline is a guess: its disc is cut and graded, not measured
         discs.append(Disc(f"{upper.level}-{lower.level}", centre, normal, measured.middle_height_mm, k, flags,
-                          measured))
+                          None if INFERRED_VERTEBRA in flags else measured))
     return tuple(discs)

@@ -14,7 +14,7 @@ def write_analysis(analysis: Analysis, out: Path) -> None:
     """``gradings.csv``, ``gradings.json``, ``vertebrae.json``, ``overview.png`` and, when the
     analysis has hotspots, ``hotspots/`` into ``out``: all of them or, on any error, nothing."""
     with staged_output(out) as stage:
-        write_gradings_csv(analysis.gradings, stage / "gradings.csv")
+        write_gradings_csv(analysis.gradings, analysis.spine, stage / "gradings.csv")
         write_gradings_json(analysis.gradings, analysis.spine, stage / "gradings.json")
         write_vertebrae_json(analysis.spine, stage / "vertebrae.json")
         write_grading_overview(analysis.series, analysis.spine, analysis.gradings, stage / "overview.png")

@@ -3,27 +3,56 @@ from __future__ import annotations
 
 import csv
 import json
+from dataclasses import fields
 from pathlib import Path
 
 from spinecore.grade.grader import Gradings
+from spinecore.grade.schemes import GradingScheme
 from spinecore.io.series import Series
+from spinecore.localise.measure import DiscMeasurements
 from spinecore.localise.spine import Spine
 from spinecore.report.localisation import draw_overview, overview_slice, pyplot
 
 
-def write_gradings_csv(gradings: Gradings, path: Path) -> Path:
-    """``level``, one column per task (the grade in the scheme's values), then ``<task>_confidence``."""
-    names = gradings.scheme.task_names
+#: The measurement columns of ``gradings.csv`` (:class:`~spinecore.localise.measure.DiscMeasurements`).
+MEASUREMENTS = tuple(f.name for f in fields(DiscMeasurements))
+#: Separates a disc's QC flags in one CSV cell.
+FLAG_SEPARATOR = ";"
+
+
+def grading_columns(scheme: GradingScheme) -> list[tuple[str, type]]:
+    """The columns of ``gradings.csv`` and their types: ``level``, ``flags`` (QC flags joined by
+    ``;``, empty when none), the measurements (mm, index, %), the grade per task (in the scheme's
+    values), then ``<task>_confidence``."""
+    names = scheme.task_names
+    return [("level", str), ("flags", str), *((m, float) for m in MEASUREMENTS), *((n, int) for n in names),
+            *((f"{n}_confidence", float) for n in names)]
+
+
+def disc_rows(gradings: Gradings, spine: Spine) -> list[dict]:
+    """One row per graded disc with the :func:`grading_columns` (measurements None where the disc
+    was not measured: next to an inferred vertebra)."""
+    discs = {d.level: d for d in spine.discs}
+    rows = []
+    for row in gradings.rows():
+        disc = discs[row["level"]]
+        measured = disc.measurements.to_dict() if disc.measurements else dict.fromkeys(MEASUREMENTS)
+        rows.append({"level": row["level"], "flags": FLAG_SEPARATOR.join(disc.flags), **measured, **row})
+    return rows
+
+
+def write_gradings_csv(gradings: Gradings, spine: Spine, path: Path) -> Path:
+    """``gradings.csv``: one row per graded disc, the :func:`grading_columns` (opens in Excel)."""
     with path.open("w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, ["level", *names, *(f"{n}_confidence" for n in names)])
+        writer = csv.DictWriter(f, [name for name, _ in grading_columns(gradings.scheme)])
         writer.writeheader()
-        writer.writerows(gradings.rows())
+        writer.writerows(disc_rows(gradings, spine))
     return path
 
 
 def write_gradings_json(gradings: Gradings, spine: Spine, path: Path) -> Path:
     """Every class probability per level and task, with the scheme, the model id and each disc's
-    centre (LPS mm) and localiser slice."""
+    centre (LPS mm), localiser slice, QC flags and measurements."""
     discs = {d.level: d for d in spine.discs}
     document = {
         "source": spine.source, "model": gradings.model_id, "tta": gradings.tta, "scheme": gradings.scheme.to_dict(),
@@ -31,6 +60,8 @@ def write_gradings_json(gradings: Gradings, spine: Spine, path: Path) -> Path:
             "level": g.level,
             "center_mm": [round(float(v), 3) for v in discs[g.level].center_mm],
             "slice": discs[g.level].slice,
+            "flags": list(discs[g.level].flags),
+            "measurements": discs[g.level].measurements.to_dict() if discs[g.level].measurements else None,
             "tasks": {task.name: {"grade": gradings.predicted(g, task.name)[0],
                                   "confidence": round(gradings.predicted(g, task.name)[1], 4),
                                   "probabilities": {str(v): round(float(p), 4)

@@ -10,10 +10,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from spinecore.grade.grader import Gradings
 from spinecore.levels import level_colour
 from spinecore.localise import CORNER_NAMES, Spine, structure_masks
 from spinecore.pipeline import Analysis
+from spinecore.report.gradings import disc_rows, grading_columns
 from spinecore.saliency.settings import HEATMAP_SHOWN_FROM
 
 from SpineNetLib.bridge import add_volume_node, ijk_to_ras_of, lps_to_ras, node_geometry, to_node_grid, vtk_matrix
@@ -142,23 +142,22 @@ def add_heatmap_volumes(scene, input_node, analysis: Analysis) -> dict:
     return heatmaps
 
 
-def add_gradings_table(scene, input_node, gradings: Gradings):
-    """The gradings with the columns of spinecore's ``gradings.csv``: ``level``, one integer
-    column per task, then ``<task>_confidence``."""
+def add_gradings_table(scene, input_node, analysis: Analysis):
+    """The gradings with the columns of spinecore's ``gradings.csv`` (:func:`grading_columns`):
+    level, QC flags, disc measurements, one integer column per task, then ``<task>_confidence``."""
     import vtk
 
     node = _tag(scene.AddNewNodeByClass("vtkMRMLTableNode", f"{input_node.GetName()} SpineNet gradings"),
                 input_node, "gradings")
     table = node.GetTable()
-    names = gradings.scheme.task_names
-    rows = gradings.rows()
-    columns = [("level", vtk.vtkStringArray), *((n, vtk.vtkIntArray) for n in names),
-               *((f"{n}_confidence", vtk.vtkDoubleArray) for n in names)]
-    for name, array_type in columns:
-        column = array_type()
+    gradings = analysis.gradings
+    rows = disc_rows(gradings, analysis.spine)
+    arrays = {str: vtk.vtkStringArray, int: vtk.vtkIntArray, float: vtk.vtkDoubleArray}
+    for name, kind in grading_columns(gradings.scheme):
+        column = arrays[kind]()
         column.SetName(name)
         for row in rows:
-            column.InsertNextValue(row[name])
+            column.InsertNextValue(float("nan") if row[name] is None else row[name])  # not measured
         table.AddColumn(column)
     node.SetUseColumnTitleAsColumnHeader(True)
     node.SetAttribute("SpineNet.Model", gradings.model_id)
@@ -174,5 +173,5 @@ def show_analysis(scene, input_node, analysis: Analysis, all_slices: bool = Fals
         segmentation=add_structure_segmentation(scene, input_node, analysis.spine, analysis.series.geometry),
         curves=add_vertebra_curves(scene, input_node, analysis.spine, all_slices),
         heatmaps=add_heatmap_volumes(scene, input_node, analysis),
-        table=add_gradings_table(scene, input_node, analysis.gradings),
+        table=add_gradings_table(scene, input_node, analysis),
     )
