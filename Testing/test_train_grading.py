@@ -12,7 +12,7 @@ from spinecore.grade.loss import MISSING
 from spinecore.data.manifests import (ManifestRow, build_disc_set, read_manifest, write_manifest,
                                       write_phantom_manifest)
 from spinecore.evaluate.grading import evaluate_grader
-from spinecore.evaluate.metrics import average_class_accuracy, kappa, task_metrics
+from spinecore.evaluate.metrics import NOT_FOUND, average_class_accuracy, end_to_end_accuracy, kappa, task_metrics
 from spinecore.grade.calibration import expected_calibration_error, fit_temperature, softmax
 from spinecore.levels import DISCS
 from spinecore.train.grading import GradingTraining, train_grading_model
@@ -58,6 +58,13 @@ def test_metrics_by_hand():
     low, high = m["accuracy_ci95"]
     assert low <= m["average_class_accuracy"] <= high
     assert np.array(m["confusion"]["rows_truth_cols_predicted"]).sum() == 7
+    # end to end: two more graded discs (classes 0 and 2) the localiser missed count as wrong
+    end = end_to_end_accuracy(np.append(truth, [0, 2, MISSING]), np.append(predicted, [NOT_FOUND, NOT_FOUND, 1]),
+                              np.array(list("aabbccdeef")))
+    assert end["n"] == 9 and end["missed"] == 2
+    assert end["average_class_accuracy"] == pytest.approx((3 / 5 + 1 / 2 + 1 / 2) / 3, abs=1e-4)
+    low, high = end["accuracy_ci95"]
+    assert low <= end["average_class_accuracy"] <= high
 
 
 def test_temperature_scaling_recovers_a_known_temperature():

@@ -34,13 +34,13 @@ def run_train(args: argparse.Namespace) -> int:
     validation_rows = read_manifest(args.validation, scheme) if args.validation else None
     settings = GradingTraining(seed=args.seed, steps=args.steps, preset=args.preset, dims=args.dims, branch=args.branch)
     network_config(scheme, settings)  # fail on a bad branch before the long part
-    train, skipped = build_disc_set(rows)
+    train, missed = build_disc_set(rows)
     calibration = build_disc_set(validation_rows)[0] if validation_rows else None
     trained = train_grading_model(train, scheme, settings, args.command_line, calibration,
-                                  data_note=f"{args.manifest.name}: {len(train)} discs ({len(skipped)} graded discs "
+                                  data_note=f"{args.manifest.name}: {len(train)} discs ({len(missed)} graded discs "
                                             "not found by the localiser)")
     save_model(args.out, trained)
-    print(f"wrote {args.out} ({len(train)} training discs, {len(skipped)} skipped)")
+    print(f"wrote {args.out} ({len(train)} training discs, {len(missed)} graded discs not found)")
     return 0
 
 
@@ -71,9 +71,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from spinecore.report.evaluation import write_evaluation
 
     grader = Grader.load(args.model)
-    data, skipped = build_disc_set(read_manifest(args.manifest, grader.scheme))
-    metrics = evaluate_grader(grader, data, tta=not args.no_tta, seed=args.seed)
-    metrics["skipped"] = skipped
+    data, missed = build_disc_set(read_manifest(args.manifest, grader.scheme))
+    metrics = evaluate_grader(grader, data, tta=not args.no_tta, seed=args.seed, missed=missed)
     with staged_output(args.out) as stage:
         write_evaluation(metrics, stage)
     print((args.out / "metrics.md").read_text())

@@ -104,14 +104,14 @@ class DiscSet:
                    list(patients), list(levels), [str(s) for s in scans])
 
 
-def build_disc_set(rows: list[ManifestRow], localiser: Localiser | None = None) -> tuple[DiscSet, list[str]]:
+def build_disc_set(rows: list[ManifestRow], localiser: Localiser | None = None) -> tuple[DiscSet, list[ManifestRow]]:
     """Localise each manifest scan, cut its disc volumes and attach the labels. Graded discs the
-    localiser did not find are skipped and listed (``scan level: reason``)."""
+    localiser did not find are returned apart (the ``missed`` rows)."""
     localiser = localiser or Localiser.load()
     by_scan: dict[Path, list[ManifestRow]] = defaultdict(list)
     for row in rows:
         by_scan[row.scan].append(row)
-    records, skipped = [], []
+    records, missed = [], []
     for n, (scan, scan_rows) in enumerate(by_scan.items(), start=1):
         series = load_study(scan).sagittal()
         try:
@@ -121,14 +121,14 @@ def build_disc_set(rows: list[ManifestRow], localiser: Localiser | None = None) 
             log.warning("%s", exc)
         for row in scan_rows:
             if row.level not in found:
-                skipped.append(f"{scan} {row.level}: not found by the localiser")
+                missed.append(row)
                 continue
             records.append((found[row.level].array, row.labels, row.patient, row.level, scan))
         if n % 25 == 0 or n == len(by_scan):
-            log.info("extracted discs from %d/%d scans (%d discs, %d skipped)", n, len(by_scan), len(records), len(skipped))
+            log.info("extracted discs from %d/%d scans (%d discs, %d missed)", n, len(by_scan), len(records), len(missed))
     if not records:
         raise SpineCoreError(rows[0].scan, "no graded disc could be found in any manifest scan")
-    return DiscSet.of(records), skipped
+    return DiscSet.of(records), missed
 
 
 def write_phantom_manifest(folder: Path, seeds, scheme: GradingScheme, independent_findings: bool = False,

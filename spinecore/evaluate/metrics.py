@@ -15,6 +15,8 @@ from spinecore.grade.schemes import Task
 
 #: Patient resamplings behind every 95 % interval.
 BOOTSTRAP = 1000
+#: The prediction recorded for a graded disc the localiser did not find: never right.
+NOT_FOUND = -2  # neither a class index nor MISSING
 
 
 def average_class_accuracy(truth: np.ndarray, predicted: np.ndarray) -> float:
@@ -35,6 +37,33 @@ def _interval(values: list[float]) -> list[float]:
     return [round(float(v), 4) for v in np.percentile(values, [2.5, 97.5])] if len(values) else [None, None]
 
 
+def bootstrap(statistics: dict, patients: np.ndarray, seed: int = 0) -> dict[str, list[float]]:
+    """Each statistic (a function of sample indices) over :data:`BOOTSTRAP` resamplings of the
+    patients (all samples of a drawn patient together)."""
+    rng = np.random.default_rng(seed)
+    groups = [np.flatnonzero(patients == p) for p in np.unique(patients)]
+    values = {name: [] for name in statistics}
+    for _ in range(BOOTSTRAP):
+        index = np.concatenate([groups[i] for i in rng.integers(len(groups), size=len(groups))])
+        for name, statistic in statistics.items():
+            values[name].append(statistic(index))
+    return values
+
+
+def end_to_end_accuracy(truth: np.ndarray, predicted: np.ndarray, patients: np.ndarray, seed: int = 0) -> dict:
+    """Average per-class accuracy over every graded disc (``truth`` != MISSING) where a disc the
+    localiser did not find is predicted :data:`NOT_FOUND` and so counts as wrong, with its 95 %
+    patient-bootstrap interval."""
+    graded = truth != MISSING
+    truth, predicted, patients = truth[graded], predicted[graded], patients[graded]
+    if len(truth) == 0:
+        return {"n": 0}
+    boot = bootstrap({"accuracy": lambda i: average_class_accuracy(truth[i], predicted[i])}, patients, seed)
+    return {"n": int(len(truth)), "missed": int((predicted == NOT_FOUND).sum()),
+            "average_class_accuracy": round(average_class_accuracy(truth, predicted), 4),
+            "accuracy_ci95": _interval(boot["accuracy"])}
+
+
 def task_metrics(task: Task, truth: np.ndarray, predicted: np.ndarray, patients: np.ndarray, majority: int,
                  seed: int = 0) -> dict:
     """Metrics of one task over graded samples (``truth`` != MISSING), with bootstrap intervals
@@ -44,19 +73,14 @@ def task_metrics(task: Task, truth: np.ndarray, predicted: np.ndarray, patients:
     if len(truth) == 0:
         return {"n": 0, "patients": 0}
     baseline = np.full_like(truth, majority)
-    rng = np.random.default_rng(seed)
-    groups = [np.flatnonzero(patients == p) for p in np.unique(patients)]
-    boot = {"accuracy": [], "kappa": [], "baseline_accuracy": []}
-    for _ in range(BOOTSTRAP):
-        idx = np.concatenate([groups[i] for i in rng.integers(len(groups), size=len(groups))])
-        boot["accuracy"].append(average_class_accuracy(truth[idx], predicted[idx]))
-        boot["kappa"].append(kappa(truth[idx], predicted[idx], task))
-        boot["baseline_accuracy"].append(average_class_accuracy(truth[idx], baseline[idx]))
+    boot = bootstrap({"accuracy": lambda i: average_class_accuracy(truth[i], predicted[i]),
+                      "kappa": lambda i: kappa(truth[i], predicted[i], task),
+                      "baseline_accuracy": lambda i: average_class_accuracy(truth[i], baseline[i])}, patients, seed)
     accuracy = average_class_accuracy(truth, predicted)
     agreement = kappa(truth, predicted, task)
     baseline_accuracy = average_class_accuracy(truth, baseline)
     return {
-        "n": int(len(truth)), "patients": len(groups),
+        "n": int(len(truth)), "patients": len(np.unique(patients)),
         "average_class_accuracy": round(accuracy, 4), "accuracy_ci95": _interval(boot["accuracy"]),
         "kappa": round(agreement, 4), "kappa_weights": "linear" if task.ordinal else "none",
         "kappa_ci95": _interval(boot["kappa"]),

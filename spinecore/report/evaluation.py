@@ -18,18 +18,25 @@ def _ci(pair) -> str:
 
 
 def evaluation_table(metrics: dict) -> str:
+    coverage = metrics["coverage"]
     lines = [f"model `{metrics['model']}`, scheme `{metrics['scheme']}`, TTA {'on' if metrics['tta'] else 'off'}: "
              f"{metrics['discs']} discs of {metrics['patients']} patients; 95 % intervals from "
              "1000 patient bootstraps",
              "",
-             "| task | discs | avg per-class accuracy % | kappa | majority baseline % | beats baseline | ECE raw → calibrated |",
-             "|---|---|---|---|---|---|---|"]
+             f"coverage: {coverage['found']} of {coverage['graded']} graded discs found ({100 * coverage['share']:.1f} %)"
+             + (f", L5-S1 {100 * coverage['l5s1_share']:.1f} %" if coverage["l5s1_share"] is not None else ""),
+             "",
+             "| task | discs | avg per-class accuracy % | end to end % (missed = wrong) | kappa | majority baseline % "
+             "| beats baseline | ECE raw → calibrated |",
+             "|---|---|---|---|---|---|---|---|"]
     for name, m in metrics["tasks"].items():
         if m["n"] == 0:
-            lines.append(f"| {name} | 0 | not graded in this manifest | | | | |")
+            lines.append(f"| {name} | 0 | not graded in this manifest | | | | | |")
             continue
         kappa_ci = "–" if m["kappa_ci95"][0] is None else f"{m['kappa_ci95'][0]:.2f}–{m['kappa_ci95'][1]:.2f}"
+        end = m["end_to_end"]
         lines.append(f"| {name} | {m['n']} | {100 * m['average_class_accuracy']:.1f} ({_ci(m['accuracy_ci95'])}) | "
+                     f"{100 * end['average_class_accuracy']:.1f} ({_ci(end['accuracy_ci95'])}) | "
                      f"{m['kappa']:.2f} ({kappa_ci}, {m['kappa_weights']}) | "
                      f"{100 * m['baseline_average_class_accuracy']:.1f} (class {m['majority_class']}) | "
                      f"{'yes' if m['beats_baseline'] else 'NO'} | "
