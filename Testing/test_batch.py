@@ -107,3 +107,29 @@ def test_batch_bad_input_root_and_options_are_one_line_errors(tmp_path):
     both = run_cli("batch", tmp_path, "--out", tmp_path / "out", "--workers", "2", "--scheduler", "tcp://x:1")
     assert both.returncode == 2 and "not allowed with" in both.stderr
     assert not (tmp_path / "out").exists()
+
+
+def test_batch_without_the_cohort_extra_says_what_to_install(cohort_root, tmp_path):
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "distributed.py").write_text("raise ModuleNotFoundError(\"No module named 'distributed'\", "
+                                           "name='distributed')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(shadow), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    result = run_cli("batch", cohort_root, "--out", tmp_path / "out", cwd=Path(__file__).resolve().parents[1], env=env)
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "install spinecore[cohort]" in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_batch_with_every_study_done_only_rebuilds_the_cohort_files(one_run, tmp_path):
+    reference, _ = one_run
+    root, out = tmp_path / "root", tmp_path / "out"
+    root.mkdir()
+    shutil.copy(SAMPLE_T2, root / "a.nii.gz")
+    shutil.copytree(reference / "a", out / "a")
+    for leftover in (out / ".spinecore-partial-x", out / "a" / ".spinecore-partial-y"):  # as a kill leaves them
+        leftover.mkdir()
+    result = run_cli("batch", root, "--out", out)
+    assert result.returncode == 0 and "1 of 1 studies graded (1 already done); 0 failed" in result.stdout, result.stderr
+    assert listing(out) == sorted(["a", *(f"a/{f}" for f in ANALYSIS_FILES), "cohort.csv", "cohort.png", "failures.csv"])
+    assert len(read_csv(out / "cohort.csv")) == len(read_csv(out / "a" / "gradings.csv"))
+    assert read_csv(out / "failures.csv") == []

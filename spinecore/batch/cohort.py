@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Callable, Iterator
+
+from distributed import Client, LocalCluster, as_completed
 
 from spinecore.batch.layout import Cohort
 from spinecore.batch.tables import write_cohort_files
@@ -19,11 +21,9 @@ QUIET = logging.ERROR  # Dask's own log level in the scheduler and workers: no c
 
 
 @contextmanager
-def dask_client(workers: int | None = None, scheduler: str | None = None) -> Iterator["distributed.Client"]:
+def dask_client(workers: int | None = None, scheduler: str | None = None) -> Iterator[Client]:
     """A client of the cluster at ``scheduler``, or of a new local one of ``workers`` single-threaded
     worker processes (default: one per core), closed on exit."""
-    from distributed import Client, LocalCluster
-
     logging.getLogger("distributed").setLevel(QUIET)  # its records reach the root logger spinecore's CLI prints
     if scheduler is None:
         with LocalCluster(n_workers=workers or host_cores(), threads_per_worker=1, processes=True,
@@ -54,27 +54,30 @@ def grade_cohort(cohort: Cohort, *, workers: int | None = None, scheduler: str |
 
     Studies already done are skipped and failed ones are tried again, so a run killed at any point
     and run again ends as one run would have."""
-    from distributed import as_completed
-
     model_files = tuple(Path(p).resolve() if p else None for p in (localiser, grader))
     models(*model_files)  # a bad model file stops here, not once per study
-    cohort.out.mkdir(parents=True, exist_ok=True)
-    cohort.clear_leftovers()
     failures, todo = {}, cohort.todo()
-    if todo:
-        with dask_client(workers, scheduler) as client:
-            slots = slots_by_host(client)
-            names = {client.submit(grade_study, cohort.studies[name], cohort.out / name, tta, model_files, slots,
-                                   pure=False): name for name in todo}
-            for future in as_completed(names):
-                name = names[future]
-                reason = future.result() if future.status == "finished" else _lost(future)
-                if reason:
-                    failures[name] = reason
-                if done:
-                    done(name, reason)
+    with dask_client(workers, scheduler) if todo else nullcontext() as client:
+        cohort.clear_leftovers()
+        for name, reason in _graded(client, cohort, todo, tta, model_files):
+            if reason:
+                failures[name] = reason
+            if done:
+                done(name, reason)
     write_cohort_files(cohort, failures)
     return failures
+
+
+def _graded(client: Client | None, cohort: Cohort, names: list[str], tta: bool,
+            model_files: tuple[Path | None, Path | None]) -> Iterator[tuple[str, str | None]]:
+    """``(study, None or why it failed)`` for each of ``names`` as its task ends."""
+    if not names:
+        return
+    slots = slots_by_host(client)
+    tasks = {client.submit(grade_study, cohort.studies[name], cohort.out / name, tta, model_files, slots,
+                           pure=False): name for name in names}
+    for future in as_completed(tasks):
+        yield tasks[future], future.result() if future.status == "finished" else _lost(future)
 
 
 def _lost(future) -> str:

@@ -7,6 +7,7 @@ from functools import lru_cache
 from pathlib import Path
 
 import torch
+from distributed import get_worker
 
 from spinecore.errors import SpineCoreError, brief
 from spinecore.grade import Grader
@@ -33,8 +34,6 @@ def host_cores() -> int:
 def torch_threads(slots_by_host: dict[str, int]) -> int:
     """Torch threads for one task, so that the tasks running at once on this worker's host share its
     cores: cores // task slots on the host, at least 1."""
-    from distributed import get_worker
-
     worker = get_worker()
     slots = slots_by_host.get(worker.address.rpartition(":")[0], worker.state.nthreads)
     return max(1, host_cores() // max(1, slots))
