@@ -129,7 +129,8 @@ def test_batch_with_every_study_done_only_rebuilds_the_cohort_files(one_run, tmp
     for leftover in (out / ".spinecore-partial-x", out / "a" / ".spinecore-partial-y"):  # as a kill leaves them
         leftover.mkdir()
     result = run_cli("batch", root, "--out", out)
-    assert result.returncode == 0 and "1 of 1 studies graded (1 already done); 0 failed" in result.stdout, result.stderr
+    assert result.returncode == 0, result.stderr
+    assert "1 of 1 studies graded (1 already done); 0 failed" in result.stdout
     assert listing(out) == sorted(["a", *(f"a/{f}" for f in ANALYSIS_FILES), "cohort.csv", "cohort.png", "failures.csv"])
     assert len(read_csv(out / "cohort.csv")) == len(read_csv(out / "a" / "gradings.csv"))
     assert read_csv(out / "failures.csv") == []
