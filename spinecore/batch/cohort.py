@@ -15,7 +15,7 @@ from spinecore.batch.worker import grade_study, host_cores, models
 from spinecore.errors import SpineCoreError, brief
 
 #: ``done(study name, None or the one-line reason it failed)``, called as each study finishes
-Done = Callable[[str, "str | None"], None]
+Done = Callable[[str, str | None], None]
 CONNECT_TIMEOUT_S = 30  # reaching a --scheduler, and waiting for its first worker
 QUIET = logging.ERROR  # Dask's own log level in the scheduler and workers: no chatter on stderr
 
@@ -81,6 +81,8 @@ def _graded(client: Client | None, cohort: Cohort, names: list[str], tta: bool,
 
 
 def _lost(future) -> str:
-    """The reason of a task that raised instead of returning (its worker died, say)."""
+    """The reason of a task that raised instead of returning (its worker died, say) or was cancelled."""
+    if future.status != "error":
+        return f"internal error: Dask task {future.status}"
     exc = future.exception()
     return f"internal error: {type(exc).__name__}: {brief(exc)}"

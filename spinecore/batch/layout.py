@@ -45,7 +45,7 @@ def find_cohort(root: Path, out: Path) -> Cohort:
     """Every study under ``root`` (:func:`~spinecore.io.find_studies`) but ``out`` itself, named by
     its file or folder name (volume suffixes dropped unless two studies would share a name)."""
     out = Path(out).resolve()
-    paths = [p.resolve() for p in find_studies(root) if p.resolve() != out]
+    paths = [p.absolute() for p in find_studies(root) if p.resolve() != out]
     if not paths:
         raise InputError(root, "no study found")
     stems = [p.name if p.is_dir() else volume_stem(p) for p in paths]
