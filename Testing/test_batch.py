@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from conftest import SAMPLE_T2, run_cli
-from spinecore.batch.layout import ANALYSIS_FILES
+from spinecore.batch.layout import ANALYSIS_FILES, find_cohort
+from spinecore.errors import InputError
 from spinecore.phantom import PhantomSpec, make_phantom, write_phantom
 
 GOOD = ("a", "b", "c", "phantom")
@@ -131,6 +132,21 @@ def test_batch_with_every_study_done_only_rebuilds_the_cohort_files(one_run, tmp
     result = run_cli("batch", root, "--out", out)
     assert result.returncode == 0, result.stderr
     assert "1 of 1 studies graded (1 already done); 0 failed" in result.stdout
-    assert listing(out) == sorted(["a", *(f"a/{f}" for f in ANALYSIS_FILES), "cohort.csv", "cohort.png", "failures.csv"])
+    summaries = ["cohort.csv", "cohort.png", "failures.csv"]
+    assert listing(out) == sorted(["a", *(f"a/{f}" for f in ANALYSIS_FILES), *summaries])
     assert len(read_csv(out / "cohort.csv")) == len(read_csv(out / "a" / "gradings.csv"))
     assert read_csv(out / "failures.csv") == []
+
+
+def test_studies_are_named_after_their_file_or_folder_and_never_share_a_name(tmp_path):
+    for name in ("a.nii.gz", "a.nrrd", "b.mha", "cohort.zip", "scan.v2.nii", ".hidden.nii.gz"):
+        (tmp_path / name).touch()
+    (tmp_path / "patient.7").mkdir()
+    (tmp_path / "out").mkdir()
+    cohort = find_cohort(tmp_path, tmp_path / "out")
+    assert {n: p.name for n, p in cohort.studies.items()} == {
+        "a.nii.gz": "a.nii.gz", "a.nrrd": "a.nrrd", "b": "b.mha", "cohort": "cohort.zip", "scan.v2": "scan.v2.nii",
+        "patient.7": "patient.7"}
+    assert sorted(cohort.todo()) == sorted(cohort.studies)  # nothing done yet; "out" itself is no study
+    with pytest.raises(InputError, match="not a folder"):
+        find_cohort(tmp_path, tmp_path / "b.mha")

@@ -45,6 +45,8 @@ def find_cohort(root: Path, out: Path) -> Cohort:
     """Every study under ``root`` (:func:`~spinecore.io.find_studies`) but ``out`` itself, named by
     its file or folder name (volume suffixes dropped unless two studies would share a name)."""
     out = Path(out).resolve()
+    if out.exists() and not out.is_dir():
+        raise InputError(out, "--out is a file, not a folder")
     paths = [p.absolute() for p in find_studies(root) if p.resolve() != out]
     if not paths:
         raise InputError(root, "no study found")
