@@ -2,6 +2,8 @@ from pathlib import Path
 
 from setuptools import find_packages, setup
 
+COHORT = ["distributed>=2024.1", "tqdm>=4.60"]  # spinecore batch: Dask cluster, progress bar
+
 setup(
     name="spinecore",
     version="0.1.0",
@@ -21,6 +23,9 @@ setup(
         "torch==2.13.0",  # pinned: an unpinned torch pulls a multi-GB CUDA build
         "matplotlib>=3.7",
     ],
-    extras_require={"test": ["pytest>=8", "slicer-core==5.13.31053.0"]},  # real MRML nodes for the Slicer tests
+    extras_require={
+        "cohort": COHORT,
+        "test": ["pytest>=8", "slicer-core==5.13.31053.0", *COHORT],  # slicer-core: real MRML nodes (Slicer tests)
+    },
     entry_points={"console_scripts": ["spinecore=spinecore.cli:main"]},
 )

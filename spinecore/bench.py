@@ -1,6 +1,7 @@
 """Benchmarks (run with ``spinecore bench``); their numbers go in closing notes and model cards."""
 from __future__ import annotations
 
+import os
 import time
 from functools import lru_cache
 from pathlib import Path
@@ -81,3 +82,44 @@ def bench_hotspots(model: Path | None = None, localiser_model: Path | None = Non
         seconds[method.value] = round(time.perf_counter() - start, 2)
     return {"task": f"hotspots of all {len(classes)} tasks of one disc, {augmentations} augmentations",
             "threads": threads, "seconds": seconds}
+
+
+def bench_cohort(n_studies: int, workers: tuple[int, ...] = (1, 2), n_slices: int = 15, tta: bool = True,
+                 localiser_model: Path | None = None, model: Path | None = None) -> dict:
+    """Studies per hour of ``spinecore batch`` on ``n_studies`` phantom T2 volumes (seeds 0..n-1) with
+    each number of local ``workers``: over the whole run (cluster start and model loading included)
+    and steady (from the moment every worker has finished a first study to the last; needs
+    ``n_studies`` > workers + 1)."""
+    import tempfile
+
+    from spinecore.batch import find_cohort, grade_cohort
+    from spinecore.io.write import write_volume
+    from spinecore.phantom import PhantomSpec, make_phantom
+
+    runs = []
+    with tempfile.TemporaryDirectory(prefix="spinecore-bench-") as scratch:
+        root = Path(scratch) / "studies"
+        root.mkdir()
+        for seed in range(n_studies):
+            series = make_phantom(PhantomSpec(seed=seed, n_slices=n_slices, t1=False, axial=False)).get("sag_t2")
+            write_volume(root / f"phantom{seed}_t2.nii.gz", series.array, series.geometry)
+        for count in workers:
+            finished = []
+            start = time.perf_counter()
+            failures = grade_cohort(find_cohort(root, Path(scratch) / f"out{count}"), workers=count, tta=tta,
+                                    localiser=localiser_model, grader=model,
+                                    done=lambda name, reason: finished.append(time.perf_counter()))
+            seconds = time.perf_counter() - start
+            warm = finished[count - 1:]  # once every worker has loaded its models and done a first study
+            steady = (len(warm) - 1) / (warm[-1] - warm[0]) if len(warm) > 1 else 0.0
+            runs.append({"workers": count, "seconds": round(seconds, 1), "failed": len(failures),
+                         "studies_per_hour": round(n_studies / seconds * 3600),
+                         "steady_studies_per_hour": round(steady * 3600)})
+    first = runs[0]
+    views = ", 54-view TTA" if tta else ""
+    return {"task": f"spinecore batch of {n_studies} phantom studies, {n_slices} slices{views}",
+            "cores": os.cpu_count(), "runs": runs,
+            "speed_up": {f"{r['workers']} vs {first['workers']} workers": {
+                "whole_run": round(first["seconds"] / r["seconds"], 2),
+                "steady": round(r["steady_studies_per_hour"] / max(1, first["steady_studies_per_hour"]), 2)}
+                for r in runs[1:]}}

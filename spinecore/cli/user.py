@@ -101,15 +101,20 @@ def run_extract(args: argparse.Namespace) -> int:
     return 0
 
 
-@COMMANDS("bench", "time localisation, grading and hotspots on a phantom study", model("localiser"),
-          model("grading", "--grader"),
+@COMMANDS("bench", "time localisation, grading and hotspots on a phantom study, or spinecore batch on a phantom "
+          "cohort", model("localiser"), model("grading", "--grader"),
           option("--slices", type=positive_int, default=15, help="sagittal slices (default %(default)s)"),
-          option("--repeats", type=positive_int, default=5, help="timed runs (default %(default)s)"))
+          option("--repeats", type=positive_int, default=5, help="timed runs (default %(default)s)"),
+          option("--cohort", type=positive_int, metavar="N",
+                 help="instead: studies per hour of spinecore batch on N phantom studies with 1 and 2 workers"))
 def run_bench(args: argparse.Namespace) -> int:
-    from spinecore.bench import bench_grade, bench_hotspots, bench_localise
+    from spinecore.bench import bench_cohort, bench_grade, bench_hotspots, bench_localise
 
-    results = [bench_localise(args.model, n_slices=args.slices, repeats=args.repeats),
-               bench_grade(args.grader, args.model, n_slices=args.slices, repeats=args.repeats),
-               bench_hotspots(args.grader, args.model)]
+    if args.cohort:
+        results = [bench_cohort(args.cohort, n_slices=args.slices, localiser_model=args.model, model=args.grader)]
+    else:
+        results = [bench_localise(args.model, n_slices=args.slices, repeats=args.repeats),
+                   bench_grade(args.grader, args.model, n_slices=args.slices, repeats=args.repeats),
+                   bench_hotspots(args.grader, args.model)]
     print(json.dumps(results, indent=1))
     return 0

@@ -1,0 +1,88 @@
+"""A cohort graded on a Dask cluster: a local one sized to the machine, or an existing one."""
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from contextlib import contextmanager, nullcontext
+from pathlib import Path
+from typing import Callable, Iterator
+
+from distributed import Client, LocalCluster, as_completed
+
+from spinecore.batch.layout import Cohort
+from spinecore.batch.tables import write_cohort_files
+from spinecore.batch.worker import grade_study, host_cores, models
+from spinecore.errors import SpineCoreError, brief
+
+#: ``done(study name, None or the one-line reason it failed)``, called as each study finishes
+Done = Callable[[str, str | None], None]
+CONNECT_TIMEOUT_S = 30  # reaching a --scheduler, and waiting for its first worker
+QUIET = logging.ERROR  # Dask's own log level in the scheduler and workers: no chatter on stderr
+
+
+@contextmanager
+def dask_client(workers: int | None = None, scheduler: str | None = None) -> Iterator[Client]:
+    """A client of the cluster at ``scheduler``, or of a new local one of ``workers`` single-threaded
+    worker processes (default: one per core), closed on exit."""
+    logging.getLogger("distributed").setLevel(QUIET)  # its records reach the root logger spinecore's CLI prints
+    if scheduler is None:
+        with LocalCluster(n_workers=workers or host_cores(), threads_per_worker=1, processes=True,
+                          dashboard_address=None, silence_logs=QUIET) as cluster, Client(cluster) as client:
+            yield client
+        return
+    try:
+        client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+        client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise SpineCoreError(scheduler, f"no Dask cluster with a worker there ({brief(exc)})") from None
+    with client:
+        yield client
+
+
+def slots_by_host(client) -> dict[str, int]:
+    """How many tasks the cluster runs at once on each host."""
+    slots = Counter()
+    for address, worker in client.scheduler_info()["workers"].items():
+        slots[address.rpartition(":")[0]] += worker["nthreads"]
+    return dict(slots)
+
+
+def grade_cohort(cohort: Cohort, *, workers: int | None = None, scheduler: str | None = None, tta: bool = True,
+                 localiser: Path | None = None, grader: Path | None = None, done: Done | None = None) -> dict[str, str]:
+    """Grade the studies of ``cohort`` not done yet, one Dask task each, then rebuild the cohort's
+    summary files; returns ``{study: reason}`` of those that failed (also in ``failures.csv``).
+
+    Studies already done are skipped and failed ones are tried again, so a run killed at any point
+    and run again ends as one run would have."""
+    model_files = tuple(Path(p).resolve() if p else None for p in (localiser, grader))
+    models(*model_files)  # a bad model file stops here, not once per study
+    failures, todo = {}, cohort.todo()
+    with dask_client(workers, scheduler) if todo else nullcontext() as client:
+        cohort.clear_leftovers()
+        for name, reason in _graded(client, cohort, todo, tta, model_files):
+            if reason:
+                failures[name] = reason
+            if done:
+                done(name, reason)
+    write_cohort_files(cohort, failures)
+    return failures
+
+
+def _graded(client: Client | None, cohort: Cohort, names: list[str], tta: bool,
+            model_files: tuple[Path | None, Path | None]) -> Iterator[tuple[str, str | None]]:
+    """``(study, None or why it failed)`` for each of ``names`` as its task ends."""
+    if not names:
+        return
+    slots = slots_by_host(client)
+    tasks = {client.submit(grade_study, cohort.studies[name], cohort.out / name, tta, model_files, slots,
+                           pure=False): name for name in names}
+    for future in as_completed(tasks):
+        yield tasks[future], future.result() if future.status == "finished" else _lost(future)
+
+
+def _lost(future) -> str:
+    """The reason of a task that raised instead of returning (its worker died, say) or was cancelled."""
+    if future.status != "error":
+        return f"internal error: Dask task {future.status}"
+    exc = future.exception()
+    return f"internal error: {type(exc).__name__}: {brief(exc)}"
