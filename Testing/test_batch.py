@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 
 from conftest import SAMPLE_T2, run_cli
-from spinecore.batch.layout import ANALYSIS_FILES, find_cohort
+from spinecore.batch.layout import find_cohort
 from spinecore.errors import InputError
 from spinecore.phantom import PhantomSpec, make_phantom, write_phantom
+from spinecore.report.analysis import ANALYSIS_FILES
 
 GOOD = ("a", "b", "c", "phantom")
 BROKEN = ("text", "truncated")

@@ -10,9 +10,9 @@ from typing import Callable, Iterator
 from distributed import Client, LocalCluster, as_completed
 
 from spinecore.batch.layout import Cohort
-from spinecore.batch.tables import write_cohort_files
 from spinecore.batch.worker import grade_study, host_cores, models
 from spinecore.errors import SpineCoreError, brief
+from spinecore.report.cohort import write_cohort_files
 
 #: ``done(study name, None or the one-line reason it failed)``, called as each study finishes
 Done = Callable[[str, str | None], None]
@@ -64,7 +64,7 @@ def grade_cohort(cohort: Cohort, *, workers: int | None = None, scheduler: str |
                 failures[name] = reason
             if done:
                 done(name, reason)
-    write_cohort_files(cohort, failures)
+    write_cohort_files(cohort.out, [n for n in cohort.studies if cohort.is_done(n)], failures)
     return failures
 
 

@@ -10,12 +10,9 @@ from pathlib import Path
 from spinecore.errors import InputError
 from spinecore.io import find_studies
 from spinecore.io.volume import volume_stem
-
-#: what ``spinecore grade`` writes; a study folder holding all of them is done
-ANALYSIS_FILES = ("gradings.csv", "gradings.json", "vertebrae.json", "overview.png")
-COHORT_CSV, COHORT_PNG, FAILURES_CSV = "cohort.csv", "cohort.png", "failures.csv"
-#: the private folders of :func:`spinecore.report.staged_output`, left behind only by a killed run
-STAGING_GLOB = ".spinecore-partial-*"
+from spinecore.report.analysis import ANALYSIS_FILES
+from spinecore.report.cohort import COHORT_CSV, COHORT_PNG, FAILURES_CSV
+from spinecore.report.output import STAGING_PREFIX
 
 
 @dataclass(frozen=True)
@@ -34,7 +31,7 @@ class Cohort:
     def clear_leftovers(self) -> None:
         """Remove what a killed run left: staging folders and half-written study folders."""
         for folder in (self.out, *(self.out / name for name in self.studies)):
-            for stage in folder.glob(STAGING_GLOB):
+            for stage in folder.glob(f"{STAGING_PREFIX}*"):
                 shutil.rmtree(stage, ignore_errors=True)
         for name in self.todo():
             if (self.out / name).is_dir():

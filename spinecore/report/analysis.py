@@ -9,6 +9,9 @@ from spinecore.report.hotspots import write_hotspots
 from spinecore.report.localisation import write_vertebrae_json
 from spinecore.report.output import staged_output
 
+#: The files :func:`write_analysis` writes.
+ANALYSIS_FILES = ("gradings.csv", "gradings.json", "vertebrae.json", "overview.png")
+
 
 def write_analysis(analysis: Analysis, out: Path) -> None:
     """``gradings.csv``, ``gradings.json``, ``vertebrae.json``, ``overview.png`` and, when the

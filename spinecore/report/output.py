@@ -8,6 +8,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
 
+#: Names of the private staging folders (left behind only by a killed process).
+STAGING_PREFIX = ".spinecore-partial-"
+
 
 @contextmanager
 def staged_output(out_dir: Path) -> Iterator[Path]:
@@ -21,7 +24,7 @@ def staged_output(out_dir: Path) -> Iterator[Path]:
     out_dir = Path(out_dir)
     created = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
-    stage = Path(tempfile.mkdtemp(prefix=".spinecore-partial-", dir=out_dir))
+    stage = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=out_dir))
     try:
         yield stage
     except BaseException:

@@ -1,4 +1,4 @@
-"""A cohort's summary files, rebuilt from its study folders: ``cohort.csv`` (one row per graded disc),
+"""A cohort's summary files (``spinecore batch``), rebuilt from its study folders: ``cohort.csv`` (one row per graded disc),
 ``cohort.png`` (grade distributions by level) and ``failures.csv`` (one row per failed study)."""
 from __future__ import annotations
 
@@ -6,32 +6,35 @@ import csv
 from collections import Counter
 from pathlib import Path
 
-from spinecore.batch.layout import COHORT_CSV, COHORT_PNG, FAILURES_CSV, Cohort
 from spinecore.levels import DISCS
-from spinecore.report import staged_output
+from spinecore.report.gradings import MEASUREMENTS
 from spinecore.report.localisation import pyplot
+from spinecore.report.output import staged_output
 
-CONFIDENCE_SUFFIX = "_confidence"  # gradings.csv's confidence columns (report.gradings)
+COHORT_CSV, COHORT_PNG, FAILURES_CSV = "cohort.csv", "cohort.png", "failures.csv"
+#: gradings.csv's columns that are not grades: the disc, its QC flags and its measurements
+NOT_GRADES = ("study", "level", "flags", *MEASUREMENTS)
+CONFIDENCE_SUFFIX = "_confidence"  # gradings.csv's confidence columns
 PLOT_COLUMNS = 4  # panels per row of cohort.png, one panel per task
 
 
-def cohort_rows(cohort: Cohort) -> tuple[list[str], list[dict[str, str]]]:
-    """The columns (``study`` then those of ``gradings.csv``) and one row per graded disc, studies in
-    name order, discs in each study's order."""
+def cohort_rows(out: Path, studies: list[str]) -> tuple[list[str], list[dict[str, str]]]:
+    """The columns (``study`` then those of ``gradings.csv``) and one row per graded disc of the
+    graded ``studies`` (folders of ``out``), studies in name order, discs in each study's order."""
     columns, rows = ["study"], []
-    for name in sorted(n for n in cohort.studies if cohort.is_done(n)):
-        with (cohort.out / name / "gradings.csv").open(newline="", encoding="utf-8") as f:
+    for name in sorted(studies):
+        with (out / name / "gradings.csv").open(newline="", encoding="utf-8") as f:
             reader = csv.DictReader(f)
             columns += [c for c in reader.fieldnames or () if c not in columns]
             rows += [{"study": name, **row} for row in reader]
     return columns, rows
 
 
-def write_cohort_files(cohort: Cohort, failures: dict[str, str]) -> None:
-    """``cohort.csv``, ``cohort.png`` and ``failures.csv`` into the cohort's folder, replacing any
-    earlier ones, all together or none."""
-    columns, rows = cohort_rows(cohort)
-    with staged_output(cohort.out) as stage:
+def write_cohort_files(out: Path, studies: list[str], failures: dict[str, str]) -> None:
+    """``cohort.csv`` (the graded ``studies``), ``cohort.png`` and ``failures.csv`` into ``out``,
+    replacing any earlier ones, all together or none."""
+    columns, rows = cohort_rows(out, studies)
+    with staged_output(out) as stage:
         _write_csv(stage / COHORT_CSV, columns, rows)
         _write_csv(stage / FAILURES_CSV, ["study", "reason"],
                    [{"study": name, "reason": failures[name]} for name in sorted(failures)])
@@ -56,7 +59,7 @@ def _grade_key(grade: str) -> tuple[float, str]:
 def write_distributions(columns: list[str], rows: list[dict[str, str]], path: Path) -> Path:
     """One panel per task: at each level, the count of discs with each grade, stacked."""
     plt = pyplot()
-    tasks = [c for c in columns if c not in ("study", "level") and not c.endswith(CONFIDENCE_SUFFIX)]
+    tasks = [c for c in columns if c not in NOT_GRADES and not c.endswith(CONFIDENCE_SUFFIX)]
     levels = sorted({r["level"] for r in rows}, key=lambda v: (DISCS.index(v) if v in DISCS else len(DISCS), v))
     n_rows = max(1, -(-len(tasks) // PLOT_COLUMNS))
     fig, axes = plt.subplots(n_rows, PLOT_COLUMNS, figsize=(4 * PLOT_COLUMNS, 3.2 * n_rows), squeeze=False)
