@@ -84,9 +84,10 @@ def write_grading_overview(series: Series, spine: Spine, gradings: Gradings, pat
                                              gridspec_kw={"width_ratios": [image_width, 1.1 * len(names) + 1.5]})
     draw_overview(ax_image, series, spine, title=f"{Path(spine.source).name}: slice {overview_slice(spine)}")
     ax_table.set_axis_off()
-    rows = gradings.rows()
+    rows = disc_rows(gradings, spine)
     if rows:
-        cells = [[row["level"], *(f"{row[n]} ({row[n + '_confidence']:.2f})" for n in names)] for row in rows]
+        cells = [[row["level"] + (" *" if row["flags"] else ""),
+                  *(f"{row[n]} ({row[n + '_confidence']:.2f})" for n in names)] for row in rows]
         table = ax_table.table(cellText=cells, colLabels=["level", *(n.replace("_", "\n") for n in names)],
                                loc="center", cellLoc="center")
         table.auto_set_font_size(False)
@@ -95,6 +96,10 @@ def write_grading_overview(series: Series, spine: Spine, gradings: Gradings, pat
     else:
         ax_table.text(0.5, 0.5, "no disc between two labelled vertebrae", ha="center", va="center")
     ax_table.set_title(f"grade (probability) — {gradings.model_id}{', TTA' if gradings.tta else ''}", fontsize=9)
+    flagged = [f"{row['level']}: {row['flags'].replace(FLAG_SEPARATOR, ', ')}" for row in rows if row["flags"]]
+    if flagged:
+        ax_table.text(0.5, 0.02, "* QC flags — " + "; ".join(flagged), ha="center", va="bottom", fontsize=8,
+                      transform=ax_table.transAxes, wrap=True)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
