@@ -97,6 +97,13 @@ def bad_truncated_dicom(root, ph):
     return root / "cut.dcm", [], "cut.dcm"
 
 
+def bad_dicom_rows_disagree_with_pixels(root, ph):
+    # fewer rows than the pixel data holds: pydicom warns (log line + UserWarning), we fail in one line
+    def shrink(ds):
+        ds.Rows -= 7
+    return _edit_dicom(ph, root, "rows.dcm", shrink), [], "rows.dcm"
+
+
 def bad_dicom_without_pixels(root, ph):
     return _edit_dicom(ph, root, "nopixels.dcm", lambda ds: delattr(ds, "PixelData")), [], "nopixels.dcm"
 

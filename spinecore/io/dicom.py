@@ -3,8 +3,12 @@ slice normal (never by InstanceNumber), rescaled, with the exact index → LPS a
 from __future__ import annotations
 
 import io
+import logging
+import warnings
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 import pydicom
@@ -96,12 +100,29 @@ def _runs(positions: np.ndarray) -> list[slice]:
     return runs
 
 
+@contextmanager
+def _pydicom_silenced() -> Iterator[list[warnings.WarningMessage]]:
+    """pydicom's log records and warnings held back (yielded as a list): a caller folds them into
+    its own one-line error instead of letting them reach stderr."""
+    logger = logging.getLogger("pydicom")
+    was_disabled, logger.disabled = logger.disabled, True
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield caught
+    finally:
+        logger.disabled = was_disabled
+
+
 def _pixels(image: DicomImage) -> np.ndarray:
     ds = image.dataset
     try:
-        pixels = ds.pixel_array
+        with _pydicom_silenced() as caught:
+            pixels = ds.pixel_array
     except Exception as exc:  # missing decoder, truncated pixel data...
         raise InputError(image.label, f"cannot decode pixel data ({brief(exc)})") from None
+    if caught:  # e.g. more pixel data than Rows x Columns: the header does not describe the image
+        raise InputError(image.label, f"pixel data does not match its header ({brief(caught[0].message)})")
     if pixels.shape != (int(ds.Rows), int(ds.Columns)):
         raise InputError(image.label, f"pixel data has shape {pixels.shape}, expected a single grey-scale frame "
                                       f"of {int(ds.Rows)}x{int(ds.Columns)}")
