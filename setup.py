@@ -12,7 +12,10 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=">=3.10",
-    packages=find_packages(include=["spinecore", "spinecore.*"]),
+    # the bundled models ship inside the package, read from Resources/Models (their one home)
+    packages=[*find_packages(include=["spinecore", "spinecore.*"]), "spinecore.bundled_models"],
+    package_dir={"spinecore.bundled_models": "Resources/Models"},
+    package_data={"spinecore.bundled_models": ["*.pt", "*.md"]},
     install_requires=[
         "numpy>=1.24",
         "scipy>=1.10",

@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import pickle
 import zipfile
+from importlib.resources import files
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,11 +24,12 @@ from spinecore.errors import ModelError, brief
 
 FORMAT = "spinecore-model"
 VERSION = 1
-MODELS_DIR = Path(__file__).resolve().parent.parent / "Resources" / "Models"
+#: The package that holds the bundled models (setup.py maps it onto ``Resources/Models``).
+BUNDLED_MODELS = "spinecore.bundled_models"
 
 
 def models_dir() -> Path:
-    return Path(os.environ.get("SPINECORE_MODELS", MODELS_DIR))
+    return Path(os.environ.get("SPINECORE_MODELS") or str(files(BUNDLED_MODELS)))
 
 
 def default_model_path(kind: str) -> Path:
