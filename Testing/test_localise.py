@@ -141,12 +141,13 @@ def test_cli_nothing_found_and_foreign_model(tmp_path):
 
 
 def test_weak_l5s1_map_falls_back_to_the_lowest_disc():
-    from spinecore.localise.localiser import FALLBACK_ANCHOR, _anchor_scores, _Candidate, _DiscCandidate
+    from spinecore.localise.localiser import (FALLBACK_ANCHOR, _anchor_gaps, _Candidate, _DiscCandidate,
+                                             _scores_from_gaps)
 
     bodies = [_Candidate(None, None, np.array([40.0 * i, 50.0]), None, 0.99) for i in range(4)]
     discs = [_DiscCandidate(np.array([40.0 * i + 20, 50.0]), np.array([1.0, 0.0]), 0.1) for i in range(3)]
-    scores = _anchor_scores(bodies, discs, 40.0)
+    scores = _scores_from_gaps(_anchor_gaps(bodies, discs, 40.0))
     assert scores[2] == (FALLBACK_ANCHOR, 0.0) and scores[3] == (0.0, FALLBACK_ANCHOR)
     assert all(s == (0.0, 0.0) for s in scores[:2])
     confident = discs[:2] + [_DiscCandidate(discs[2].centre, discs[2].normal, 0.95)]
-    assert _anchor_scores(bodies, confident, 40.0)[2][0] == 0.95
+    assert _scores_from_gaps(_anchor_gaps(bodies, confident, 40.0))[2][0] == 0.95

@@ -148,11 +148,12 @@ def test_mirrored_body_lies_across_the_disc_with_its_corners_in_order():
 
 
 def test_faint_l5s1_map_still_anchors_and_no_disc_gives_no_anchor():
-    from spinecore.localise.localiser import FALLBACK_ANCHOR, _anchor_scores, _Candidate, _DiscCandidate
+    from spinecore.localise.localiser import (FALLBACK_ANCHOR, _anchor_gaps, _Candidate, _DiscCandidate,
+                                             _scores_from_gaps)
 
     bodies = [_Candidate(None, None, np.array([40.0 * i, 50.0]), None, 0.99) for i in range(4)]
     discs = [_DiscCandidate(np.array([40.0 * i + 20, 50.0]), np.array([1.0, 0.0]), l5s1)
              for i, l5s1 in enumerate((0.0, 0.0, 0.43))]
-    scores = _anchor_scores(bodies, discs, 40.0)
+    scores = _scores_from_gaps(_anchor_gaps(bodies, discs, 40.0))
     assert scores[2] == (FALLBACK_ANCHOR, 0.0) and scores[3] == (0.0, FALLBACK_ANCHOR)
-    assert all(s == (0.0, 0.0) for s in _anchor_scores(bodies, [], 40.0))
+    assert all(s == (0.0, 0.0) for s in _scores_from_gaps(_anchor_gaps(bodies, [], 40.0)))

@@ -270,12 +270,6 @@ def _between(a: np.ndarray, b: np.ndarray, discs: list[_DiscCandidate]) -> float
     return max((d.l5s1 for d in _discs_between(a, b, discs)), default=-1.0)
 
 
-def _anchor_scores(candidates: list[_Candidate], discs, spacing: float) -> list[tuple[float, float]]:
-    """Per candidate: L5-S1 probability of the disc between it and the next body below, and
-    between it and the one above (beyond the ends: one typical spacing further along the chain)."""
-    return _scores_from_gaps(_anchor_gaps(candidates, discs, spacing))
-
-
 def _anchor_gaps(candidates: list[_Candidate], discs, spacing: float) -> np.ndarray:
     """L5-S1 probability of the disc in each gap of the chain, ends included (-1: no disc there)."""
     centres = [c.centre for c in candidates]
@@ -290,7 +284,9 @@ def _anchor_gaps(candidates: list[_Candidate], discs, spacing: float) -> np.ndar
 
 
 def _scores_from_gaps(gaps: np.ndarray) -> list[tuple[float, float]]:
-    """Per candidate: the L5-S1 evidence (below, above) of :func:`_anchor_scores`."""
+    """Per candidate: the L5-S1 evidence of the disc between it and the next body below, and of
+    the one above (beyond the ends: one typical spacing further along the chain), from the
+    :func:`_anchor_gaps`."""
     if gaps.max() < ANCHOR_MIN and (gaps >= 0).any():
         # the network did not recognise L5-S1: fall back to the lowest disc seen between two
         # bodies (the usual counting convention), with weaker evidence
