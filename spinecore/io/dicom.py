@@ -22,6 +22,7 @@ from spinecore.io.series import Plane, Series, Weighting
 
 _SPACING_TOLERANCE = 0.1  # relative deviation of a slice gap before a stack is split
 _ORIENTATION_DECIMALS = 3
+_PIXEL_DATA = pydicom.tag.Tag("PixelData")
 
 
 @dataclass
@@ -101,23 +102,26 @@ def _runs(positions: np.ndarray) -> list[slice]:
 
 
 @contextmanager
-def _pydicom_silenced() -> Iterator[list[warnings.WarningMessage]]:
-    """pydicom's log records and warnings held back (yielded as a list): a caller folds them into
-    its own one-line error instead of letting them reach stderr."""
-    logger = logging.getLogger("pydicom")
-    was_disabled, logger.disabled = logger.disabled, True
+def silenced(*loggers: str) -> Iterator[list[warnings.WarningMessage]]:
+    """Warnings and the records of ``loggers`` (default pydicom's) held back, the warnings yielded
+    as a list: a caller folds them into its own one-line error instead of letting them reach stderr."""
+    held = [logging.getLogger(name) for name in loggers or ("pydicom",)]
+    was_disabled = [logger.disabled for logger in held]
+    for logger in held:
+        logger.disabled = True
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             yield caught
     finally:
-        logger.disabled = was_disabled
+        for logger, was in zip(held, was_disabled):
+            logger.disabled = was
 
 
 def _pixels(image: DicomImage) -> np.ndarray:
     ds = image.dataset
     try:
-        with _pydicom_silenced() as caught:
+        with silenced() as caught:
             pixels = ds.pixel_array
     except Exception as exc:  # missing decoder, truncated pixel data...
         raise InputError(image.label, f"cannot decode pixel data ({brief(exc)})") from None
@@ -134,6 +138,13 @@ def _pixels(image: DicomImage) -> np.ndarray:
     if intercept:
         out += np.float32(intercept)
     return out
+
+
+def _header(ds: pydicom.Dataset) -> pydicom.Dataset:
+    """``ds`` without its pixel data (what derived DICOM objects reference)."""
+    header = pydicom.Dataset({tag: element for tag, element in ds.items() if tag != _PIXEL_DATA})
+    header.file_meta = ds.file_meta
+    return header
 
 
 def _weighting(ds: pydicom.Dataset) -> Weighting:
@@ -179,7 +190,7 @@ def _series_from_stack(images: list[DicomImage], uid: str) -> Series:
     metadata["files"] = [i.label for i in images]
     return Series(array=array, geometry=geometry, plane=plane, weighting=_weighting(ds),
                   source=str(Path(first.label).parent), description=str(ds.get("SeriesDescription", "")),
-                  uid=uid, metadata=metadata)
+                  uid=uid, metadata=metadata, dicom=tuple(_header(i.dataset) for i in images))
 
 
 def series_from_images(images: list[DicomImage]) -> list[Series]:

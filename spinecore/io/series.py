@@ -77,6 +77,8 @@ class Series:
         uid: SeriesInstanceUID (with a ``.N`` suffix when one UID held several stacks),
             or the file name for volume files.
         metadata: selected header values (patient id, study date, TR/TE/TI, …).
+        dicom: the source DICOM headers (pixel data dropped), one per slice, in no particular
+            order (place them by ImagePositionPatient); empty for volume files.
     """
 
     array: np.ndarray
@@ -87,6 +89,7 @@ class Series:
     description: str = ""
     uid: str = ""
     metadata: dict = field(default_factory=dict)
+    dicom: tuple = field(default=(), repr=False)
 
     @property
     def shape(self) -> tuple[int, int, int]:
