@@ -3,6 +3,7 @@ from pathlib import Path
 from setuptools import find_packages, setup
 
 COHORT = ["distributed>=2024.1", "tqdm>=4.60"]  # spinecore batch: Dask cluster, progress bar
+DICOM = ["highdicom>=0.28"]  # --dicom-out: DICOM SEG and SR writers
 
 setup(
     name="spinecore",
@@ -28,7 +29,8 @@ setup(
     ],
     extras_require={
         "cohort": COHORT,
-        "test": ["pytest>=8", "slicer-core==5.13.31053.0", *COHORT],  # slicer-core: real MRML nodes (Slicer tests)
+        "dicom": DICOM,
+        "test": ["pytest>=8", "slicer-core==5.13.31053.0", *COHORT, *DICOM],  # slicer-core: real MRML nodes (Slicer tests)
     },
     entry_points={"console_scripts": ["spinecore=spinecore.cli:main"]},
 )

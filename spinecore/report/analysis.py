@@ -1,7 +1,11 @@
 """Every result file of one analysed series (what ``spinecore grade`` writes)."""
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
+
+from spinecore.errors import InputError, SpineCoreError
+from spinecore.io.series import Series
 
 from spinecore.pipeline import Analysis
 from spinecore.report.gradings import write_grading_overview, write_gradings_csv, write_gradings_json
@@ -13,9 +17,19 @@ from spinecore.report.output import staged_output
 ANALYSIS_FILES = ("gradings.csv", "gradings.json", "vertebrae.json", "overview.png")
 
 
-def write_analysis(analysis: Analysis, out: Path) -> None:
-    """``gradings.csv``, ``gradings.json``, ``vertebrae.json``, ``overview.png`` and, when the
-    analysis has hotspots, ``hotspots/`` into ``out``: all of them or, on any error, nothing."""
+def check_dicom_out(series: Series, source: str | Path) -> None:
+    """Raise, before any work, when ``--dicom-out`` cannot be honoured: highdicom missing, or
+    ``series`` (read from ``source``) not DICOM."""
+    if importlib.util.find_spec("highdicom") is None:
+        raise SpineCoreError(None, "--dicom-out needs highdicom: pip install 'spinecore[dicom]'")
+    if not series.dicom:
+        raise InputError(source, "--dicom-out needs DICOM input")
+
+
+def write_analysis(analysis: Analysis, out: Path, dicom_out: bool = False) -> None:
+    """``gradings.csv``, ``gradings.json``, ``vertebrae.json``, ``overview.png``, when the analysis
+    has hotspots ``hotspots/``, and with ``dicom_out`` (DICOM input only) ``seg.dcm`` and ``sr.dcm``
+    (:mod:`spinecore.report.dicom`) into ``out``: all of them or, on any error, nothing."""
     with staged_output(out) as stage:
         write_gradings_csv(analysis.gradings, analysis.spine, stage / "gradings.csv")
         write_gradings_json(analysis.gradings, analysis.spine, stage / "gradings.json")
@@ -24,3 +38,7 @@ def write_analysis(analysis: Analysis, out: Path) -> None:
         if analysis.hotspots:
             write_hotspots(analysis.series, list(analysis.volumes), analysis.hotspots, stage / "hotspots",
                            analysis.method.value)
+        if dicom_out:
+            from spinecore.report.dicom import write_dicom  # highdicom: an optional dependency
+
+            write_dicom(analysis.series, analysis.spine, analysis.gradings, stage)
