@@ -64,23 +64,30 @@ def run_localise(args: argparse.Namespace) -> int:
           option("--no-tta", action="store_true", help="one view per disc instead of the 54-view average"),
           option("--hotspots", action="store_true",
                  help="also write evidence hotspots: hotspots/<level>_<task>.nii.gz (scan grid) and <level>.png"),
-          hotspot_options("saliency method for --hotspots (default %(default)s)"))
+          hotspot_options("saliency method for --hotspots (default %(default)s)"),
+          option("--dicom-out", action="store_true",
+                 help="DICOM input: also write seg.dcm (DICOM SEG of the bodies and discs) and sr.dcm (DICOM SR "
+                      "measurement report of the gradings); needs the 'dicom' extra"))
 def run_grade(args: argparse.Namespace) -> int:
     from spinecore.grade import Grader
     from spinecore.localise import Localiser
     from spinecore.pipeline import analyse
-    from spinecore.report import write_analysis
+    from spinecore.report import check_dicom_out, write_analysis
     from spinecore.saliency import Method
 
-    localiser, grader = Localiser.load(args.localiser), Grader.load(args.model)
     series = read_sagittal(args)
+    if args.dicom_out:
+        check_dicom_out(series, args.input)
+    localiser, grader = Localiser.load(args.localiser), Grader.load(args.model)
     result = analyse(series, localiser, grader, tta=not args.no_tta,
                      hotspot_tasks=grader.scheme.task_names if args.hotspots else (), method=Method(args.method),
                      augmentations=args.augmentations)
-    write_analysis(result, args.out)
+    write_analysis(result, args.out, dicom_out=args.dicom_out)
     levels = ", ".join(d.level for d in result.gradings.discs) or "none"
+    extras = "".join(name for name, wanted in ((", hotspots/", result.hotspots), (", seg.dcm, sr.dcm", args.dicom_out))
+                     if wanted)
     print(f"{series.description or series.source}: graded discs {levels}; wrote gradings.csv, gradings.json, "
-          f"vertebrae.json, overview.png{' and hotspots/' if result.hotspots else ''} to {args.out}")
+          f"vertebrae.json, overview.png{extras} to {args.out}")
     return 0
 
 
