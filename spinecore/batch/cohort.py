@@ -48,9 +48,11 @@ def slots_by_host(client) -> dict[str, int]:
 
 
 def grade_cohort(cohort: Cohort, *, workers: int | None = None, scheduler: str | None = None, tta: bool = True,
-                 localiser: Path | None = None, grader: Path | None = None, done: Done | None = None) -> dict[str, str]:
-    """Grade the studies of ``cohort`` not done yet, one Dask task each, then rebuild the cohort's
-    summary files; returns ``{study: reason}`` of those that failed (also in ``failures.csv``).
+                 localiser: Path | None = None, grader: Path | None = None, done: Done | None = None,
+                 dicom_out: bool = False) -> dict[str, str]:
+    """Grade the studies of ``cohort`` not done yet, one Dask task each (``dicom_out``: also its
+    ``seg.dcm`` and ``sr.dcm``; a non-DICOM study then fails), then rebuild the cohort's summary
+    files; returns ``{study: reason}`` of those that failed (also in ``failures.csv``).
 
     Studies already done are skipped and failed ones are tried again, so a run killed at any point
     and run again ends as one run would have."""
@@ -59,7 +61,7 @@ def grade_cohort(cohort: Cohort, *, workers: int | None = None, scheduler: str |
     failures, todo = {}, cohort.todo()
     with dask_client(workers, scheduler) if todo else nullcontext() as client:
         cohort.clear_leftovers()
-        for name, reason in _graded(client, cohort, todo, tta, model_files):
+        for name, reason in _graded(client, cohort, todo, tta, model_files, dicom_out):
             if reason:
                 failures[name] = reason
             if done:
@@ -69,12 +71,12 @@ def grade_cohort(cohort: Cohort, *, workers: int | None = None, scheduler: str |
 
 
 def _graded(client: Client | None, cohort: Cohort, names: list[str], tta: bool,
-            model_files: tuple[Path | None, Path | None]) -> Iterator[tuple[str, str | None]]:
+            model_files: tuple[Path | None, Path | None], dicom_out: bool) -> Iterator[tuple[str, str | None]]:
     """``(study, None or why it failed)`` for each of ``names`` as its task ends."""
     if not names:
         return
     slots = slots_by_host(client)
-    tasks = {client.submit(grade_study, cohort.studies[name], cohort.out / name, tta, model_files, slots,
+    tasks = {client.submit(grade_study, cohort.studies[name], cohort.out / name, tta, model_files, slots, dicom_out,
                            pure=False): name for name in names}
     for future in as_completed(tasks):
         yield tasks[future], future.result() if future.status == "finished" else _lost(future)

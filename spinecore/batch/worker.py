@@ -14,7 +14,7 @@ from spinecore.grade import Grader
 from spinecore.io import load_study
 from spinecore.localise import Localiser
 from spinecore.pipeline import analyse
-from spinecore.report import write_analysis
+from spinecore.report import check_dicom_out, write_analysis
 
 #: models kept per worker process: one localiser and grader pair per set of model files asked for
 CACHED_MODEL_PAIRS = 2
@@ -40,15 +40,19 @@ def torch_threads(slots_by_host: dict[str, int]) -> int:
 
 
 def grade_study(study: Path, out: Path, tta: bool, model_files: tuple[Path | None, Path | None],
-                slots_by_host: dict[str, int]) -> str | None:
-    """Grade ``study`` into ``out`` as ``spinecore grade`` does: ``None`` when done, else the reason it
-    failed in one line (library warnings are silenced: the line is the whole story)."""
+                slots_by_host: dict[str, int], dicom_out: bool = False) -> str | None:
+    """Grade ``study`` into ``out`` as ``spinecore grade`` (``--dicom-out`` with ``dicom_out``) does:
+    ``None`` when done, else the reason it failed in one line (library warnings are silenced: the line
+    is the whole story)."""
     torch.set_num_threads(torch_threads(slots_by_host))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            series = load_study(study).sagittal()
+            if dicom_out:
+                check_dicom_out(series, study)
             localiser, grader = models(*model_files)
-            write_analysis(analyse(load_study(study).sagittal(), localiser, grader, tta=tta), out)
+            write_analysis(analyse(series, localiser, grader, tta=tta), out, dicom_out=dicom_out)
     except SpineCoreError as exc:
         return str(exc)
     except Exception as exc:  # a bug or an input no reader foresaw: one line, the other studies go on

@@ -26,7 +26,9 @@ def cluster(parser: argparse.ArgumentParser) -> None:
           "cohort.png, failures.csv",
           option("input", type=Path, help="folder of studies (volume files, .zip files, DICOM folders)"),
           out(), cluster, model("grading"), model("localiser", "--localiser"),
-          option("--no-tta", action="store_true", help="one view per disc instead of the 54-view average"))
+          option("--no-tta", action="store_true", help="one view per disc instead of the 54-view average"),
+          option("--dicom-out", action="store_true",
+                 help="also write each study's seg.dcm and sr.dcm as grade --dicom-out does (non-DICOM studies fail)"))
 def run_batch(args: argparse.Namespace) -> int:
     try:
         from tqdm import tqdm
@@ -37,6 +39,10 @@ def run_batch(args: argparse.Namespace) -> int:
             raise
         raise SpineCoreError(None, f"spinecore batch needs {exc.name}: install spinecore[cohort] "
                                    "(pip install 'spinecore[cohort]')") from None
+    if args.dicom_out:
+        from spinecore.report import require_highdicom
+
+        require_highdicom()
     cohort = find_cohort(args.input, args.out)
     todo = len(cohort.todo())
     with tqdm(total=len(cohort.studies), initial=len(cohort.studies) - todo, unit="study", file=sys.stderr,
@@ -50,7 +56,7 @@ def run_batch(args: argparse.Namespace) -> int:
             bar.update()
 
         failures = grade_cohort(cohort, workers=args.workers, scheduler=args.scheduler, tta=not args.no_tta,
-                                localiser=args.localiser, grader=args.model, done=done)
+                                localiser=args.localiser, grader=args.model, done=done, dicom_out=args.dicom_out)
     print(f"{len(cohort.studies) - len(failures)} of {len(cohort.studies)} studies graded "
           f"({len(cohort.studies) - todo} already done); {len(failures)} failed; wrote {args.out / 'cohort.csv'}"
           f"{', ' + str(args.out / 'failures.csv') if failures else ''}")

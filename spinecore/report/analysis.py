@@ -17,11 +17,16 @@ from spinecore.report.output import staged_output
 ANALYSIS_FILES = ("gradings.csv", "gradings.json", "vertebrae.json", "overview.png")
 
 
+def require_highdicom() -> None:
+    """Raise when highdicom (the ``dicom`` extra, which ``--dicom-out`` needs) is not installed."""
+    if importlib.util.find_spec("highdicom") is None:
+        raise SpineCoreError(None, "--dicom-out needs highdicom: pip install 'spinecore[dicom]'")
+
+
 def check_dicom_out(series: Series, source: str | Path) -> None:
     """Raise, before any work, when ``--dicom-out`` cannot be honoured: highdicom missing, or
     ``series`` (read from ``source``) not DICOM."""
-    if importlib.util.find_spec("highdicom") is None:
-        raise SpineCoreError(None, "--dicom-out needs highdicom: pip install 'spinecore[dicom]'")
+    require_highdicom()
     if not series.dicom:
         raise InputError(source, "--dicom-out needs DICOM input")
 
