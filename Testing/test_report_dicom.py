@@ -14,7 +14,7 @@ from spinecore.io import load_study
 from spinecore.io.write import DicomSeriesInfo, write_dicom_series
 from spinecore.localise import Localiser, structure_masks
 from spinecore.report.dicom import INTERVERTEBRAL_DISC, SCHEME, VERTEBRAL_BODY, segmentation
-from spinecore.report.gradings import MEASUREMENTS
+from spinecore.report.gradings import FLAG_SEPARATOR, MEASUREMENTS
 
 from conftest import run_cli
 
@@ -97,7 +97,7 @@ def test_sr_holds_the_gradings_measurements_and_flags(graded, phantom_dir):
     for group, row, mid in zip(groups, rows, mid_slices):
         evaluations = {e.name.value: e.value for e in group.get_qualitative_evaluations()}
         flags = [v.value for k, v in evaluations.items() if k == "qc_flag"]
-        assert flags == [f for f in row["flags"].split(";") if f]
+        assert flags == [f for f in row["flags"].split(FLAG_SEPARATOR) if f]
         for code in evaluations.values():
             assert code.scheme_designator == SCHEME
         graded_values = {k: v.value.split(":")[1] for k, v in evaluations.items() if k != "qc_flag"}

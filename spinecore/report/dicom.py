@@ -18,7 +18,7 @@ from spinecore.io.dicom import silenced
 from spinecore.io.series import Series
 from spinecore.localise import structure_masks
 from spinecore.localise.spine import Spine
-from spinecore.report.gradings import disc_rows
+from spinecore.report.gradings import FLAG_SEPARATOR, disc_rows
 
 #: SNOMED CT body structures: the segment types (no name for them in pydicom's code dictionary).
 VERTEBRAL_BODY = Code("280717001", "SCT", "Vertebral body")
@@ -35,6 +35,8 @@ MEASURED = {
     "slip_mm": ("Slip", codes.UCUM.Millimeter),
     "slip_percent": ("Slip of the lower endplate depth", codes.UCUM.Percent),
 }
+#: CodeMeaning is a DICOM LO: at most 64 characters (a scheme's task descriptions may be longer).
+MEANING_CHARACTERS = 64
 #: Series numbers of the derived series: high, so viewers list them after the source series.
 SEG_SERIES_NUMBER, SR_SERIES_NUMBER = 9901, 9902
 #: Manufacturer (and model name) of the derived objects.
@@ -71,7 +73,7 @@ def _sources(series: Series) -> list[pydicom.Dataset]:
     return sources
 
 
-def source_slice(series: Series, header: pydicom.Dataset) -> int:
+def _source_slice(series: Series, header: pydicom.Dataset) -> int:
     """The index, in ``series.array``, of the slice a source image ``header`` holds."""
     index = series.geometry.mm_to_vox(np.array(header.ImagePositionPatient, float))[0]
     return int(np.rint(index))
@@ -114,7 +116,7 @@ def segmentation(series: Series, spine: Spine) -> hd.seg.Segmentation:
 
 
 def _concept(value: str, meaning: str) -> hd.sr.CodedConcept:
-    return hd.sr.CodedConcept(value, SCHEME, meaning)
+    return hd.sr.CodedConcept(value, SCHEME, meaning[:MEANING_CHARACTERS])
 
 
 def _disc_group(row: dict, gradings: Gradings, source: pydicom.Dataset) -> hd.sr.MeasurementsAndQualitativeEvaluations:
@@ -123,7 +125,7 @@ def _disc_group(row: dict, gradings: Gradings, source: pydicom.Dataset) -> hd.sr
                                                _concept(f"{task.name}:{row[task.name]}",
                                                         f"{task.description or task.name}: {row[task.name]}"))
                    for task in gradings.scheme.tasks]
-    flags = [f for f in row["flags"].split(";") if f]
+    flags = [f for f in row["flags"].split(FLAG_SEPARATOR) if f]
     evaluations += [hd.sr.QualitativeEvaluation(QC_FLAG, _concept(flag, flag)) for flag in flags]
     measurements = [hd.sr.Measurement(_concept(name, meaning), float(row[name]), unit)
                     for name, (meaning, unit) in MEASURED.items() if row[name] is not None]
@@ -140,7 +142,7 @@ def _disc_group(row: dict, gradings: Gradings, source: pydicom.Dataset) -> hd.sr
 
 def measurement_report(series: Series, spine: Spine, gradings: Gradings) -> hd.sr.Comprehensive3DSR:
     """A TID 1500 measurement report: one group per graded disc, referencing its mid slice."""
-    by_slice = {source_slice(series, h): h for h in series.dicom}
+    by_slice = {_source_slice(series, h): h for h in series.dicom}
     discs = {d.level: d for d in spine.discs}
     groups = [_disc_group(row, gradings, by_slice[discs[row["level"]].slice]) for row in disc_rows(gradings, spine)]
     observer = hd.sr.ObserverContext(observer_type=codes.DCM.Device,
