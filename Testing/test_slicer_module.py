@@ -153,3 +153,19 @@ def test_engine_facts_of_this_environment():
     assert found.spinecore_installed and found.checkout == REPO
     assert found.torch_version == importlib.metadata.version("torch")
     assert re.fullmatch(r"\d+\.\d+\.\d+.*", found.torch_version)
+
+
+def cmake_setting(name: str) -> str:
+    found = re.search(rf'^set\({name} "?([^")]*)"?\)', (REPO / "CMakeLists.txt").read_text(encoding="utf-8"), re.M)
+    return found.group(1)
+
+
+def test_the_extensions_index_entry_agrees_with_the_cmake_metadata():
+    entry = json.loads((REPO / "SpineNetSlicer.json").read_text(encoding="utf-8"))
+    assert set(entry) <= {"$schema", "build_dependencies", "build_subdirectory", "category", "scm_revision",
+                          "scm_type", "scm_url", "tier"}  # the schema allows no other field
+    assert entry["category"] == cmake_setting("EXTENSION_CATEGORY")
+    assert entry["build_dependencies"] == cmake_setting("EXTENSION_DEPENDS").split()
+    assert entry["scm_url"] == cmake_setting("EXTENSION_HOMEPAGE") + ".git"
+    for url in (cmake_setting("EXTENSION_ICONURL"), *cmake_setting("EXTENSION_SCREENSHOTURLS").split()):
+        assert (REPO / url.split("/main/", 1)[1]).is_file(), url  # points at a file of this repository
