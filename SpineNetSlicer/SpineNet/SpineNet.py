@@ -153,7 +153,7 @@ class SpineNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             all_slices=self.ui.allSlicesCheckBox.checked)
 
     def onApply(self):
-        with slicer.util.tryWithErrorDisplay("Could not install the SpineNet engine.", waitCursor=True):
+        with slicer.util.tryWithErrorDisplay("Could not install the SpineNet engine."):
             if not self.logic.ensureEngine():
                 return
         self.showEngineChoices()
@@ -188,7 +188,7 @@ class SpineNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         job, self.job = self.job, None
         self.ui.cancelButton.enabled = False
         self.onInputChanged(self.ui.inputSelector.currentNode())
-        if job.cancelled:
+        if job.cancelled or self.node.GetScene() is None:  # cancelled, or its scene closed before the last poll
             self.ui.statusLabel.text, self.ui.progressBar.value = "Cancelled.", 0
         elif job.error is not None:
             self.ui.statusLabel.text = f"Failed: {job.error}"

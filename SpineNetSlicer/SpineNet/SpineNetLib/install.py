@@ -119,3 +119,4 @@ def run_plan(plan: InstallPlan, pip_install: Callable[[list[str]], object],
         pip_install([f"torch=={TORCH_VERSION}"])
     if plan.spinecore:
         pip_install([plan.spinecore])
+    importlib.invalidate_caches()  # so this process finds what pip just installed
