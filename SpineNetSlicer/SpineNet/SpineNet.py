@@ -6,18 +6,16 @@ from pathlib import Path
 import slicer
 from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
                                            ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
+from slicer.util import VTKObservationMixin
 
-#: setup.py of the spinecore checkout this module lives in (installed into Slicer's Python on first use)
-ENGINE_SOURCE = Path(__file__).resolve().parents[2]
+# Nothing heavy at module load: spinecore and torch are imported on first use (Testing/test_slicer_module.py)
+MODULE_DIR = Path(__file__).resolve().parent
 
 
 def engine_installed() -> bool:
-    try:
-        import spinecore  # noqa: F401
-        import torch  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    from SpineNetLib.install import engine_facts, plan_install
+
+    return not plan_install(engine_facts(MODULE_DIR)).needed
 
 
 class SpineNet(ScriptedLoadableModule):
@@ -33,14 +31,22 @@ class SpineNet(ScriptedLoadableModule):
                                       "Bundled models trained on SPIDER (CC-BY 4.0).")
 
 
-class SpineNetWidget(ScriptedLoadableModuleWidget):
+class SpineNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    """Thin: the settings live in the logic's parameter node (SpineNetLib.parameters, saved with the
+    scene), the work in SpineNetLib. Scene close cancels a running job; errors go to a dialog."""
+
+    def __init__(self, parent=None):
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.job = None
+        self.modelsWanted = False  # models (and torch) load on the first Apply, never on opening the module
+
     def setup(self):
         super().setup()
         import qt
 
         self.ui = slicer.util.childWidgetVariables(self._loadUI())
         self.logic = SpineNetLogic()
-        self.job = None
         self.timer = qt.QTimer()
         self.timer.setInterval(100)
         self.timer.connect("timeout()", self.onPoll)
@@ -48,17 +54,42 @@ class SpineNetWidget(ScriptedLoadableModuleWidget):
         self.ui.graderPathLineEdit.connect("currentPathChanged(QString)", self.onGraderChanged)
         self.ui.applyButton.connect("clicked(bool)", self.onApply)
         self.ui.cancelButton.connect("clicked(bool)", self.onCancel)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndImportEvent, self.onSceneEndImport)
+        self.initializeParameterNode()
+
+    def enter(self):
+        self.initializeParameterNode()
+
+    def exit(self):
+        """Keep what the user set in the parameter node (saved with the scene)."""
+        self.storeParameters()
+
+    def onSceneStartClose(self, caller, event):
+        self.onCancel()
+
+    def onSceneEndClose(self, caller, event):
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def onSceneEndImport(self, caller, event):
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self):
+        """Show the scene's settings (defaults in a new scene) once the engine is there."""
         self.onGraderChanged()
         if engine_installed():
             self.showEngineChoices()
             self.showParameters()
         self.onInputChanged(self.ui.inputSelector.currentNode())
 
-    def _loadUI(self):
-        widget = slicer.util.loadUI(self.resourcePath("UI/SpineNet.ui"))
-        self.layout.addWidget(widget)
-        widget.setMRMLScene(slicer.mrmlScene)
-        return widget
+    def storeParameters(self):
+        if not engine_installed() or not self.ui.methodComboBox.count:
+            return
+        with slicer.util.tryWithErrorDisplay("Could not keep the SpineNet settings."):
+            self.parameters().write(self.logic.getParameterNode())
 
     def onInputChanged(self, node):
         self.ui.applyButton.enabled = node is not None and self.job is None
@@ -70,6 +101,9 @@ class SpineNetWidget(ScriptedLoadableModuleWidget):
         self.ui.hotspotTasksList.clear()
         if not engine_installed():
             self.ui.schemeLabel.text = "spinecore is not installed yet: Apply offers to install it."
+            return
+        if not self.modelsWanted:
+            self.ui.schemeLabel.text = "The models load on the first Apply; the grader's tasks show then."
             return
         with slicer.util.tryWithErrorDisplay("Could not read the grader model.", waitCursor=True):
             grader = self.logic.runner.grader(self.ui.graderPathLineEdit.currentPath)
@@ -109,20 +143,27 @@ class SpineNetWidget(ScriptedLoadableModuleWidget):
         from SpineNetLib.parameters import SpineNetParameters
 
         items = [self.ui.hotspotTasksList.item(i) for i in range(self.ui.hotspotTasksList.count)]
+        tasks = tuple(i.text() for i in items if i.checkState() == qt.Qt.Checked)
+        if not items:  # grader not loaded yet: keep the stored choice
+            tasks = SpineNetParameters.read(self.logic.getParameterNode()).hotspot_tasks
         return SpineNetParameters(
             grader_model=self.ui.graderPathLineEdit.currentPath, localiser_model=self.ui.localiserPathLineEdit.currentPath,
-            tta=self.ui.ttaCheckBox.checked, hotspot_tasks=tuple(i.text() for i in items if i.checkState() == qt.Qt.Checked),
+            tta=self.ui.ttaCheckBox.checked, hotspot_tasks=tasks,
             method=self.ui.methodComboBox.currentText, augmentations=self.ui.augmentationsSpinBox.value,
             all_slices=self.ui.allSlicesCheckBox.checked)
 
     def onApply(self):
-        if not self.logic.ensureEngine():
-            return
+        with slicer.util.tryWithErrorDisplay("Could not install the SpineNet engine."):
+            if not self.logic.ensureEngine():
+                return
         self.showEngineChoices()
         from SpineNetLib.jobs import BackgroundJob
 
-        if not self.ui.hotspotTasksList.count:
+        if not self.modelsWanted:
+            self.storeParameters()
+            self.modelsWanted = True
             self.onGraderChanged()
+            self.showParameters()  # the stored hotspot tasks, now that the grader's tasks are listed
         with slicer.util.tryWithErrorDisplay("Could not start SpineNet.", waitCursor=True):
             self.node, self.params = self.ui.inputSelector.currentNode(), self.parameters()
             self.params.write(self.logic.getParameterNode())
@@ -147,7 +188,7 @@ class SpineNetWidget(ScriptedLoadableModuleWidget):
         job, self.job = self.job, None
         self.ui.cancelButton.enabled = False
         self.onInputChanged(self.ui.inputSelector.currentNode())
-        if job.cancelled:
+        if job.cancelled or self.node.GetScene() is None:  # cancelled, or its scene closed before the last poll
             self.ui.statusLabel.text, self.ui.progressBar.value = "Cancelled.", 0
         elif job.error is not None:
             self.ui.statusLabel.text = f"Failed: {job.error}"
@@ -161,9 +202,9 @@ class SpineNetWidget(ScriptedLoadableModuleWidget):
             self.ui.statusLabel.text = f"Graded {graded}."
 
     def cleanup(self):
-        if self.job is not None:
-            self.job.cancel()
+        self.onCancel()
         self.timer.stop()
+        self.removeObservers()
 
 
 class SpineNetLogic(ScriptedLoadableModuleLogic):
@@ -183,20 +224,28 @@ class SpineNetLogic(ScriptedLoadableModuleLogic):
         return self._runner
 
     def ensureEngine(self) -> bool:
-        """Offer to install spinecore and its dependencies (PyTorch CPU) into Slicer's Python."""
-        if engine_installed():
+        """Install what SpineNetLib.install plans (spinecore from the extension's wheel or the checkout,
+        torch through the PyTorch extension or pip), once the user agrees. False: not installed."""
+        from SpineNetLib.install import engine_facts, plan_install, run_plan
+
+        plan = plan_install(engine_facts(MODULE_DIR))
+        if not plan.needed:
             return True
-        if not (ENGINE_SOURCE / "setup.py").is_file():
-            slicer.util.errorDisplay("SpineNet needs the spinecore engine: run slicer.util.pip_install('-e /path/to/spinecore') "
-                                     "with a spinecore checkout, then restart Slicer.")
+        if plan.problem:
+            slicer.util.errorDisplay(plan.problem)
             return False
-        if not slicer.util.confirmOkCancelDisplay(
-                f"SpineNet needs the spinecore engine and PyTorch (about 200 MB). Install them from {ENGINE_SOURCE} "
-                "into Slicer's Python now?", "SpineNet: install dependencies"):
+        if not slicer.util.confirmOkCancelDisplay(plan.confirmation(), "SpineNet: install the engine"):
             return False
         with slicer.util.WaitCursor():
-            slicer.util.pip_install(f"-e {ENGINE_SOURCE}")  # editable: the bundled models stay in Resources/
+            run_plan(plan, slicer.util.pip_install, self._installTorchWithPyTorchUtils)
         return engine_installed()
+
+    @staticmethod
+    def _installTorchWithPyTorchUtils(requirement: str):
+        import PyTorchUtils
+
+        if PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=False, torchVersionRequirement=requirement) is None:
+            raise RuntimeError("The PyTorch extension did not install PyTorch.")
 
     def run(self, volumeNode, parameters=None, progress=None):
         return self.runner.run(volumeNode, parameters, progress)
@@ -209,11 +258,23 @@ class SpineNetTest(ScriptedLoadableModuleTest):
         slicer.mrmlScene.Clear()
         self.test_sample()
 
+    @staticmethod
+    def sample() -> Path:
+        """The checkout's bundled sample, else a phantom scan (an installed extension has no checkout)."""
+        import tempfile
+
+        from spinecore.phantom import PhantomSpec, make_phantom, write_phantom
+
+        sample = MODULE_DIR.parents[1] / "Resources" / "SampleData" / "sample_lumbar_t2.nii.gz"
+        if sample.is_file():
+            return sample
+        folder = Path(tempfile.mkdtemp(prefix="SpineNetTest-"))
+        return write_phantom(make_phantom(PhantomSpec(seed=3)), folder)["nifti"] / "sag_t2.nii.gz"
+
     def test_sample(self):
         from SpineNetLib.parameters import SpineNetParameters
 
-        sample = ENGINE_SOURCE / "Resources" / "SampleData" / "sample_lumbar_t2.nii.gz"
-        node = slicer.util.loadVolume(str(sample))
+        node = slicer.util.loadVolume(str(self.sample()))
         analysis, outputs = SpineNetLogic().run(node, SpineNetParameters(hotspot_tasks=("pfirrmann",), augmentations=4))
         levels = analysis.spine.levels
         self.assertGreaterEqual(len(levels), 6)

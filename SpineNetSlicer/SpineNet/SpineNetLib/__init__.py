@@ -8,4 +8,5 @@
 - :mod:`SpineNetLib.parameters`: the settings kept in the parameter node
 - :mod:`SpineNetLib.jobs`: the worker thread that keeps the GUI responsive
 - :mod:`SpineNetLib.headless`: an MRML scene without the Slicer application (slicer-core)
+- :mod:`SpineNetLib.install`: what to install into Slicer's Python before the first Apply
 """
