@@ -19,15 +19,27 @@ SPIDER_COLUMNS = {"pfirrmann": "Pfirrman grade", "modic": "Modic", "endplate_upp
 GRADINGS = "spider_midsag/gradings.csv"
 
 
+def _graded_rows(root: Path) -> list[dict[str, str]]:
+    """The gradings of patients whose bottom-up disc numbering is sure (no ``IVD label 0`` row)."""
+    with (root / GRADINGS).open(newline="") as f:
+        gradings = list(csv.DictReader(f))
+    doubtful = {r["Patient"] for r in gradings if r["level"] == "unknown"}
+    return [r for r in gradings if r["Patient"] not in doubtful and r["level"] in DISCS]
+
+
+def spider_patient_split(data_root: Path) -> dict[str, set[str]]:
+    """The graded SPIDER patients by part, ``train`` and ``validation``: the grading manifests' split."""
+    patients = {r["Patient"] for r in _graded_rows(require_pack(data_root, GRADINGS))}
+    validation = spider_split(sorted(patients))
+    return {"train": patients - validation, "validation": validation}
+
+
 def spider_manifests(data_root: Path, scheme: GradingScheme) -> dict[str, list[ManifestRow]]:
     """Manifest rows for every SPIDER series of the data pack (mid-sagittal T1, T2, T2-SPACE and the
     T2-SPACE slabs), split by patient into ``train`` and ``validation``. Rows of patients whose
     bottom-up disc numbering is in doubt (an ``IVD label 0`` row) are left out."""
     root = require_pack(data_root, GRADINGS)
-    with (root / GRADINGS).open(newline="") as f:
-        gradings = [r for r in csv.DictReader(f)]
-    doubtful = {r["Patient"] for r in gradings if r["level"] == "unknown"}
-    graded = [r for r in gradings if r["Patient"] not in doubtful and r["level"] in DISCS]
+    graded = _graded_rows(root)
     scans: dict[str, list[Path]] = defaultdict(list)
     for path in sorted((root / "spider_midsag" / "images").glob("*.nii.gz")):
         scans[path.name.split("_")[0]].append(path)

@@ -1,0 +1,70 @@
+"""The Siamese network (thesis 7.3): shapes, the contrastive loss, model files, reproducible training."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from spinecore.data.pairs import StructureSet
+from spinecore.errors import ModelError
+from spinecore.grade.siamese import (
+    BODY_LEVELS,
+    DISC_LEVELS,
+    Kind,
+    SiameseNet,
+    contrastive_loss,
+    load_siamese,
+    pair_distance,
+    siamese_config,
+)
+from spinecore.models import save_model
+from spinecore.train.siamese import SiameseTraining, siamese_model, train_siamese
+
+
+def test_one_tower_embeds_bodies_and_discs_to_unit_vectors_and_predicts_their_levels():
+    net = SiameseNet(siamese_config()).eval()
+    bodies, discs = net.embed(torch.rand(2, 9, 224, 224), Kind.BODY), net.embed(torch.rand(3, 9, 112, 224), Kind.DISC)
+    assert bodies.shape == (2, 128) and discs.shape == (3, 128)
+    assert torch.allclose(torch.linalg.vector_norm(discs, dim=1), torch.ones(3), atol=1e-5)
+    assert net.levels(bodies, Kind.BODY).shape == (2, len(BODY_LEVELS)) == (2, 7)
+    assert net.levels(discs, Kind.DISC).shape == (3, len(DISC_LEVELS)) == (3, 6)
+    shared = {name for name, _ in net.convolutions.named_parameters()}
+    assert shared and not any(name.startswith("convolutions") for name, _ in net.fully_connected.named_parameters())
+
+
+def test_contrastive_loss_pulls_pairs_of_one_subject_together_and_pushes_others_past_the_margin():
+    a = torch.tensor([[0.0, 0.0], [0.0, 0.0], [0.0, 0.0]])
+    b = torch.tensor([[3.0, 4.0], [0.3, 0.4], [3.0, 4.0]])
+    distance = pair_distance(a, b)
+    assert torch.allclose(distance, torch.tensor([5.0, 0.5, 5.0]))
+    # same: d² = 25; different, inside the margin 1: (1 - 0.5)² = 0.25; different, beyond it: 0
+    loss = contrastive_loss(distance, torch.tensor([1, 0, 0]), margin=1.0)
+    assert loss.item() == pytest.approx((25 + 0.25 + 0) / 3)
+
+
+def tiny_set(kind: Kind, rng: np.random.Generator) -> StructureSet:
+    """Three subjects × two sequences × two levels of random volumes."""
+    shape = (9, 224, 224) if kind is Kind.BODY else (9, 112, 224)
+    levels = BODY_LEVELS if kind is Kind.BODY else DISC_LEVELS
+    rows = [(s, q, level) for s in "abc" for q in ("t1", "t2") for level in levels[-2:]]
+    return StructureSet(kind, rng.integers(0, 255, (len(rows), *shape), dtype=np.uint8),
+                        np.array([r[0] for r in rows]), np.array([f"{r[0]}_{r[1]}" for r in rows]),
+                        np.array([r[1] for r in rows]), np.array([r[2] for r in rows]))
+
+
+def test_training_is_reproducible_from_its_seed_and_its_model_file_loads_back(tmp_path):
+    rng = np.random.default_rng(0)
+    sets = {kind: tiny_set(kind, rng) for kind in Kind}
+    settings = SiameseTraining(seed=3, steps=2, pairs_per_step=2)
+    first, second = train_siamese(sets, settings), train_siamese(sets, settings)
+    for (name, p), q in zip(first.state_dict().items(), second.state_dict().values()):
+        assert torch.equal(p, q), name
+    path = tmp_path / "siamese.pt"
+    save_model(path, siamese_model(first, sets, settings, "spinecore pretrain ...", threshold=0.4))
+    net, metadata = load_siamese(path)
+    assert metadata["same_subject_below"] == 0.4 and metadata["train"]["body"]["subjects"] == 3
+    x = torch.rand(2, 9, 112, 224)
+    assert torch.allclose(net.embed(x, Kind.DISC), first.embed(x, Kind.DISC))
+    (tmp_path / "not.pt").write_bytes(b"nothing")
+    with pytest.raises(ModelError, match="not.pt"):
+        load_siamese(tmp_path / "not.pt")

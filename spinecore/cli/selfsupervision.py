@@ -1,0 +1,102 @@
+"""Self-supervision and longitudinal commands: ``pretrain``, ``evaluate-pretrain``, ``compare``."""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from spinecore.cli.common import Commands, model, option, out, positive_int, seed
+
+COMMANDS = Commands()
+#: Phantom patients of each part: training seeds and held-out seeds never trained on.
+PHANTOM_SEEDS = {"train": range(1000, 1040), "validation": range(2000, 2010)}
+
+
+def _pack(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data", type=Path,
+                        help="the real-data pack (spider_midsag/); without it, phantoms only")
+
+
+def _phantoms(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--phantoms", type=int, default=len(PHANTOM_SEEDS["train"]),
+                        help="phantom patients (baseline + follow-up each) added (default %(default)s)")
+
+
+def _sets(args: argparse.Namespace, part: str):
+    from spinecore.data.pairs import pretraining_sets
+    from spinecore.localise import Localiser
+
+    seeds = list(PHANTOM_SEEDS[part])[: args.phantoms]
+    return pretraining_sets(args.data, part, seeds, Localiser.load(args.localiser))
+
+
+@COMMANDS("pretrain", "train the Siamese network (same subject or not?) on pairs of vertebral bodies and discs",
+          _pack, out("model file to write (.pt)"), seed(), _phantoms, model("localiser", "--localiser"),
+          option("--steps", type=positive_int, default=2000, help="optimiser steps (default %(default)s)"))
+def run_pretrain(args: argparse.Namespace) -> int:
+    from spinecore.evaluate.pretrain import best_threshold, pair_distances
+    from spinecore.models import save_model
+    from spinecore.train.siamese import SiameseTraining, siamese_model, train_siamese
+
+    sets = _sets(args, "train")
+    settings = SiameseTraining(seed=args.seed, steps=args.steps)
+    net = train_siamese(sets, settings)
+    threshold = best_threshold(*pair_distances(net, sets["body"]))
+    note = (f"SPIDER training patients (mid-sagittal T1, T2, T2-SPACE) from {args.data}" if args.data else "phantoms only")
+    save_model(args.out, siamese_model(net, sets, settings, args.command_line, threshold,
+                                       f"{note}; {args.phantoms} phantom patients (baseline + follow-up)"))
+    print(f"wrote {args.out} ({', '.join(f'{len(s)} {k.value} volumes' for k, s in sets.items())}; "
+          f"same subject below distance {threshold:.3f})")
+    return 0
+
+
+@COMMANDS("evaluate-pretrain", "subject identification by the Siamese network on validation pairs: AUC, histograms",
+          _pack, model("Siamese"), model("localiser", "--localiser"), _phantoms,
+          out("folder for pretrain_metrics.json/.md and pair_distances.png"))
+def run_evaluate_pretrain(args: argparse.Namespace) -> int:
+    from spinecore.data.pairs import pretraining_sets
+    from spinecore.evaluate.pretrain import subject_identification
+    from spinecore.grade.siamese import load_siamese
+    from spinecore.localise import Localiser
+    from spinecore.report import staged_output
+    from spinecore.report.pretrain import write_pretrain_evaluation
+
+    net, metadata = load_siamese(args.model)
+    localiser = Localiser.load(args.localiser)
+    threshold = float(metadata["same_subject_below"])
+    parts = {"phantom validation (baseline vs follow-up)": (None, list(PHANTOM_SEEDS["validation"])[: args.phantoms])}
+    if args.data:
+        parts["SPIDER validation patients (T1 / T2 / T2-SPACE)"] = (args.data, [])
+    results = {}
+    for name, (data_root, seeds) in parts.items():
+        sets = pretraining_sets(data_root, "validation", seeds, localiser)
+        results[name] = {kind.value: subject_identification(net, data, threshold) for kind, data in sets.items()}
+    with staged_output(args.out) as stage:
+        write_pretrain_evaluation(results, stage)
+    print((args.out / "pretrain_metrics.md").read_text())
+    print(json.dumps({"model": metadata.get("model_id")}))
+    return 0
+
+
+@COMMANDS("compare", "grade two studies of one person and report the changes per level (and whether they are "
+          "one person at all): changes.csv, comparison.json, changes.png",
+          option("baseline", type=Path, help="the earlier study (any input spinecore grade takes)"),
+          option("follow_up", type=Path, metavar="follow-up", help="the later study"),
+          out(), model("grading"), model("localiser", "--localiser"), model("Siamese", "--siamese"),
+          option("--no-tta", action="store_true", help="one view per disc instead of the 54-view average"))
+def run_compare(args: argparse.Namespace) -> int:
+    from spinecore.grade import Grader
+    from spinecore.grade.siamese import load_siamese
+    from spinecore.io import load_study
+    from spinecore.localise import Localiser
+    from spinecore.longitudinal import compare
+    from spinecore.report.changes import write_comparison
+
+    series = [load_study(path).sagittal() for path in (args.baseline, args.follow_up)]
+    siamese = load_siamese(args.siamese)
+    comparison = compare(*series, Localiser.load(args.localiser), Grader.load(args.model), siamese, tta=not args.no_tta)
+    write_comparison(comparison, args.out)
+    verdict = "the same subject" if comparison.same_subject else "probably NOT the same subject"
+    print(f"{verdict} (distance {comparison.distance:.3f}, threshold {comparison.threshold:.3f}); "
+          f"wrote changes.csv, comparison.json, changes.png, baseline/ and follow-up/ to {args.out}")
+    return 0

@@ -1,0 +1,157 @@
+"""Structure volumes of several scans per subject, and the same-subject / different-subject pairs
+that train and test the Siamese network (thesis 7.3.2, Fig. 7.3).
+
+A pair is two vertebral bodies (or two discs) of the same level: positive when both come from one
+subject in two different scans, negative when they come from two subjects. The pack has no
+longitudinal scans, so a subject's scans are what it has: SPIDER's mid-sagittal T1 and T2 and its
+T2-SPACE image (one session, three sequences), and phantom baseline / follow-up studies (true
+longitudinal: bodies unchanged, discs degenerated).
+"""
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from spinecore.errors import SpineCoreError
+from spinecore.extract import disc_volumes, vertebra_volumes
+from spinecore.grade.siamese import BODY_LEVELS, DISC_LEVELS, Kind
+from spinecore.io import load_study
+from spinecore.io.series import Series
+from spinecore.localise import Localiser
+
+log = logging.getLogger(__name__)
+#: The mid-sagittal images: T1, T2 and for some patients a T2-SPACE slice, one session each.
+SPIDER_IMAGES = ("spider_midsag/images",)
+
+
+@dataclass
+class StructureSet:
+    """Volumes of one :class:`Kind`, stored as ``uint8`` (value × 255) ``(N, 9, rows, cols)``, with
+    each one's ``subjects``, ``scans``, ``sequences`` and ``levels``. A sequence names how a scan was
+    taken (``t1``, ``t2``, ``space``; ``baseline``, ``follow-up``): the two scans of a positive pair
+    always differ in it, so every pair, negative or positive, joins two different sequences and the
+    network cannot tell them apart by contrast alone."""
+
+    kind: Kind
+    volumes: np.ndarray
+    subjects: np.ndarray
+    scans: np.ndarray
+    sequences: np.ndarray
+    levels: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.levels)
+
+    def float_volumes(self, index) -> np.ndarray:
+        return self.volumes[index].astype(np.float32) / 255.0
+
+    def level_index(self) -> np.ndarray:
+        """Each volume's class for the level head (:data:`BODY_LEVELS` / :data:`DISC_LEVELS`)."""
+        names = BODY_LEVELS if self.kind is Kind.BODY else DISC_LEVELS
+        return np.array([names.index(level) for level in self.levels], np.int64)
+
+    def save(self, path: Path) -> None:
+        np.savez_compressed(path, kind=self.kind.value, volumes=self.volumes, subjects=self.subjects, scans=self.scans,
+                            sequences=self.sequences, levels=self.levels)
+
+    @classmethod
+    def load(cls, path: Path) -> StructureSet:
+        with np.load(path) as f:
+            return cls(Kind(str(f["kind"])), f["volumes"], f["subjects"], f["scans"], f["sequences"], f["levels"])
+
+
+def structures_of(scans: list[tuple[str, str, str, Series]], localiser: Localiser) -> dict[Kind, StructureSet]:
+    """Localise each ``(subject, scan name, sequence, series)`` and cut its bodies (T12..S1) and discs
+    (T12-L1..L5-S1); a scan where no spine is found is skipped with a log line."""
+    records: dict[Kind, list[tuple]] = defaultdict(list)
+    for n, (subject, name, sequence, series) in enumerate(scans, start=1):
+        try:
+            spine = localiser(series)
+        except SpineCoreError as exc:
+            log.warning("%s", exc)
+            continue
+        for kind, volumes, wanted in ((Kind.BODY, vertebra_volumes, BODY_LEVELS), (Kind.DISC, disc_volumes, DISC_LEVELS)):
+            for volume in volumes(series, spine):
+                if volume.level in wanted:
+                    records[kind].append((np.round(volume.array * 255).astype(np.uint8), subject, name, sequence,
+                                          volume.level))
+        if n % 25 == 0 or n == len(scans):
+            log.info("cut structures from %d/%d scans", n, len(scans))
+    return {kind: StructureSet(kind, np.stack([r[0] for r in rows]), *(np.array([r[i] for r in rows]) for i in (1, 2, 3, 4)))
+            for kind, rows in records.items()}
+
+
+def spider_scans(data_root: Path, patients: set[str]) -> list[tuple[str, str, str, Series]]:
+    """Every SPIDER image (mid-sagittal T1/T2, T2-SPACE) of ``patients``, as ``(patient, file,
+    sequence, series)``; the file name is ``<patient>_<sequence>.nii.gz``."""
+    found = []
+    for folder in SPIDER_IMAGES:
+        for path in sorted((data_root / folder).glob("*.nii.gz")):
+            patient, _, sequence = path.name.removesuffix(".nii.gz").partition("_")
+            if patient in patients:
+                found.append((patient, path.name, sequence.lower(), load_study(path).sagittal()))
+    return found
+
+
+def sample_pairs(data: StructureSet, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``count`` pairs ``(first index, second index, same subject)``, half positive (same subject and
+    level, another sequence) and half negative (same level, another subject, another sequence)."""
+    by_level_subject: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, (level, subject) in enumerate(zip(data.levels, data.subjects)):
+        by_level_subject[level, subject].append(i)
+    positives = [idx for idx in by_level_subject.values() if len(set(data.sequences[idx])) > 1]
+    if not positives:
+        raise SpineCoreError(None, "no subject has two scans of one level: no positive pair to sample")
+    first, second, same = [], [], []
+    for n in range(count):
+        if n % 2 == 0:
+            group = positives[rng.integers(len(positives))]
+            a = group[rng.integers(len(group))]
+            others = [i for i in group if data.sequences[i] != data.sequences[a]]
+            b = others[rng.integers(len(others))]
+        else:
+            a = int(rng.integers(len(data)))
+            others = np.flatnonzero((data.levels == data.levels[a]) & (data.subjects != data.subjects[a])
+                                    & (data.sequences != data.sequences[a]))
+            if not len(others):
+                continue
+            b = int(others[rng.integers(len(others))])
+        first.append(a)
+        second.append(b)
+        same.append(n % 2 == 0)
+    return np.array(first), np.array(second), np.array(same)
+
+
+def all_pairs(data: StructureSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Every pair of one level from two different sequences: ``(first, second, same subject)``."""
+    first, second = np.triu_indices(len(data), k=1)
+    keep = (data.levels[first] == data.levels[second]) & (data.sequences[first] != data.sequences[second])
+    first, second = first[keep], second[keep]
+    return first, second, data.subjects[first] == data.subjects[second]
+
+
+def phantom_scans(seeds, follow_up_years: float = 5.0, n_slices: int = 9) -> list[tuple[str, str, str, Series]]:
+    """A baseline and a follow-up sagittal T2 of each phantom patient (``seeds``): the same bodies,
+    degenerated discs, a new pose and noise."""
+    from spinecore.phantom import PhantomSpec, make_phantom
+
+    found = []
+    for seed in seeds:
+        for visit, years in (("baseline", 0.0), ("follow-up", follow_up_years)):
+            study = make_phantom(PhantomSpec(seed=seed, follow_up_years=years, n_slices=n_slices, t1=False, axial=False))
+            name = f"phantom{seed}_{visit}"
+            found.append((f"phantom{seed}", name, visit, study.get("sag_t2").to_series(name)))
+    return found
+
+
+def pretraining_sets(data_root: Path | None, part: str, phantom_seeds, localiser: Localiser) -> dict[Kind, StructureSet]:
+    """Bodies and discs of the SPIDER patients of ``part`` (``train`` / ``validation``, the grading
+    split; none without ``data_root``) and of the phantom patients ``phantom_seeds``."""
+    from spinecore.data.spider import spider_patient_split
+
+    scans = spider_scans(data_root, spider_patient_split(data_root)[part]) if data_root else []
+    return structures_of(scans + phantom_scans(phantom_seeds), localiser)

@@ -1,0 +1,41 @@
+"""Subject identification by the Siamese network (thesis 7.4.1, Table 7.1): every same-level pair of
+structures from two sequences, scored by the distance of their FC7 embeddings."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn.metrics import roc_auc_score, roc_curve
+
+from spinecore.data.pairs import StructureSet, all_pairs
+from spinecore.grade.siamese import SiameseNet, embeddings
+
+
+def pair_distances(net: SiameseNet, data: StructureSet) -> tuple[np.ndarray, np.ndarray]:
+    """Distances of :func:`~spinecore.data.pairs.all_pairs` of ``data`` and whether each pair is one subject."""
+    embedded = embeddings(net, torch.from_numpy(data.float_volumes(slice(None))), data.kind)
+    first, second, same = all_pairs(data)
+    return torch.linalg.vector_norm(embedded[first] - embedded[second], dim=1).numpy(), same
+
+
+def best_threshold(distances: np.ndarray, same: np.ndarray) -> float:
+    """The distance below which a pair is called one subject, maximising Youden's J."""
+    false_positive, true_positive, thresholds = roc_curve(same, -distances)
+    return float(-thresholds[int(np.argmax(true_positive - false_positive))])
+
+
+def subject_identification(net: SiameseNet, data: StructureSet, threshold: float | None = None) -> dict:
+    """ROC AUC of ``-distance`` for same-subject pairs, the pair counts, the level accuracy of the
+    auxiliary head, and the accuracy at ``threshold`` when given; ``distances`` and ``same`` for plots."""
+    distances, same = pair_distances(net, data)
+    with torch.inference_mode():
+        volumes = torch.from_numpy(data.float_volumes(slice(None)))
+        levels = net.levels(embeddings(net, volumes, data.kind), data.kind).argmax(1).numpy()
+    result = {"kind": data.kind.value, "subjects": len(set(data.subjects.tolist())), "volumes": len(data),
+              "positive_pairs": int(same.sum()), "negative_pairs": int((~same).sum()),
+              "auc": float(roc_auc_score(same, -distances)) if 0 < same.sum() < len(same) else None,
+              "level_accuracy": float(np.mean(levels == data.level_index())),
+              "distances": distances, "same": same}
+    if threshold is not None:
+        result["threshold"] = threshold
+        result["accuracy_at_threshold"] = float(np.mean((distances < threshold) == same))
+    return result

@@ -1,0 +1,100 @@
+"""The Siamese network of thesis 7.3: does a pair of vertebral bodies (or discs) of one level come
+from the same person?
+
+One tower maps a structure volume to its FC7 embedding: Conv1..Conv5 shared by vertebral bodies
+``(N, 9, 224, 224)`` and discs ``(N, 9, 112, 224)``, FC6–FC7 one copy per kind (thesis Fig. 7.6),
+values in [0, 1] as :mod:`spinecore.extract` cuts them. The Euclidean distance of two embeddings
+(eq. 7.2) is small for the same subject. Level heads on FC7 (FC8: seven bodies T12..S1, six discs
+T12-L1..L5-S1, eq. 7.3–7.4) add the auxiliary supervision. The convolutions are the grading net's
+(:mod:`spinecore.grade.network`, same config), so a grader can start from them (thesis 7.4.2).
+"""
+from __future__ import annotations
+
+from enum import Enum
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from spinecore.grade.network import LAYERS, NetConfig, _layers, compact
+from spinecore.levels import DISCS, VERTEBRAE
+
+#: The levels the auxiliary heads predict (thesis 7.3.3).
+BODY_LEVELS = VERTEBRAE[VERTEBRAE.index("T12"):]
+DISC_LEVELS = DISCS[DISCS.index("T12-L1"):]
+CONVOLUTIONS = LAYERS.index("conv5") + 1
+
+
+class Kind(str, Enum):
+    BODY = "body"
+    DISC = "disc"
+
+
+def siamese_config(dims: int = 2) -> NetConfig:
+    """The compact grading net's config; ``n_classes`` holds the two level heads' sizes."""
+    return compact((len(BODY_LEVELS), len(DISC_LEVELS)), dims)
+
+
+class SiameseNet(nn.Module):
+    """``embed(x, kind)`` → FC7 ``(N, fc)``; ``levels(embedding, kind)`` → level logits."""
+
+    def __init__(self, config: NetConfig):
+        super().__init__()
+        self.config = config
+        layers = _layers(config)
+        self.convolutions = nn.Sequential(*layers[:CONVOLUTIONS])
+        self.fully_connected = nn.ModuleDict({k.value: nn.Sequential(*_layers(config)[CONVOLUTIONS:]) for k in Kind})
+        self.level_heads = nn.ModuleDict({k.value: nn.Linear(config.fc, n) for k, n in zip(Kind, config.n_classes)})
+        for m in self.modules():
+            if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.Linear)):
+                nn.init.xavier_uniform_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    def embed(self, x: torch.Tensor, kind: Kind) -> torch.Tensor:
+        """The FC7 embedding, scaled to unit length (so distances lie in [0, √2] and one margin
+        fits every run; the thesis used the raw FC7)."""
+        if self.config.dims == 3:
+            x = x.unsqueeze(1)
+        return F.normalize(self.fully_connected[Kind(kind).value](self.convolutions(x)), dim=1)
+
+    def levels(self, embedding: torch.Tensor, kind: Kind) -> torch.Tensor:
+        return self.level_heads[Kind(kind).value](embedding)
+
+
+def pair_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """d = ‖a − b‖₂ per pair (eq. 7.2), ``(N,)``."""
+    return torch.linalg.vector_norm(a - b, dim=1)
+
+
+def contrastive_loss(distance: torch.Tensor, same: torch.Tensor, margin: float) -> torch.Tensor:
+    """Mean over pairs of y d² + (1 − y) max(0, m − d)² (eq. 7.1, Chopra et al. 2005); ``same`` is 1
+    for pairs of one subject."""
+    same = same.float()
+    return (same * distance**2 + (1 - same) * torch.clamp(margin - distance, min=0) ** 2).mean()
+
+
+KIND = "siamese"
+
+
+def load_siamese(path=None) -> tuple[SiameseNet, dict]:
+    """The network and metadata of a Siamese model file (default: the bundled one)."""
+    from spinecore.errors import ModelError
+    from spinecore.models import default_model_path, load_model
+
+    path = path if path is not None else default_model_path(KIND)
+    checkpoint = load_model(path, KIND)
+    try:
+        net = SiameseNet(NetConfig.from_dict(checkpoint["config"]["net"]))
+        net.load_state_dict(checkpoint["state_dict"])
+        metadata = dict(checkpoint["metadata"])
+        float(metadata["same_subject_below"])
+    except (KeyError, TypeError, ValueError, RuntimeError):
+        raise ModelError(path, "Siamese model file is damaged or from another spinecore version") from None
+    return net.eval(), metadata
+
+
+@torch.inference_mode()
+def embeddings(net: SiameseNet, volumes: torch.Tensor, kind: Kind, batch: int = 32) -> torch.Tensor:
+    """FC7 embeddings ``(N, fc)`` of volumes ``(N, 9, rows, cols)`` in [0, 1]."""
+    return torch.cat([net.embed(volumes[i:i + batch], kind) for i in range(0, len(volumes), batch)])

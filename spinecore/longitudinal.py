@@ -1,0 +1,106 @@
+"""Two studies of (perhaps) one person compared level by level (thesis ch. 7): each graded by
+:func:`~spinecore.pipeline.analyse`, discs matched by level, and the Siamese distance of their
+vertebral bodies (which change little over the years) saying whether they are one subject at all.
+
+>>> comparison = compare(load_study("2015").sagittal(), load_study("2025").sagittal())  # doctest: +SKIP
+>>> comparison.same_subject, comparison.rows()[0]["middle_height_change_mm"]           # doctest: +SKIP
+(True, -1.2)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from spinecore.errors import SpineCoreError
+from spinecore.extract import vertebra_volumes
+from spinecore.grade import Grader
+from spinecore.grade.siamese import (
+    BODY_LEVELS,
+    Kind,
+    SiameseNet,
+    embeddings,
+    load_siamese,
+)
+from spinecore.io.series import Series
+from spinecore.levels import DISCS
+from spinecore.localise import Localiser
+from spinecore.pipeline import Analysis, analyse
+
+#: The disc height compared (mm); the others are in each study's gradings.csv.
+HEIGHT = "middle_height_mm"
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """``baseline`` and ``follow_up`` analyses; ``body_distances``: Siamese distance per vertebral
+    body seen in both; ``threshold``: the model's same-subject cut-off on their mean."""
+
+    baseline: Analysis
+    follow_up: Analysis
+    body_distances: dict[str, float]
+    threshold: float
+    siamese_model: str
+
+    @property
+    def distance(self) -> float:
+        return float(np.mean(list(self.body_distances.values())))
+
+    @property
+    def same_subject(self) -> bool:
+        return self.distance < self.threshold
+
+    def levels(self) -> list[str]:
+        """Discs graded in either study, cranial → caudal."""
+        graded = {d.level for a in (self.baseline, self.follow_up) for d in a.gradings.discs}
+        return [level for level in DISCS if level in graded]
+
+    def rows(self) -> list[dict]:
+        """One row per :meth:`levels`: each task's grade at both visits and whether it changed, the
+        disc height (mm) at both and its change (``None`` where a visit lacks the disc or its height)."""
+        before, after = (_by_level(a) for a in (self.baseline, self.follow_up))
+        rows = []
+        for level in self.levels():
+            row: dict = {"level": level}
+            for task in self.baseline.gradings.scheme.task_names:
+                a, b = (side[level]["grades"].get(task) if level in side else None for side in (before, after))
+                row.update({f"{task}_baseline": a, f"{task}_follow_up": b,
+                            f"{task}_change": None if a is None or b is None else b - a})
+            a, b = (side[level]["height"] if level in side else None for side in (before, after))
+            row.update({f"{HEIGHT}_baseline": a, f"{HEIGHT}_follow_up": b,
+                        "middle_height_change_mm": None if a is None or b is None else round(b - a, 2)})
+            rows.append(row)
+        return rows
+
+
+def _by_level(analysis: Analysis) -> dict[str, dict]:
+    discs = {d.level: d for d in analysis.spine.discs}
+    return {g.level: {"grades": {t.name: analysis.gradings.predicted(g, t.name)[0] for t in analysis.gradings.scheme.tasks},
+                      "height": (round(getattr(discs[g.level].measurements, HEIGHT), 2)
+                                 if discs[g.level].measurements else None)}
+            for g in analysis.gradings.discs}
+
+
+def body_distances(net: SiameseNet, first: Series, first_analysis: Analysis, second: Series,
+                   second_analysis: Analysis) -> dict[str, float]:
+    """Siamese distance of each vertebral body (T12..S1) found in both studies."""
+    bodies = [{v.level: v for v in vertebra_volumes(s, a.spine) if v.level in BODY_LEVELS}
+              for s, a in ((first, first_analysis), (second, second_analysis))]
+    shared = [level for level in BODY_LEVELS if level in bodies[0] and level in bodies[1]]
+    if not shared:
+        raise SpineCoreError(None, "the two studies share no vertebral body from T12 to S1: nothing to compare")
+    embedded = [embeddings(net, torch.from_numpy(np.stack([b[level].array for level in shared])), Kind.BODY)
+                for b in bodies]
+    distances = torch.linalg.vector_norm(embedded[0] - embedded[1], dim=1).tolist()
+    return dict(zip(shared, (round(d, 4) for d in distances)))
+
+
+def compare(baseline: Series, follow_up: Series, localiser: Localiser | None = None, grader: Grader | None = None,
+            siamese: tuple[SiameseNet, dict] | None = None, tta: bool = True) -> Comparison:
+    """Grade both studies and compare them (default models: the bundled ones)."""
+    localiser, grader = localiser or Localiser.load(), grader or Grader.load()
+    net, metadata = siamese or load_siamese()
+    first, second = (analyse(s, localiser, grader, tta=tta) for s in (baseline, follow_up))
+    return Comparison(first, second, body_distances(net, baseline, first, follow_up, second),
+                      float(metadata["same_subject_below"]), str(metadata.get("model_id", "")))
