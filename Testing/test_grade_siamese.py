@@ -26,8 +26,8 @@ def test_one_tower_embeds_bodies_and_discs_to_unit_vectors_and_predicts_their_le
     bodies, discs = net.embed(torch.rand(2, 9, 224, 224), Kind.BODY), net.embed(torch.rand(3, 9, 112, 224), Kind.DISC)
     assert bodies.shape == (2, 128) and discs.shape == (3, 128)
     assert torch.allclose(torch.linalg.vector_norm(discs, dim=1), torch.ones(3), atol=1e-5)
-    assert net.levels(bodies, Kind.BODY).shape == (2, len(BODY_LEVELS)) == (2, 7)
-    assert net.levels(discs, Kind.DISC).shape == (3, len(DISC_LEVELS)) == (3, 6)
+    assert net.levels(net.features(torch.rand(2, 9, 224, 224), Kind.BODY), Kind.BODY).shape == (2, len(BODY_LEVELS)) == (2, 7)
+    assert net.levels(net.features(torch.rand(3, 9, 112, 224), Kind.DISC), Kind.DISC).shape == (3, len(DISC_LEVELS)) == (3, 6)
     shared = {name for name, _ in net.convolutions.named_parameters()}
     assert shared and not any(name.startswith("convolutions") for name, _ in net.fully_connected.named_parameters())
 

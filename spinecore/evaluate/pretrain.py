@@ -9,6 +9,8 @@ from sklearn.metrics import roc_auc_score, roc_curve
 from spinecore.data.pairs import StructureSet, all_pairs
 from spinecore.grade.siamese import SiameseNet, embeddings
 
+EVALUATION_BATCH = 32
+
 
 def pair_distances(net: SiameseNet, data: StructureSet) -> tuple[np.ndarray, np.ndarray]:
     """Distances of :func:`~spinecore.data.pairs.all_pairs` of ``data`` and whether each pair is one subject."""
@@ -29,7 +31,8 @@ def subject_identification(net: SiameseNet, data: StructureSet, threshold: float
     distances, same = pair_distances(net, data)
     with torch.inference_mode():
         volumes = torch.from_numpy(data.float_volumes(slice(None)))
-        levels = net.levels(embeddings(net, volumes, data.kind), data.kind).argmax(1).numpy()
+        levels = torch.cat([net.levels(net.features(volumes[i:i + EVALUATION_BATCH], data.kind), data.kind)
+                            for i in range(0, len(volumes), EVALUATION_BATCH)]).argmax(1).numpy()
     result = {"kind": data.kind.value, "subjects": len(set(data.subjects.tolist())), "volumes": len(data),
               "positive_pairs": int(same.sum()), "negative_pairs": int((~same).sum()),
               "auc": float(roc_auc_score(same, -distances)) if 0 < same.sum() < len(same) else None,

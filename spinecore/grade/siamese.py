@@ -36,14 +36,16 @@ def siamese_config(dims: int = 2) -> NetConfig:
 
 
 class SiameseNet(nn.Module):
-    """``embed(x, kind)`` → FC7 ``(N, fc)``; ``levels(embedding, kind)`` → level logits."""
+    """``embed(x, kind)`` → unit-length FC7 embedding ``(N, fc)``; ``levels(features(x, kind), kind)``
+    → level logits."""
 
     def __init__(self, config: NetConfig):
         super().__init__()
         self.config = config
         layers = _layers(config)
         self.convolutions = nn.Sequential(*layers[:CONVOLUTIONS])
-        self.fully_connected = nn.ModuleDict({k.value: nn.Sequential(*_layers(config)[CONVOLUTIONS:]) for k in Kind})
+        # FC6 and FC7's linear map per kind: the embedding is FC7 before its ReLU, so it can point anywhere
+        self.fully_connected = nn.ModuleDict({k.value: nn.Sequential(*self._fully_connected(config)) for k in Kind})
         self.level_heads = nn.ModuleDict({k.value: nn.Linear(config.fc, n) for k, n in zip(Kind, config.n_classes)})
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.Linear)):
@@ -51,15 +53,25 @@ class SiameseNet(nn.Module):
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
 
-    def embed(self, x: torch.Tensor, kind: Kind) -> torch.Tensor:
-        """The FC7 embedding, scaled to unit length (so distances lie in [0, √2] and one margin
-        fits every run; the thesis used the raw FC7)."""
+    @staticmethod
+    def _fully_connected(config: NetConfig) -> list[nn.Module]:
+        fc6, fc7 = _layers(config)[CONVOLUTIONS:]
+        return [fc6, fc7[0]]
+
+    def features(self, x: torch.Tensor, kind: Kind) -> torch.Tensor:
+        """FC7 before its ReLU, ``(N, fc)``."""
         if self.config.dims == 3:
             x = x.unsqueeze(1)
-        return F.normalize(self.fully_connected[Kind(kind).value](self.convolutions(x)), dim=1)
+        return self.fully_connected[Kind(kind).value](self.convolutions(x))
 
-    def levels(self, embedding: torch.Tensor, kind: Kind) -> torch.Tensor:
-        return self.level_heads[Kind(kind).value](embedding)
+    def embed(self, x: torch.Tensor, kind: Kind) -> torch.Tensor:
+        """The FC7 embedding scaled to unit length, so distances lie in [0, 2] and one margin fits
+        every run (the thesis used the raw FC7)."""
+        return F.normalize(self.features(x, kind), dim=1)
+
+    def levels(self, features: torch.Tensor, kind: Kind) -> torch.Tensor:
+        """Level logits from :meth:`features` (FC8 on the rectified FC7, thesis 7.3.3)."""
+        return self.level_heads[Kind(kind).value](F.relu(features))
 
 
 def pair_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -53,11 +53,12 @@ def _step_loss(net: SiameseNet, data: StructureSet, settings: SiameseTraining, r
     first, second, same = sample_pairs(data, settings.pairs_per_step, rng)
     index = np.concatenate([first, second])
     x = augment(torch.from_numpy(data.float_volumes(index)), generator, AUGMENTATIONS[data.kind])
-    embedding = net.embed(x, data.kind)
+    features = net.features(x, data.kind)
+    embedding = F.normalize(features, dim=1)
     a, b = embedding[: len(first)], embedding[len(first):]
     contrastive = contrastive_loss(pair_distance(a, b), torch.from_numpy(same), settings.margin)
     levels = torch.from_numpy(data.level_index()[index])
-    level_loss = F.cross_entropy(net.levels(embedding, data.kind), levels, weight=weights)
+    level_loss = F.cross_entropy(net.levels(features, data.kind), levels, weight=weights)
     return contrastive + level_loss, contrastive.item()
 
 
