@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import io
+import socket
 import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
@@ -10,12 +11,12 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("fastapi")
-from fastapi.testclient import TestClient  # noqa: E402
+from conftest import SAMPLE_T2, run_cli
+from fastapi.testclient import TestClient
 
-from conftest import SAMPLE_T2, run_cli  # noqa: E402
-from spinecore.phantom import PhantomSpec, make_phantom, write_phantom  # noqa: E402
-from spinecore.serve import ServeSettings, create_app  # noqa: E402
-from spinecore.serve.jobs import JOB_ID  # noqa: E402
+from spinecore.phantom import PhantomSpec, make_phantom, write_phantom
+from spinecore.serve import ServeSettings, create_app
+from spinecore.serve.jobs import JOB_ID
 
 UPLOAD_CAP_MB = 4
 JOB_TIMEOUT_S = 240
@@ -148,11 +149,11 @@ def test_ten_concurrent_uploads_each_get_their_own_results(service, tmp_path):
         jobs = list(pool.map(lambda name: upload(client, name, studies[name])["id"], names))
     queued = [s["queue_position"] for s in (client.get(f"/api/jobs/{j}").json() for j in jobs) if s["status"] == "queued"]
     assert sorted(queued) == list(range(1, len(queued) + 1)), "queue positions are 1, 2, ... in line"
-    for name, job_id in zip(names, jobs):
+    for job_id in jobs:
         assert wait(client, job_id)["status"] == "done"
-    for name in studies:
+    for name, content in studies.items():
         expected = tmp_path / "cli" / name
-        (tmp_path / name).write_bytes(studies[name])
+        (tmp_path / name).write_bytes(content)
         assert run_cli("grade", tmp_path / name, "--out", expected, "--no-tta").returncode == 0
         for job_id in (j for n, j in zip(names, jobs) if n == name):
             assert client.get(f"/api/jobs/{job_id}/files/gradings.csv").content == (expected / "gradings.csv").read_bytes()
@@ -193,3 +194,37 @@ def test_the_pages_and_the_openapi_description_are_served(service):
     assert {"/api/jobs", "/api/jobs/{job_id}", "/api/jobs/{job_id}/files/{name}"} <= set(schema["paths"])
     form = schema["paths"]["/api/jobs"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
     assert form["required"] == ["file"]
+
+
+def one_line_error(done) -> str:
+    assert done.returncode == 2 and done.stdout == "", (done.returncode, done.stdout, done.stderr)
+    assert len(done.stderr.strip().splitlines()) == 1 and "Traceback" not in done.stderr, done.stderr
+    return done.stderr
+
+
+def test_serve_refuses_bad_options_a_busy_port_and_a_bad_model_in_one_line(tmp_path):
+    assert "--keep-hours" in one_line_error(run_cli("serve", "--keep-hours", "0"))
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        assert f"cannot listen on 127.0.0.1:{port}" in one_line_error(run_cli("serve", "--port", port))
+    bad_model = tmp_path / "grader.pt"
+    bad_model.write_text("not a model")
+    data_dir = tmp_path / "data"
+    message = one_line_error(run_cli("serve", "--port", "0", "--model", bad_model, "--data-dir", data_dir))
+    assert str(bad_model) in message
+    assert not data_dir.exists(), "nothing written when the server cannot start"
+
+
+def test_a_running_job_deleted_stops_and_the_workers_go_on(service):
+    client, data_dir, _ = service
+    job_id = upload(client, "sample.nii.gz", SAMPLE_T2.read_bytes(), tta=True, hotspots=True)["id"]
+    deadline = time.monotonic() + JOB_TIMEOUT_S
+    while client.get(f"/api/jobs/{job_id}").json()["status"] == "queued" and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert client.delete(f"/api/jobs/{job_id}").status_code == 204
+    assert client.get(f"/api/jobs/{job_id}").status_code == 404 and job_id not in job_folders(data_dir)
+    after = upload(client, "sample.nii.gz", SAMPLE_T2.read_bytes())["id"]
+    assert wait(client, after)["status"] == "done"
+    assert job_id not in job_folders(data_dir), "a stopped job leaves nothing behind"

@@ -113,11 +113,18 @@ def run_extract(args: argparse.Namespace) -> int:
           option("--slices", type=positive_int, default=15, help="sagittal slices (default %(default)s)"),
           option("--repeats", type=positive_int, default=5, help="timed runs (default %(default)s)"),
           option("--cohort", type=positive_int, metavar="N",
-                 help="instead: studies per hour of spinecore batch on N phantom studies with 1 and 2 workers"))
+                 help="instead: studies per hour of spinecore batch on N phantom studies with 1 and 2 workers"),
+          option("--serve", type=positive_int, metavar="N",
+                 help="instead: load check of spinecore serve: N concurrent uploads, time to result, peak memory"),
+          option("--jobs", type=positive_int, default=1, help="with --serve: the server's --jobs (default %(default)s)"))
 def run_bench(args: argparse.Namespace) -> int:
     from spinecore.bench import bench_cohort, bench_grade, bench_hotspots, bench_localise
 
-    if args.cohort:
+    if args.serve:
+        from spinecore.serve.loadcheck import load_check
+
+        results = [load_check(args.serve, jobs=args.jobs, n_slices=args.slices)]
+    elif args.cohort:
         results = [bench_cohort(args.cohort, n_slices=args.slices, localiser_model=args.model, model=args.grader)]
     else:
         results = [bench_localise(args.model, n_slices=args.slices, repeats=args.repeats),

@@ -92,6 +92,13 @@ def create_app(settings: ServeSettings) -> FastAPI:
             response.headers.update(SECURITY_HEADERS)
         return response
 
+    _page_routes(app, board)
+    _api_routes(app, board, settings.max_upload_mb * 1024**2)
+    return app
+
+
+def _page_routes(app: FastAPI, board: JobBoard) -> None:
+    """The upload page, the job page and their scripts and style."""
     app.mount("/static", StaticFiles(directory=str(PAGES)), name="static")
 
     @app.get("/", include_in_schema=False)
@@ -103,6 +110,10 @@ def create_app(settings: ServeSettings) -> FastAPI:
         _job_or_404(board, job_id)
         return FileResponse(str(PAGES / "job.html"))
 
+
+def _api_routes(app: FastAPI, board: JobBoard, max_upload_bytes: int) -> None:
+    """``/api/jobs``: create, follow, download from and delete jobs."""
+
     @app.post("/api/jobs", status_code=202, response_model=JobCreated, openapi_extra=UPLOAD_FORM,
               responses={400: {"description": "not a form with a file"}, 413: {"description": "over the size cap"},
                          503: {"description": "too many jobs waiting"}})
@@ -111,7 +122,7 @@ def create_app(settings: ServeSettings) -> FastAPI:
         job_id, folder = board.new_folder()
         try:
             upload = await receive_upload(request.headers.get("content-type", ""), request.headers.get("content-length"),
-                                          request.stream(), folder / "upload", settings.max_upload_mb * 1024**2)
+                                          request.stream(), folder / "upload", max_upload_bytes)
             board.submit(job_id, JobSpec(folder, upload.path, upload.display_name, **upload.options))
         except UploadRejected as exc:
             shutil.rmtree(folder, ignore_errors=True)
@@ -148,8 +159,6 @@ def create_app(settings: ServeSettings) -> FastAPI:
         if not board.delete(job_id):
             raise HTTPException(404, "no such job")
         return Response(status_code=204)
-
-    return app
 
 
 def _job_or_404(board: JobBoard, job_id: str):

@@ -23,7 +23,13 @@ from enum import Enum
 from pathlib import Path
 
 from spinecore.errors import SpineCoreError
-from spinecore.serve.worker import PROGRESS_FILE, JobSpec, load_models, models_ready, run_job
+from spinecore.serve.worker import (
+    PROGRESS_FILE,
+    JobSpec,
+    load_models,
+    models_ready,
+    run_job,
+)
 
 #: 24 random bytes: 192 bits, written as 32 URL-safe characters.
 JOB_ID_BYTES = 24
@@ -86,15 +92,15 @@ class JobBoard:
     def open(self) -> None:
         """Clear job folders left by an earlier server, start the workers (raising a one-line
         :class:`SpineCoreError` when they cannot load the models) and the dispatch threads."""
-        self.jobs_dir.mkdir(parents=True, exist_ok=True)
-        for old in self.jobs_dir.iterdir():
-            if JOB_ID.fullmatch(old.name) and old.is_dir():
-                shutil.rmtree(old, ignore_errors=True)
         self._pool = self._new_pool()
         problems = {f.result() for f in [self._pool.submit(models_ready) for _ in range(self.workers)]}
         if problems - {None}:
             self.close()
             raise SpineCoreError(None, next(p for p in problems if p))
+        self.jobs_dir.mkdir(parents=True, exist_ok=True)
+        for old in self.jobs_dir.iterdir():
+            if JOB_ID.fullmatch(old.name) and old.is_dir():
+                shutil.rmtree(old, ignore_errors=True)
         self._threads = [threading.Thread(target=self._dispatch, daemon=True, name=f"spinecore-job-{n}")
                          for n in range(self.workers)]
         self._threads.append(threading.Thread(target=self._sweep, daemon=True, name="spinecore-sweeper"))

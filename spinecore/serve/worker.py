@@ -11,6 +11,7 @@ import importlib.util
 import json
 import os
 import shutil
+import signal
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,9 +52,11 @@ class JobSpec:
 
 def load_models(localiser: Path | None, grader: Path | None, threads: int) -> None:
     """Pool initializer: load the models once for this process (``None``: the bundled ones). A
-    failure is kept and reported by every job, so the process never dies on a bad model file."""
+    failure is kept and reported by every job, so the process never dies on a bad model file.
+    Ctrl+C is left to the server, which stops the workers itself."""
     import torch
 
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     from spinecore.grade import Grader
     from spinecore.localise import Localiser
 
