@@ -228,3 +228,14 @@ def test_a_running_job_deleted_stops_and_the_workers_go_on(service):
     after = upload(client, "sample.nii.gz", SAMPLE_T2.read_bytes())["id"]
     assert wait(client, after)["status"] == "done"
     assert job_id not in job_folders(data_dir), "a stopped job leaves nothing behind"
+
+
+def test_a_zipped_dicom_study_also_gets_its_dicom_seg_and_sr(service, phantom_study):
+    pytest.importorskip("highdicom")
+    client, _, _ = service
+    job = upload(client, "whole study.zip", zipped(phantom_study / "dicom"))  # sagittal T2 and an axial series
+    state = wait(client, job["id"])
+    assert state["status"] == "done", state
+    assert {"seg.dcm", "sr.dcm"} <= set(state["files"])
+    seg = client.get(f"/api/jobs/{job['id']}/files/seg.dcm")
+    assert seg.headers["content-type"] == "application/dicom" and seg.content[128:132] == b"DICM"
