@@ -177,17 +177,6 @@ def test_phantom_dicom_study_quadrilaterals_lie_on_the_true_vertebrae(scene, run
         assert 2 * (found & true).sum() / (found.sum() + true.sum()) > 0.75, level
 
 
-def test_parameters_round_trip_through_a_parameter_node():
-    node = slicer.vtkMRMLScriptedModuleNode()
-    chosen = SpineNetParameters(grader_model="/m/grader.pt", tta=False, hotspot_tasks=("modic", "herniation"),
-                                method="guided", augmentations=20, all_slices=True)
-    chosen.write(node)
-    assert SpineNetParameters.read(node) == chosen
-    assert SpineNetParameters.read(slicer.vtkMRMLScriptedModuleNode()) == SpineNetParameters()
-    with pytest.raises(ValueError):
-        SpineNetParameters(method="sharpest")
-
-
 def test_saved_files_and_scene_read_back(scene, runner, tmp_path):
     node = load_like_slicer(scene, SAMPLE_T2)
     analysis, outputs = runner.run(node, HOTSPOTS)

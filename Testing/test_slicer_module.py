@@ -15,8 +15,10 @@ from conftest import REPO, SLICER_MODULE
 from SpineNetLib.install import (PYTORCH_UTILS, TORCH_VERSION, WHEELS_FOLDER, EngineFacts, InstallPlan, engine_facts,
                                  plan_install, run_plan)
 
-# slicer-core has slicer.util (VTKObservationMixin, dialogs) but not the scripted-module base classes (they
-# need the application): a stub gives them; torch, qt and ctk are made unimportable.
+TESTING = Path(__file__).resolve().parent
+
+# slicer-core has slicer.util (VTKObservationMixin, dialogs) but neither the scripted-module base classes nor
+# slicer.parameterNodeWrapper: slicer_stand_ins gives them; torch, qt and ctk are made unimportable.
 LOAD_WITHOUT_TORCH = """
 import importlib.abc, json, sys, types
 
@@ -26,18 +28,10 @@ class Blocked(importlib.abc.MetaPathFinder):
             raise ImportError(f"{name} is blocked in this test")
 
 sys.meta_path.insert(0, Blocked())
-import slicer
+sys.path[:0] = sys.argv[1:3]
+from slicer_stand_ins import stand_in_modules
 
-class Base:
-    def __init__(self, parent=None):
-        self.parent = parent
-
-stub = types.ModuleType("slicer.ScriptedLoadableModule")
-for name in ("ScriptedLoadableModule", "ScriptedLoadableModuleLogic", "ScriptedLoadableModuleTest",
-             "ScriptedLoadableModuleWidget"):
-    setattr(stub, name, type(name, (Base,), {}))
-sys.modules[stub.__name__] = stub
-sys.path.insert(0, sys.argv[1])
+sys.modules.update(stand_in_modules())
 import SpineNet
 
 parent = types.SimpleNamespace()
@@ -55,8 +49,8 @@ print(json.dumps({"title": parent.title, "installed": installed, "heavy": heavy,
 
 
 def test_module_file_loads_with_torch_unavailable():
-    done = subprocess.run([sys.executable, "-c", LOAD_WITHOUT_TORCH, str(SLICER_MODULE)], capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", LOAD_WITHOUT_TORCH, str(SLICER_MODULE), str(TESTING)],
+                          capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     loaded = json.loads(done.stdout.strip().splitlines()[-1])
     assert loaded["title"] == "SpineNet"
