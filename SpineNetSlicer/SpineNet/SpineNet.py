@@ -224,14 +224,15 @@ class SpineNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         with slicer.util.tryWithErrorDisplay("Could not read the grader model.", waitCursor=True):
             grader = self.logic.runner.grader(self._parameterNode.grader_model)
         self.ui.schemeLabel.text = f"{grader.scheme.name}: {', '.join(grader.scheme.task_names)}"
+        wanted = self._parameterNode.hotspot_tasks
         wasBlocked = self.ui.hotspotTasksList.blockSignals(True)  # no half-listed tasks into the node
         try:
             for task in grader.scheme.task_names:
                 item = qt.QListWidgetItem(task, self.ui.hotspotTasksList)
                 item.setFlags(item.flags() | qt.Qt.ItemIsUserCheckable)
+                item.setCheckState(qt.Qt.Checked if task in wanted else qt.Qt.Unchecked)  # shows the check box
         finally:
             self.ui.hotspotTasksList.blockSignals(wasBlocked)
-        self.tickHotspotTasks()
         self.onHotspotTasksChanged()  # tasks this grader lacks are dropped
 
     def onApply(self):
