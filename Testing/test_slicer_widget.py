@@ -1,14 +1,13 @@
 """The module widget with its logic replaced (as SlicerNNUnet tests its widget), on a real MRML scene
 (slicer-core) and the real settings, job thread and scene events: a new parameter node gets the
-engine's defaults and the first volume, a stored one keeps its settings, Apply runs with the node's
-settings, the engine is asked for before anything runs, and closing the scene cancels the job and binds
-the new scene's node.
+engine's defaults and the first volume, a stored one keeps its settings, Apply asks for the engine
+before anything runs, a job runs with the node's settings, and closing the scene cancels the job and
+binds the new scene's node.
 
-Not testable without the Slicer application: the binding itself (``connectGui`` of Slicer's
-``parameterNodeWrapper``, which needs Qt, as do the widgets), the wrapper's serialisation into the
-scene, the grader's task list (Qt list items), the dialogs and wait cursor (``tryWithErrorDisplay`` with
-``waitCursor``, around starting a job) and the slice-view layers of a finished job.
-SpineNetTest runs inside Slicer (and as ctest in an extension build) for those."""
+Not testable without the Slicer application, so not tested here: the binding itself (``connectGui`` of
+Slicer's ``parameterNodeWrapper``, which needs Qt, as do the widgets), the wrapper's serialisation into
+the scene, the grader's task list (Qt list items), the dialogs and wait cursor (``tryWithErrorDisplay``
+with ``waitCursor``, around starting a job in Apply) and the slice-view layers of a finished job."""
 from __future__ import annotations
 
 import importlib.util
