@@ -29,7 +29,7 @@ CHECKOUT_VARIABLES = ("PYTHONPATH", "SPINECORE_MODELS")
 #: editable install: then the Slicer logic and batch tests run here; else test_packaging.py runs them in a venv
 ENGINE_INSTALLED = Path(spinecore.__file__).resolve().is_relative_to(Path(sysconfig.get_paths()["purelib"]).resolve())
 needs_installed_engine = pytest.mark.skipif(
-    not ENGINE_INSTALLED, reason="runs against the wheel-installed spinecore: test_packaging.py runs it in a fresh venv")
+    not ENGINE_INSTALLED, reason="runs against the wheel-installed spinecore: test_packaging.py runs it in a venv")
 
 
 @pytest.fixture(scope="session")

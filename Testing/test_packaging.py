@@ -18,7 +18,8 @@ INSTALLED_ENGINE_TESTS = ("test_slicer_logic.py", "test_slicer_batch.py")
 def test_the_wheel_ships_the_models_from_their_one_home(installed_engine):
     with zipfile.ZipFile(installed_engine.wheel) as archive:
         for name in MODELS:
-            assert archive.read(f"spinecore/bundled_models/{name}") == (REPO / "Resources" / "Models" / name).read_bytes()
+            shipped = archive.read(f"spinecore/bundled_models/{name}")
+            assert shipped == (REPO / "Resources" / "Models" / name).read_bytes()
 
 
 def test_the_venv_finds_the_installed_engine_and_models_not_the_checkout(installed_engine, tmp_path):
@@ -51,7 +52,7 @@ def test_the_installed_command_reads_localises_and_grades_the_sample_from_anothe
         assert json.loads(made.read_text()) == json.loads((tmp_path / "checkout" / made.name).read_text()), made
 
 
-@pytest.mark.skipif(ENGINE_INSTALLED, reason="spinecore is installed in this interpreter: those tests run here directly")
+@pytest.mark.skipif(ENGINE_INSTALLED, reason="spinecore is installed in this interpreter: those tests run here")
 def test_slicer_logic_and_batch_tests_pass_against_the_installed_engine(installed_engine, tmp_path):
     """The Slicer logic and batch tests (``needs_installed_engine``) run with the venv's interpreter."""
     tests = [REPO / "Testing" / name for name in INSTALLED_ENGINE_TESTS]
@@ -59,4 +60,4 @@ def test_slicer_logic_and_batch_tests_pass_against_the_installed_engine(installe
                                 *tests, cwd=tmp_path)
     assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
     summary = done.stdout.strip().splitlines()[-1]
-    assert re.fullmatch(r"\d+ passed(, \d+ warnings?)? in [\d.]+s( \(.*\))?", summary), summary  # none skipped or failed
+    assert re.fullmatch(r"\d+ passed(, \d+ warnings?)? in [\d.]+s( \(.*\))?", summary), summary  # no skip, no failure

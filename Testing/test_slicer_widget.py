@@ -133,8 +133,8 @@ def test_the_parameter_node_holds_every_setting_of_a_run(SpineNet):
     SpineNet.storeSettings(node, CHOSEN)
     assert node.hotspot_tasks == ["modic", "herniation"]  # the wrapper keeps lists
     assert SpineNet.settingsOf(node) == CHOSEN
-    with pytest.raises(ValueError):
-        SpineNet.settingsOf(ParameterNodeStandIn(SpineNet.SpineNetParameterNode))  # no method until the engine's defaults
+    with pytest.raises(ValueError):  # a new node has no method until the engine's defaults are stored
+        SpineNet.settingsOf(ParameterNodeStandIn(SpineNet.SpineNetParameterNode))
     with pytest.raises(ValueError):
         SpineNetParameters(method="sharpest")
 
