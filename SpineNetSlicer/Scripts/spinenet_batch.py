@@ -7,7 +7,8 @@
 (see ``spinecore.io.find_studies``). Each study gets ``DIR/<study>/`` with
 ``structures.seg.nrrd``, ``quadrilaterals/*.mrk.json``, ``heatmap_<task>.nrrd``, ``gradings.csv``,
 ``scene.mrb``, ``gradings.json``, ``vertebrae.json`` and ``overview.png``, or nothing if it fails.
-A study that cannot be read is reported in one line and skipped; the exit code is then 1.
+A study that cannot be read is reported in one line and skipped; the exit code is then 1. The
+first line printed names the spinecore that grades (version and folder).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "SpineNet"))
 
 import slicer  # noqa: E402  (Slicer's own, or slicer-core's)
 
+import spinecore  # noqa: E402
 from spinecore.errors import SpineCoreError  # noqa: E402
 from spinecore.io import Weighting, find_studies, load_study  # noqa: E402
 from spinecore.io.volume import volume_stem  # noqa: E402
@@ -86,6 +88,7 @@ def grade_study(runner: SpineNetRunner, path: Path, out: Path, args, parameters:
 
 def main(argv: list[str]) -> int:
     args = parse(argv)
+    print(f"spinecore {spinecore.__version__} ({Path(spinecore.__file__).parent})")
     try:
         runner = SpineNetRunner()
         known = runner.grader(args.model).scheme.task_names
