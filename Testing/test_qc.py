@@ -3,12 +3,14 @@ range; they reach gradings.csv/json next to the localisation flags."""
 import csv
 import json
 
+import numpy as np
 import pytest
 
 from spinecore import cli
 from spinecore.grade import Grader
 from spinecore.grade.qc import (CONTRAST_RANGE, GRADING_FLAGS, INTENSITY_OUT_OF_RANGE, LOW_CONFIDENCE,
                                 LOW_CONFIDENCE_BELOW, SPACING_OUT_OF_RANGE, disc_flags, volume_statistics)
+from spinecore.grade.schemes import SPIDER
 from spinecore.io.volume import series_from_array
 from spinecore.io.write import write_volume
 from spinecore.localise import Localiser
@@ -84,3 +86,18 @@ def test_grade_writes_the_grading_flags_into_gradings_csv_and_json(tmp_path, cap
     document = json.loads((tmp_path / "out" / "gradings.json").read_text())
     assert rows and [r["flags"].split(FLAG_SEPARATOR) for r in rows] == [d["flags"] for d in document["discs"]]
     assert all({INTENSITY_OUT_OF_RANGE, SPACING_OUT_OF_RANGE} <= set(d["flags"]) for d in document["discs"])
+
+
+def test_training_range_measures_the_manifest_scans(tmp_path, models):
+    from spinecore.evaluate.training_range import training_range
+
+    spacings = [(3.5, 0.6, 0.8), (4.5, 0.9, 0.7)]
+    for n, (slices, row, column) in enumerate(spacings):
+        series = phantom_series(slice_spacing_mm=slices, pixel_spacing_mm=(row, column), n_slices=5)
+        write_volume(tmp_path / f"p{n}_t2.nii.gz", series.array, series.geometry)
+    tasks = ",".join(SPIDER.task_names)
+    (tmp_path / "manifest.csv").write_text(f"patient,scan,level,{tasks}\n1,p0_t2.nii.gz,L4-L5,3\n2,p1_t2.nii.gz,L4-L5,2\n")
+    measured = training_range(tmp_path / "manifest.csv")
+    assert measured["scans"] == 2 and measured["discs"] >= 8
+    assert np.allclose(measured["slice_mm"], [3.5, 4.5]) and np.allclose(measured["in_plane_mm"], [0.6, 0.9])
+    assert CONTRAST_RANGE[0] < measured["contrast"][0] <= measured["contrast"][1] < CONTRAST_RANGE[1]

@@ -2,7 +2,7 @@
 
 The training range describes the bundled grader's training data (``Resources/Models/grader.md``: the
 SPIDER series of our training split), measured with
-``python Resources/Models/training_ranges.py manifests/spider_train.csv`` (288 scans, 1944 discs);
+``python -m spinecore.evaluate.training_range manifests/spider_train.csv`` (288 scans, 1944 discs);
 it is the same for any grader model.
 Intensities are compared where the grader sees them: in the disc volume, whose intensities
 are already scaled so the neighbouring bodies' median is 0.5 (:mod:`spinecore.extract`), so a

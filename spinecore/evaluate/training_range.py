@@ -1,7 +1,7 @@
-"""Measure the bundled grader's training range: the spacing of its training series and the intensity
+"""The bundled grader's training range: the spacing of its training series and the intensity
 statistics of the disc volumes it was trained on (``spinecore.grade.qc`` records the result).
 
-    python Resources/Models/training_ranges.py manifests/spider_train.csv
+    python -m spinecore.evaluate.training_range manifests/spider_train.csv
 
 prints the range of row, column and slice spacing (mm) over the manifest's scans, and the
 :data:`~spinecore.grade.qc.COVERED` central fraction of each disc-volume statistic
@@ -14,17 +14,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from spinecore.data.manifests import read_manifest
 from spinecore.errors import SpineCoreError
 from spinecore.extract import disc_volumes
 from spinecore.grade.qc import COVERED, volume_statistics
 from spinecore.grade.schemes import SCHEMES
-from spinecore.data.manifests import read_manifest
 from spinecore.io import load_study
 from spinecore.localise import Localiser
 
 
-def main(manifest: Path) -> None:
-    torch.set_num_threads(1)
+def training_range(manifest: Path) -> dict:
+    """Spacing (min, max; mm) of the manifest's scans and the range of each disc-volume statistic."""
     localiser = Localiser.load()
     spacings, statistics = [], []
     for scan in sorted({row.scan for row in read_manifest(manifest, SCHEMES["spider"])}):
@@ -36,14 +36,15 @@ def main(manifest: Path) -> None:
             continue
     spacing, stats = np.array(spacings), np.array(statistics)
     tail = (1 - COVERED) / 2 * 100
-    print(json.dumps({
+    return {
         "scans": len(spacings), "discs": len(statistics),
         "slice_mm": [spacing[:, 0].min(), spacing[:, 0].max()],
         "in_plane_mm": [spacing[:, 1:].min(), spacing[:, 1:].max()],
         "mean": np.percentile(stats[:, 0], [tail, 100 - tail]).round(4).tolist(),
         "contrast": np.percentile(stats[:, 1], [tail, 100 - tail]).round(4).tolist(),
-    }, default=float, indent=1))
+    }
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]))
+    torch.set_num_threads(1)
+    print(json.dumps(training_range(Path(sys.argv[1])), default=float, indent=1))
