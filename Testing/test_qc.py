@@ -19,7 +19,7 @@ from spinecore.pipeline import analyse
 from spinecore.report.gradings import FLAG_SEPARATOR
 
 #: A phantom inside the training range: 4 mm slices, 0.7 mm pixels.
-NORMAL = dict(n_slices=9, slice_spacing_mm=4.0, pixel_spacing_mm=(0.7, 0.7), t1=False, axial=False)
+NORMAL = {"n_slices": 9, "slice_spacing_mm": 4.0, "pixel_spacing_mm": (0.7, 0.7), "t1": False, "axial": False}
 OFFSET = 3000.0  # added to every voxel (a rescale intercept): the disc volume loses its contrast
 
 
@@ -60,7 +60,7 @@ def test_an_intensity_offset_flags_every_disc_but_a_rescale_does_not(models):
     assert all(INTENSITY_OUT_OF_RANGE not in g.flags for g in scaled.gradings.discs)  # the extractor normalises it
 
 
-@pytest.mark.parametrize("spec", [dict(pixel_spacing_mm=(1.5, 1.5)), dict(slice_spacing_mm=6.0)],
+@pytest.mark.parametrize("spec", [{"pixel_spacing_mm": (1.5, 1.5)}, {"slice_spacing_mm": 6.0}],
                          ids=["coarse pixels", "thick slices"])
 def test_spacing_outside_the_training_range_flags_every_disc(models, spec):
     analysis = graded(phantom_series(**spec), models)
