@@ -1,4 +1,4 @@
-"""The robustness corpus (``robustness_corpus.py``: 270 broken or odd inputs cut from a phantom study)
+"""The robustness corpus (``robustness_corpus.py``: 272 broken or odd inputs cut from a phantom study)
 through ``spinecore grade`` (in this process, plus a few as real processes) and through one
 ``spinecore batch`` run: each case gives a valid result or one line naming the file (for batch, one
 ``failures.csv`` row), never a traceback, a warning or a file outside ``--out``."""
