@@ -26,6 +26,7 @@ from spinecore.io import Weighting, find_studies, load_study  # noqa: E402
 from spinecore.io.volume import volume_stem  # noqa: E402
 from spinecore.report import staged_output  # noqa: E402
 from spinecore.saliency import DEFAULT_AUGMENTATIONS, DEFAULT_METHOD, Method  # noqa: E402
+from spinecore.saliency.settings import ALL_TASKS, hotspot_tasks  # noqa: E402
 
 from SpineNetLib.bridge import add_volume_node  # noqa: E402
 from SpineNetLib.logic import SpineNetRunner  # noqa: E402
@@ -44,7 +45,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--weighting", choices=[w.value for w in Weighting], default="T2",
                         help="preferred sagittal weighting (default T2; any sagittal series if absent)")
     parser.add_argument("--no-tta", action="store_true", help="grade without test-time augmentation")
-    parser.add_argument("--hotspots", default="all",
+    parser.add_argument("--hotspots", default=ALL_TASKS,
                         help="comma-separated tasks to make heatmaps for, 'all' (default) or 'none'")
     parser.add_argument("--method", choices=[m.value for m in Method], default=DEFAULT_METHOD.value)
     parser.add_argument("--augmentations", type=int, default=DEFAULT_AUGMENTATIONS)
@@ -93,10 +94,7 @@ def main(argv: list[str]) -> int:
         runner = SpineNetRunner()
         known = runner.grader(args.model).scheme.task_names
         runner.localiser(args.localiser)
-        tasks = {"all": tuple(known), "none": ()}.get(args.hotspots, tuple(t for t in args.hotspots.split(",") if t))
-        if set(tasks) - set(known):
-            raise ValueError(f"--hotspots: unknown task(s) {', '.join(sorted(set(tasks) - set(known)))}; "
-                             f"the grader's tasks are {', '.join(known)}")
+        tasks = hotspot_tasks(args.hotspots, known)
         parameters = SpineNetParameters(args.model, args.localiser, not args.no_tta, tasks, args.method,
                                         args.augmentations, args.all_slices)
         studies = find_studies(args.input)

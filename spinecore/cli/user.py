@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from spinecore.cli.common import (Commands, any_study, hotspot_options, model, option, out, positive_int, read_sagittal,
+from spinecore.cli.common import (Commands, any_study, hotspots, model, option, out, positive_int, read_sagittal,
                                   read_study, sagittal_study)
 
 COMMANDS = Commands()
@@ -62,9 +62,7 @@ def run_localise(args: argparse.Namespace) -> int:
 @COMMANDS("grade", "localise and grade every disc: gradings.csv/.json, vertebrae.json, overview.png", sagittal_study,
           model("grading"), model("localiser", "--localiser"),
           option("--no-tta", action="store_true", help="one view per disc instead of the 54-view average"),
-          option("--hotspots", action="store_true",
-                 help="also write evidence hotspots: hotspots/<level>_<task>.nii.gz (scan grid) and <level>.png"),
-          hotspot_options("saliency method for --hotspots (default %(default)s)"),
+          hotspots,
           option("--dicom-out", action="store_true",
                  help="DICOM input: also write seg.dcm (DICOM SEG of the bodies and discs) and sr.dcm (DICOM SR "
                       "measurement report of the gradings); needs the 'dicom' extra"))
@@ -74,13 +72,14 @@ def run_grade(args: argparse.Namespace) -> int:
     from spinecore.pipeline import analyse
     from spinecore.report import check_dicom_out, write_analysis
     from spinecore.saliency import Method
+    from spinecore.saliency.settings import hotspot_tasks
 
     series = read_sagittal(args)
     if args.dicom_out:
         check_dicom_out(series, args.input)
     localiser, grader = Localiser.load(args.localiser), Grader.load(args.model)
     result = analyse(series, localiser, grader, tta=not args.no_tta,
-                     hotspot_tasks=grader.scheme.task_names if args.hotspots else (), method=Method(args.method),
+                     hotspot_tasks=hotspot_tasks(args.hotspots, grader.scheme.task_names), method=Method(args.method),
                      augmentations=args.augmentations)
     write_analysis(result, args.out, dicom_out=args.dicom_out)
     levels = ", ".join(d.level for d in result.gradings.discs) or "none"

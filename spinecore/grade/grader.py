@@ -10,6 +10,7 @@ import torch
 from spinecore.errors import ModelError
 from spinecore.extract import StructureVolume, disc_volumes
 from spinecore.grade.network import GradingNet, NetConfig
+from spinecore.grade.qc import disc_flags
 from spinecore.grade.schemes import GradingScheme
 from spinecore.grade.tta import CENTRE_VIEW, make_views, views_for
 from spinecore.io.series import Series
@@ -22,10 +23,11 @@ KIND = "grader"
 @dataclass(frozen=True)
 class DiscGrading:
     """Calibrated class probabilities of one disc: ``probabilities[task]`` is ``(n_classes,)`` in the
-    order of the task's values."""
+    order of the task's values; ``flags``: its grading QC flags (:data:`~spinecore.grade.qc.GRADING_FLAGS`)."""
 
     level: str
     probabilities: dict[str, np.ndarray]
+    flags: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -97,9 +99,14 @@ class Grader:
         if volumes:
             logits = self.logits(torch.from_numpy(np.stack([v.array for v in volumes])), tta)
             probs = [p.numpy() for p in self.net.probabilities(logits)]
-            discs = tuple(DiscGrading(v.level, {t.name: probs[n][i] for n, t in enumerate(self.scheme.tasks)})
-                          for i, v in enumerate(volumes))
+            discs = tuple(self._disc(volume, {t.name: probs[n][i] for n, t in enumerate(self.scheme.tasks)})
+                          for i, volume in enumerate(volumes))
         return Gradings(self.scheme, self.model_id, tta, discs)
+
+    @staticmethod
+    def _disc(volume: StructureVolume, probabilities: dict[str, np.ndarray]) -> DiscGrading:
+        return DiscGrading(volume.level, probabilities,
+                           disc_flags(volume, [float(p.max()) for p in probabilities.values()]))
 
     def __call__(self, series: Series, spine: Spine, tta: bool = True) -> Gradings:
         return self.grade_volumes(disc_volumes(series, spine), tta)

@@ -29,15 +29,21 @@ def grading_columns(scheme: GradingScheme) -> list[tuple[str, type]]:
             *((f"{n}_confidence", float) for n in names)]
 
 
+def disc_flags(gradings: Gradings, spine: Spine) -> dict[str, tuple[str, ...]]:
+    """Every QC flag of each graded disc by level: its localisation flags, then its grading flags."""
+    discs = {d.level: d for d in spine.discs}
+    return {g.level: discs[g.level].flags + g.flags for g in gradings.discs}
+
+
 def disc_rows(gradings: Gradings, spine: Spine) -> list[dict]:
     """One row per graded disc with the :func:`grading_columns` (measurements None where the disc
     was not measured: next to an inferred vertebra)."""
-    discs = {d.level: d for d in spine.discs}
+    discs, flags = {d.level: d for d in spine.discs}, disc_flags(gradings, spine)
     rows = []
     for row in gradings.rows():
         disc = discs[row["level"]]
         measured = disc.measurements.to_dict() if disc.measurements else dict.fromkeys(MEASUREMENTS)
-        rows.append({"level": row["level"], "flags": FLAG_SEPARATOR.join(disc.flags), **measured, **row})
+        rows.append({"level": row["level"], "flags": FLAG_SEPARATOR.join(flags[disc.level]), **measured, **row})
     return rows
 
 
@@ -53,14 +59,14 @@ def write_gradings_csv(gradings: Gradings, spine: Spine, path: Path) -> Path:
 def write_gradings_json(gradings: Gradings, spine: Spine, path: Path) -> Path:
     """Every class probability per level and task, with the scheme, the model id and each disc's
     centre (LPS mm), localiser slice, QC flags and measurements."""
-    discs = {d.level: d for d in spine.discs}
+    discs, flags = {d.level: d for d in spine.discs}, disc_flags(gradings, spine)
     document = {
         "source": spine.source, "model": gradings.model_id, "tta": gradings.tta, "scheme": gradings.scheme.to_dict(),
         "discs": [{
             "level": g.level,
             "center_mm": [round(float(v), 3) for v in discs[g.level].center_mm],
             "slice": discs[g.level].slice,
-            "flags": list(discs[g.level].flags),
+            "flags": list(flags[g.level]),
             "measurements": discs[g.level].measurements.to_dict() if discs[g.level].measurements else None,
             "tasks": {task.name: {"grade": gradings.predicted(g, task.name)[0],
                                   "confidence": round(gradings.predicted(g, task.name)[1], 4),
