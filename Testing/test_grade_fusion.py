@@ -188,3 +188,63 @@ def test_fused_model_learns_from_its_streams():
         x = {s: torch.from_numpy(v) for s, v in data.inputs(slice(0, n)).items()}
         with_t1 = grader.logits(x, tta=False)[task].argmax(1).numpy()
     assert (with_t1 == labels).mean() > 0.9
+
+
+@pytest.fixture(scope="module")
+def fused_models(tmp_path_factory):
+    """Untrained fused model files (the grading commands only need their streams): T1 + T2, and T1 + T2 + axial."""
+    folder = tmp_path_factory.mktemp("fused")
+    paths = {}
+    for streams in (("t2", "t1"), ("t2", "t1", "axial")):
+        net = _net(streams, "fc6-sum")
+        path = folder / f"{'-'.join(streams)}.pt"
+        save_model(path, TrainedModel("grader", {**net.config.to_dict(), "scheme": SPIDER.to_dict()}, net,
+                                      {"model_id": "fused-" + "+".join(streams)}))
+        paths[streams] = path
+    return paths
+
+
+def _streams(out):
+    import json
+
+    return {d["level"]: d["streams"] for d in json.loads((out / "gradings.json").read_text())["discs"]}
+
+
+def test_grade_with_separate_t1_file(phantom_dir, fused_models, tmp_path):
+    t2, t1 = phantom_dir / "nifti" / "sag_t2.nii.gz", phantom_dir / "nifti" / "sag_t1.nii.gz"
+    result = run_cli("grade", t2, "--t1", t1, "--model", fused_models["t2", "t1"], "--out", tmp_path / "fused", "--no-tta")
+    assert result.returncode == 0, result.stderr
+    streams = _streams(tmp_path / "fused")
+    assert streams and all(s == ["t2", "t1"] for s in streams.values())
+    assert "streams: t2 + t1" in result.stdout
+    # the bundled T2 model grades the T2 only, and says so: no fake fusion
+    result = run_cli("grade", t2, "--t1", t1, "--out", tmp_path / "plain", "--no-tta")
+    assert result.returncode == 0, result.stderr
+    assert all(s == ["t2"] for s in _streams(tmp_path / "plain").values()) and "t1 not used" in result.stdout
+
+
+def test_grade_refuses_a_t1_of_another_geometry(phantom_dir, fused_models, tmp_path):
+    from spinecore.io import load_study
+    from spinecore.io.write import write_volume
+
+    t1 = load_study(phantom_dir / "nifti" / "sag_t1.nii.gz").sagittal()
+    affine = t1.geometry.affine.copy()
+    affine[:3, 3] += (0.0, 300.0, 0.0)
+    moved = write_volume(tmp_path / "elsewhere_t1.nii.gz", t1.array, type(t1.geometry)(affine, t1.geometry.shape))
+    out = tmp_path / "out"
+    result = run_cli("grade", phantom_dir / "nifti" / "sag_t2.nii.gz", "--t1", moved, "--model",
+                     fused_models["t2", "t1"], "--out", out, "--no-tta")
+    assert result.returncode == 2, result.stdout
+    assert result.stderr.count("\n") == 1 and "elsewhere_t1.nii.gz" in result.stderr and "does not overlap" in result.stderr
+    assert not out.exists() or not any(out.iterdir())
+
+
+def test_grade_dicom_study_uses_its_t1_and_axial_series(phantom_dir, phantom_truth, fused_models, tmp_path):
+    result = run_cli("grade", phantom_dir / "dicom", "--model", fused_models["t2", "t1", "axial"], "--out", tmp_path,
+                     "--no-tta")
+    assert result.returncode == 0, result.stderr
+    streams = _streams(tmp_path)
+    axial_levels = {n.removeprefix("ax_t2_").upper() for n in phantom_truth["series"] if n.startswith("ax_t2_")}
+    assert axial_levels and streams
+    for level, used in streams.items():
+        assert used == (["t2", "t1", "axial"] if level in axial_levels else ["t2", "t1"]), level
