@@ -69,7 +69,7 @@ def test_t1_bodies_are_normalised_like_the_t2(moved):
 
 
 def test_t1_of_another_geometry_is_a_one_line_error(moved):
-    study, t2, spine, volumes = moved
+    _, t2, spine, volumes = moved
     other = make_phantom(PhantomSpec(seed=8, axial=False)).get("sag_t1")
     shifted = other.geometry.affine.copy()
     shifted[:3, 3] += (0.0, 0.0, 400.0)  # another patient, placed elsewhere in the scanner

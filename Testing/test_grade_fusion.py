@@ -5,7 +5,6 @@ import pytest
 import torch
 
 from spinecore.data.manifests import DiscSet, ManifestRow, build_disc_set, read_manifest, write_manifest, write_phantom_manifest
-from spinecore.errors import SpineCoreError
 from spinecore.extract import disc_volumes, t1_disc_volumes
 from spinecore.grade import GENODISC, SPIDER, Grader, compact, load_grader_net
 from spinecore.grade.fusion import FusionConfig, FusionNet, drop_streams
@@ -15,7 +14,7 @@ from spinecore.phantom import PhantomSpec, make_phantom
 from spinecore.streams import FUSIONS
 from spinecore.train.grading import GradingTraining, train_grading_model
 
-from conftest import run_cli
+from conftest import REPO, run_cli
 
 N_CLASSES = [t.n_classes for t in SPIDER.tasks]
 STREAM_SETS = [("t2", "t1"), ("t2", "axial"), ("t2", "t1", "axial")]
@@ -93,7 +92,7 @@ def test_fused_model_file_round_trip(tmp_path):
     save_model(tmp_path / "fused.pt", TrainedModel("grader", config, net, {"fusion": "fc8-sum", "streams": ["t2", "t1"]}))
     stored = torch.load(tmp_path / "fused.pt", weights_only=True)
     assert stored["config"]["fusion"] == "fc8-sum" and stored["metadata"]["streams"] == ["t2", "t1"]
-    loaded, scheme, metadata = load_grader_net(tmp_path / "fused.pt")
+    loaded, scheme, _ = load_grader_net(tmp_path / "fused.pt")
     assert isinstance(loaded, FusionNet) and loaded.streams == ("t2", "t1") and scheme.name == "spider"
     x = _inputs(2, ("t2", "t1"))
     with torch.no_grad():
@@ -248,3 +247,14 @@ def test_grade_dicom_study_uses_its_t1_and_axial_series(phantom_dir, phantom_tru
     assert axial_levels and streams
     for level, used in streams.items():
         assert used == (["t2", "t1", "axial"] if level in axial_levels else ["t2", "t1"]), level
+
+
+@pytest.mark.skipif(not (REPO.parent / "shared" / "data" / "spider_midsag").is_dir(), reason="needs the shared SPIDER data")
+def test_spider_manifests_pair_each_t2_with_the_patients_t1():
+    from spinecore.data.spider import spider_manifests
+
+    rows = [r for part in spider_manifests(REPO.parent / "shared" / "data", SPIDER).values() for r in part]
+    paired = [r for r in rows if r.scan_t1 is not None]
+    assert len({r.patient for r in paired}) > 100
+    assert all(r.scan.name == f"{r.patient}_t2.nii.gz" and r.scan_t1.name == f"{r.patient}_t1.nii.gz" for r in paired)
+    assert all(r.scan_t1 is None for r in rows if not r.scan.name.endswith("_t2.nii.gz"))

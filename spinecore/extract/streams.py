@@ -84,7 +84,7 @@ def t1_disc_volume(t1: Series, t2_volume: StructureVolume, spine: Spine) -> Stru
         raw, inside = _sample(t1, (to_scan @ grid)[:3])
         if not inside.any():
             continue
-        k = int(round(t2_volume.to_scan[0, 0] * s + t2_volume.to_scan[0, 3]))
+        k = round(float(t2_volume.to_scan[0, 0] * s + t2_volume.to_scan[0, 3]))
         outlines = [(np.c_[(v.on_slice(k) or v.mid).corners_mm, np.ones(4)] @ from_mm.T)[:, 1:3] for v in (upper, lower)]
         reference = _body_reference(raw.reshape(shape[1:]), inside.reshape(shape[1:]), outlines)
         out[s] = np.clip(raw.reshape(shape[1:]) * (0.5 / max(reference, 1e-6)), 0.0, 1.0)
@@ -124,7 +124,7 @@ def axial_disc_volume(axial: Series, spine: Spine, level: str) -> StructureVolum
     mid = float(axial.geometry.mm_to_vox(disc.center_mm)[0])
     if not -0.5 <= mid <= axial.shape[0] - 0.5:
         return None
-    k = int(round(np.clip(mid, 0, axial.shape[0] - 1)))
+    k = round(float(np.clip(mid, 0, axial.shape[0] - 1)))
     point = axial.geometry.vox_to_mm([k, 0, 0])
     normal = axial.geometry.directions[:, 0]
     anterior = _line_crossing(upper.corners_mm[3], lower.corners_mm[0], point, normal)
