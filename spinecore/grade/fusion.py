@@ -92,26 +92,29 @@ class FusionNet(nn.Module):
         self.register_buffer("temperature", torch.ones(len(config.net.n_classes)))
         glorot(self)
 
-    def _features(self, stream: str, x: torch.Tensor) -> torch.Tensor:
+    def _features(self, stream: str, x: torch.Tensor, present: torch.Tensor) -> torch.Tensor:
+        """FC6 features ``(N, fc)`` of one stream: its tower runs on the discs that have it only (a
+        missing stream never enters the batch statistics), zero for the others."""
         tower = self.config.tower_of(stream)
-        return self.towers[tower](x.unsqueeze(1) if self.dims[tower] == 3 else x)
+        out = torch.zeros(len(x), self.config.net.fc)
+        rows = torch.nonzero(present).flatten()
+        if len(rows):
+            out = out.index_put((rows,), self.towers[tower](x[rows].unsqueeze(1) if self.dims[tower] == 3 else x[rows]))
+        return out
 
     def forward(self, inputs: dict[str, torch.Tensor]) -> list[torch.Tensor]:
         """Per-task logits ``(N, n_classes)`` of the inputs (a missing key is a missing stream)."""
         n = next(iter(inputs.values())).shape[0]
         present = torch.stack([inputs[s].flatten(1).abs().amax(1) > 0 if s in inputs else torch.zeros(n, dtype=torch.bool)
-                               for s in self.streams], 1).float()
-        weights = present * len(self.streams) / present.sum(1, keepdim=True).clamp(min=1)
-        streams = [(k, s) for k, s in enumerate(self.streams) if s in inputs]
-        features = {s: self._features(s, inputs[s]) * weights[:, k:k + 1] for k, s in streams}
+                               for s in self.streams], 1)
+        weights = present.float() * len(self.streams) / present.sum(1, keepdim=True).clamp(min=1)
+        features = [self._features(s, inputs[s], present[:, k]) * weights[:, k:k + 1] if s in inputs
+                    else torch.zeros(n, self.config.net.fc) for k, s in enumerate(self.streams)]
         if self.config.fusion == "fc8-sum":
-            per_stream = [[head(features[s]) for head in self.heads[self.config.tower_of(s)]] for _, s in streams]
+            per_stream = [[head(f) * (weights[:, k:k + 1] > 0) for head in self.heads[self.config.tower_of(s)]]
+                          for k, (s, f) in enumerate(zip(self.streams, features))]
             return [torch.stack(task).sum(0) for task in zip(*per_stream)]
-        if self.config.fusion == "fc6-sum":
-            fused = torch.stack(list(features.values())).sum(0)
-        else:
-            width = self.config.net.fc
-            fused = torch.cat([features.get(s, torch.zeros(n, width)) for s in self.streams], 1)
+        fused = torch.stack(features).sum(0) if self.config.fusion == "fc6-sum" else torch.cat(features, 1)
         return [head(fused) for head in self.heads["fused"]]
 
     def probabilities(self, logits: list[torch.Tensor]) -> list[torch.Tensor]:

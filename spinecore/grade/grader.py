@@ -66,8 +66,7 @@ def load_grader_net(path: Path | None) -> tuple[GradingNet | FusionNet, GradingS
     try:
         config = checkpoint["config"]
         net_config = NetConfig.from_dict(config["net"])
-        net = (FusionNet(FusionConfig(net_config, tuple(config["streams"]), config["fusion"])) if "fusion" in config
-               else GradingNet(net_config))
+        net = FusionNet(FusionConfig.from_dict(config)) if "fusion" in config else GradingNet(net_config)
         scheme = GradingScheme.from_dict(config["scheme"])
         net.load_state_dict(checkpoint["state_dict"])
     except (KeyError, TypeError, ValueError, RuntimeError):
