@@ -4,6 +4,8 @@ from setuptools import find_packages, setup
 
 COHORT = ["distributed>=2024.1", "tqdm>=4.60"]  # spinecore batch: Dask cluster, progress bar
 DICOM = ["highdicom>=0.28"]  # --dicom-out: DICOM SEG and SR writers
+SERVE = ["fastapi>=0.110", "uvicorn>=0.29", "python-multipart>=0.0.18"]  # spinecore serve: the web service
+SERVE_TESTS = ["httpx2>=2.0", "playwright>=1.45", "psutil>=5.9"]  # API client, headless Chromium, memory of the load check
 
 setup(
     name="spinecore",
@@ -16,7 +18,7 @@ setup(
     # the bundled models ship inside the package, read from Resources/Models (their one home)
     packages=[*find_packages(include=["spinecore", "spinecore.*"]), "spinecore.bundled_models"],
     package_dir={"spinecore.bundled_models": "Resources/Models"},
-    package_data={"spinecore.bundled_models": ["*.pt", "*.md"]},
+    package_data={"spinecore.bundled_models": ["*.pt", "*.md"], "spinecore.serve": ["pages/*"]},
     install_requires=[
         "numpy>=1.24",
         "scipy>=1.10",
@@ -30,7 +32,8 @@ setup(
     extras_require={
         "cohort": COHORT,
         "dicom": DICOM,
-        "test": ["pytest>=8", "slicer-core==5.13.31053.0", *COHORT, *DICOM],  # slicer-core: real MRML nodes (Slicer tests)
+        "serve": SERVE,
+        "test": ["pytest>=8", "slicer-core==5.13.31053.0", *COHORT, *DICOM, *SERVE, *SERVE_TESTS],  # slicer-core: real MRML nodes (Slicer tests)
     },
     entry_points={"console_scripts": ["spinecore=spinecore.cli:main"]},
 )

@@ -14,8 +14,10 @@ import pytest
 from conftest import SAMPLE_T2, run_cli
 from spinecore.batch.layout import find_cohort
 from spinecore.errors import InputError
+from spinecore.grade.qc import INTENSITY_OUT_OF_RANGE
+from spinecore.io.write import write_volume
 from spinecore.phantom import PhantomSpec, make_phantom, write_phantom
-from spinecore.report.analysis import ANALYSIS_FILES
+from spinecore.report.analysis import ANALYSIS_FILES, HOTSPOTS_FOLDER
 
 GOOD = ("a", "b", "c", "phantom")
 BROKEN = ("text", "truncated")
@@ -151,3 +153,41 @@ def test_studies_are_named_after_their_file_or_folder_and_never_share_a_name(tmp
     assert sorted(cohort.todo()) == sorted(cohort.studies)  # nothing done yet; "out" itself is no study
     with pytest.raises(InputError, match="not a folder"):
         find_cohort(tmp_path, tmp_path / "b.mha")
+
+
+def test_batch_hotspots_land_in_each_study_folder_and_flags_filter_the_cohort(tmp_path):
+    """``--hotspots pfirrmann``: every graded disc of every study gets its heatmap and montage, as
+    ``spinecore grade --hotspots`` writes them; ``cohort.csv``'s flags pick out the study whose
+    intensities are outside the training range."""
+    root = tmp_path / "root"
+    root.mkdir()
+    series = make_phantom(PhantomSpec(seed=3, n_slices=5, slice_spacing_mm=4.0, pixel_spacing_mm=(0.7, 0.7), t1=False,
+                                      axial=False)).get("sag_t2")
+    write_volume(root / "normal_t2.nii.gz", series.array, series.geometry)
+    write_volume(root / "offset_t2.nii.gz", series.array + 3000, series.geometry)  # contrast squashed
+    out = tmp_path / "out"
+    result = run_cli(*batch_args(root, out), "--hotspots", "pfirrmann", "--augmentations", "2")
+    assert result.returncode == 0 and "Traceback" not in result.stderr, result.stderr
+    for study in ("normal_t2", "offset_t2"):
+        levels = [r["level"] for r in read_csv(out / study / "gradings.csv")]
+        assert levels and sorted(p.name for p in (out / study / HOTSPOTS_FOLDER).iterdir()) == sorted(
+            [f"{level}_pfirrmann.nii.gz" for level in levels] + [f"{level}.png" for level in levels])
+    flagged = {r["study"] for r in read_csv(out / "cohort.csv") if INTENSITY_OUT_OF_RANGE in r["flags"].split(";")}
+    assert flagged == {"offset_t2"}
+
+
+def test_a_study_done_without_the_extras_asked_for_is_not_done(tmp_path):
+    (tmp_path / "a.nii.gz").touch()
+    (tmp_path / "out" / "a").mkdir(parents=True)
+    for name in ANALYSIS_FILES:
+        (tmp_path / "out" / "a" / name).touch()
+    assert find_cohort(tmp_path, tmp_path / "out").todo() == []
+    assert find_cohort(tmp_path, tmp_path / "out", (HOTSPOTS_FOLDER,)).todo() == ["a"]
+    (tmp_path / "out" / "a" / HOTSPOTS_FOLDER).mkdir()
+    assert find_cohort(tmp_path, tmp_path / "out", (HOTSPOTS_FOLDER,)).todo() == []
+
+
+def test_batch_rejects_an_unknown_hotspot_task_in_one_line_before_starting(cohort_root, tmp_path):
+    result = run_cli("batch", cohort_root, "--out", tmp_path / "out", "--hotspots", "pfirrmann,sharpness")
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert "unknown task(s) sharpness" in result.stderr and not (tmp_path / "out").exists()

@@ -136,8 +136,8 @@ def test_batch_worker_writes_dicom_out_and_fails_a_non_dicom_study(phantom_dir, 
     from spinecore.batch import worker
 
     monkeypatch.setattr(worker, "torch_threads", lambda slots: torch.get_num_threads())  # no Dask worker here
-    assert worker.grade_study(phantom_dir / "dicom", tmp_path / "dicom", False, (None, None), {}, dicom_out=True) is None
+    assert worker.grade_study(phantom_dir / "dicom", tmp_path / "dicom", {"tta": False}, (None, None), {}, dicom_out=True) is None
     assert {"seg.dcm", "sr.dcm"} <= {p.name for p in (tmp_path / "dicom").iterdir()}
     volume = phantom_dir / "nifti" / "sag_t2.nii.gz"
-    reason = worker.grade_study(volume, tmp_path / "volume", False, (None, None), {}, dicom_out=True)
+    reason = worker.grade_study(volume, tmp_path / "volume", {"tta": False}, (None, None), {}, dicom_out=True)
     assert reason == f"{volume}: --dicom-out needs DICOM input" and not (tmp_path / "volume").exists()

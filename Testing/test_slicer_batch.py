@@ -1,17 +1,21 @@
 """The batch script (``Slicer --python-script`` or plain Python with slicer-core) on a folder
-holding the bundled sample, a phantom DICOM study and a broken file."""
+holding the bundled sample, a phantom DICOM study and a broken file, with spinecore installed from its
+wheel (test_packaging.py runs this file in a fresh venv)."""
 from __future__ import annotations
 
 import shutil
 import subprocess
 import sys
+import sysconfig
+from pathlib import Path
 
 import numpy as np
 import pytest
 import slicer
-
-from conftest import BATCH_SCRIPT, SAMPLE_T2
+from conftest import BATCH_SCRIPT, REPO, SAMPLE_T2, needs_installed_engine
 from SpineNetLib.headless import new_scene, release
+
+pytestmark = needs_installed_engine
 
 
 def run_batch(*args) -> subprocess.CompletedProcess:
@@ -37,6 +41,8 @@ def batch_run(cohort, tmp_path_factory):
 def test_batch_grades_each_study_and_reports_the_broken_one(batch_run, cohort):
     result, out = batch_run
     assert result.returncode == 1
+    engine = Path(result.stdout.splitlines()[0].split("(", 1)[1].rstrip(")"))
+    assert engine == Path(sysconfig.get_paths()["purelib"]) / "spinecore" and not engine.is_relative_to(REPO)
     assert sorted(p.name for p in out.iterdir()) == ["phantom", "sample"]
     errors = result.stderr.strip().splitlines()
     assert len(errors) == 1 and str(cohort / "broken.nii.gz") in errors[0] and "Traceback" not in result.stderr

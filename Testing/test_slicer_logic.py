@@ -1,8 +1,11 @@
 """SpineNetLib's logic on real MRML nodes (slicer-core, no Qt, no Slicer application): the bundled
-sample as Slicer loads it, and a phantom DICOM study read by spinecore."""
+sample as Slicer loads it, and a phantom DICOM study read by spinecore, installed from its wheel
+(test_packaging.py runs this file in a fresh venv)."""
 from __future__ import annotations
 
 import csv
+import sysconfig
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +14,8 @@ import slicer
 import vtk
 from vtk.util import numpy_support
 
-from conftest import SAMPLE_T2
+import spinecore
+from conftest import REPO, SAMPLE_T2, needs_installed_engine
 from spinecore.geometry import Geometry
 from spinecore.io import load_study
 from spinecore.io.volume import read_volume
@@ -27,7 +31,14 @@ from SpineNetLib.outputs import INPUT_ATTRIBUTE, outputs_of
 from SpineNetLib.parameters import SpineNetParameters
 from SpineNetLib.saving import save_outputs
 
+pytestmark = needs_installed_engine
 HOTSPOTS = SpineNetParameters(hotspot_tasks=("pfirrmann", "modic"), augmentations=4)
+
+
+def test_the_engine_is_the_installed_wheel_not_the_checkout():
+    engine = Path(spinecore.__file__).parent
+    assert engine == Path(sysconfig.get_paths()["purelib"]) / "spinecore" and not engine.is_relative_to(REPO)
+    assert (engine / "bundled_models" / "grader.pt").is_file()
 
 
 @pytest.fixture(scope="module")
@@ -164,17 +175,6 @@ def test_phantom_dicom_study_quadrilaterals_lie_on_the_true_vertebrae(scene, run
         found = segment_mask(outputs.segmentation, level, labels.shape)
         true = labels == LABELS[level]
         assert 2 * (found & true).sum() / (found.sum() + true.sum()) > 0.75, level
-
-
-def test_parameters_round_trip_through_a_parameter_node():
-    node = slicer.vtkMRMLScriptedModuleNode()
-    chosen = SpineNetParameters(grader_model="/m/grader.pt", tta=False, hotspot_tasks=("modic", "herniation"),
-                                method="guided", augmentations=20, all_slices=True)
-    chosen.write(node)
-    assert SpineNetParameters.read(node) == chosen
-    assert SpineNetParameters.read(slicer.vtkMRMLScriptedModuleNode()) == SpineNetParameters()
-    with pytest.raises(ValueError):
-        SpineNetParameters(method="sharpest")
 
 
 def test_saved_files_and_scene_read_back(scene, runner, tmp_path):

@@ -15,8 +15,10 @@ from conftest import REPO, SLICER_MODULE
 from SpineNetLib.install import (PYTORCH_UTILS, TORCH_VERSION, WHEELS_FOLDER, EngineFacts, InstallPlan, engine_facts,
                                  plan_install, run_plan)
 
-# slicer-core has slicer.util (VTKObservationMixin, dialogs) but not the scripted-module base classes (they
-# need the application): a stub gives them; torch, qt and ctk are made unimportable.
+TESTING = Path(__file__).resolve().parent
+
+# slicer-core has slicer.util (VTKObservationMixin, dialogs) but neither the scripted-module base classes nor
+# slicer.parameterNodeWrapper: slicer_stand_ins gives them; torch, qt and ctk are made unimportable.
 LOAD_WITHOUT_TORCH = """
 import importlib.abc, json, sys, types
 
@@ -26,18 +28,10 @@ class Blocked(importlib.abc.MetaPathFinder):
             raise ImportError(f"{name} is blocked in this test")
 
 sys.meta_path.insert(0, Blocked())
-import slicer
+sys.path[:0] = sys.argv[1:3]
+from slicer_stand_ins import stand_in_modules
 
-class Base:
-    def __init__(self, parent=None):
-        self.parent = parent
-
-stub = types.ModuleType("slicer.ScriptedLoadableModule")
-for name in ("ScriptedLoadableModule", "ScriptedLoadableModuleLogic", "ScriptedLoadableModuleTest",
-             "ScriptedLoadableModuleWidget"):
-    setattr(stub, name, type(name, (Base,), {}))
-sys.modules[stub.__name__] = stub
-sys.path.insert(0, sys.argv[1])
+sys.modules.update(stand_in_modules())
 import SpineNet
 
 parent = types.SimpleNamespace()
@@ -55,8 +49,8 @@ print(json.dumps({"title": parent.title, "installed": installed, "heavy": heavy,
 
 
 def test_module_file_loads_with_torch_unavailable():
-    done = subprocess.run([sys.executable, "-c", LOAD_WITHOUT_TORCH, str(SLICER_MODULE)], capture_output=True,
-                          text=True, timeout=120)
+    done = subprocess.run([sys.executable, "-c", LOAD_WITHOUT_TORCH, str(SLICER_MODULE), str(TESTING)],
+                          capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     loaded = json.loads(done.stdout.strip().splitlines()[-1])
     assert loaded["title"] == "SpineNet"
@@ -160,12 +154,16 @@ def cmake_setting(name: str) -> str:
     return found.group(1)
 
 
-def test_the_extensions_index_entry_agrees_with_the_cmake_metadata():
+def test_the_extension_metadata_is_true_until_the_project_is_published():
+    """No public repository yet: the Extensions Index entry builds this checkout (scm_type local) and
+    the homepage, icon and screenshot are files of it, not made-up URLs (README: what a maintainer fills)."""
     entry = json.loads((REPO / "SpineNetSlicer.json").read_text(encoding="utf-8"))
     assert set(entry) <= {"$schema", "build_dependencies", "build_subdirectory", "category", "scm_revision",
                           "scm_type", "scm_url", "tier"}  # the schema allows no other field
+    assert (entry["scm_type"], entry["scm_url"]) == ("local", ".")
     assert entry["category"] == cmake_setting("EXTENSION_CATEGORY")
     assert entry["build_dependencies"] == cmake_setting("EXTENSION_DEPENDS").split()
-    assert entry["scm_url"] == cmake_setting("EXTENSION_HOMEPAGE") + ".git"
-    for url in (cmake_setting("EXTENSION_ICONURL"), *cmake_setting("EXTENSION_SCREENSHOTURLS").split()):
-        assert (REPO / url.split("/main/", 1)[1]).is_file(), url  # points at a file of this repository
+    homepage, section = cmake_setting("EXTENSION_HOMEPAGE").split("#")
+    assert section == "3d-slicer" and "\n## 3D Slicer\n" in (REPO / homepage).read_text(encoding="utf-8")
+    for image in (cmake_setting("EXTENSION_ICONURL"), *cmake_setting("EXTENSION_SCREENSHOTURLS").split()):
+        assert (REPO / image).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", image

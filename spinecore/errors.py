@@ -47,3 +47,8 @@ class ModelError(SpineCoreError):
 
 class LocalisationError(SpineCoreError):
     """No spine could be found or labelled in the scan."""
+
+
+class StreamError(SpineCoreError):
+    """A second series of the study (sagittal T1, axial) does not match the sagittal T2 it should
+    be fused with: no overlap, another patient or another frame of reference."""

@@ -7,7 +7,8 @@
 (see ``spinecore.io.find_studies``). Each study gets ``DIR/<study>/`` with
 ``structures.seg.nrrd``, ``quadrilaterals/*.mrk.json``, ``heatmap_<task>.nrrd``, ``gradings.csv``,
 ``scene.mrb``, ``gradings.json``, ``vertebrae.json`` and ``overview.png``, or nothing if it fails.
-A study that cannot be read is reported in one line and skipped; the exit code is then 1.
+A study that cannot be read is reported in one line and skipped; the exit code is then 1. The
+first line printed names the spinecore that grades (version and folder).
 """
 from __future__ import annotations
 
@@ -19,11 +20,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "SpineNet"))
 
 import slicer  # noqa: E402  (Slicer's own, or slicer-core's)
 
+import spinecore  # noqa: E402
 from spinecore.errors import SpineCoreError  # noqa: E402
 from spinecore.io import Weighting, find_studies, load_study  # noqa: E402
 from spinecore.io.volume import volume_stem  # noqa: E402
 from spinecore.report import staged_output  # noqa: E402
 from spinecore.saliency import DEFAULT_AUGMENTATIONS, DEFAULT_METHOD, Method  # noqa: E402
+from spinecore.saliency.settings import ALL_TASKS, hotspot_tasks  # noqa: E402
 
 from SpineNetLib.bridge import add_volume_node  # noqa: E402
 from SpineNetLib.logic import SpineNetRunner  # noqa: E402
@@ -42,7 +45,7 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--weighting", choices=[w.value for w in Weighting], default="T2",
                         help="preferred sagittal weighting (default T2; any sagittal series if absent)")
     parser.add_argument("--no-tta", action="store_true", help="grade without test-time augmentation")
-    parser.add_argument("--hotspots", default="all",
+    parser.add_argument("--hotspots", default=ALL_TASKS,
                         help="comma-separated tasks to make heatmaps for, 'all' (default) or 'none'")
     parser.add_argument("--method", choices=[m.value for m in Method], default=DEFAULT_METHOD.value)
     parser.add_argument("--augmentations", type=int, default=DEFAULT_AUGMENTATIONS)
@@ -86,14 +89,12 @@ def grade_study(runner: SpineNetRunner, path: Path, out: Path, args, parameters:
 
 def main(argv: list[str]) -> int:
     args = parse(argv)
+    print(f"spinecore {spinecore.__version__} ({Path(spinecore.__file__).parent})")
     try:
         runner = SpineNetRunner()
         known = runner.grader(args.model).scheme.task_names
         runner.localiser(args.localiser)
-        tasks = {"all": tuple(known), "none": ()}.get(args.hotspots, tuple(t for t in args.hotspots.split(",") if t))
-        if set(tasks) - set(known):
-            raise ValueError(f"--hotspots: unknown task(s) {', '.join(sorted(set(tasks) - set(known)))}; "
-                             f"the grader's tasks are {', '.join(known)}")
+        tasks = hotspot_tasks(args.hotspots, known)
         parameters = SpineNetParameters(args.model, args.localiser, not args.no_tta, tasks, args.method,
                                         args.augmentations, args.all_slices)
         studies = find_studies(args.input)

@@ -1,21 +1,60 @@
 """SpineNet: lumbar spine MRI analysis in 3D Slicer. A thin module: the work is in spinecore
 (the engine) and SpineNetLib (results → MRML, no Qt), beside this file."""
 import logging
+from dataclasses import fields
 from pathlib import Path
+from typing import Annotated
 
 import slicer
+import vtk
+from slicer import vtkMRMLScalarVolumeNode
+from slicer.parameterNodeWrapper import WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (ScriptedLoadableModule, ScriptedLoadableModuleLogic,
                                            ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget)
 from slicer.util import VTKObservationMixin
 
 # Nothing heavy at module load: spinecore and torch are imported on first use (Testing/test_slicer_module.py)
 MODULE_DIR = Path(__file__).resolve().parent
+MAX_AUGMENTATIONS = 1000  # the augmentations spin box's upper end
 
 
 def engine_installed() -> bool:
     from SpineNetLib.install import engine_facts, plan_install
 
     return not plan_install(engine_facts(MODULE_DIR)).needed
+
+
+@parameterNodeWrapper
+class SpineNetParameterNode:
+    """The module's settings, kept in the scene's parameter node (saved with the scene): the input and
+    the fields of SpineNetLib.parameters.SpineNetParameters under the same names. The widgets whose
+    ``SlicerParameterName`` (SpineNet.ui) names a field are bound to it by ``connectGui``; the model
+    paths, the hotspot tasks and the method are bound by SpineNetWidget (empty path: bundled model; the
+    tasks and methods come from the engine). ``method`` is empty until the engine's defaults are
+    stored (:func:`storeSettings` of ``SpineNetParameters()``, once the engine is installed)."""
+
+    input_volume: vtkMRMLScalarVolumeNode
+    grader_model: str
+    localiser_model: str
+    tta: bool
+    hotspot_tasks: list[str]
+    method: str
+    augmentations: Annotated[int, WithinRange(1, MAX_AUGMENTATIONS)] = 1
+    all_slices: bool
+
+
+def settingsOf(parameterNode):
+    """The settings a parameter node holds, as the runner takes them (a SpineNetParameters)."""
+    from SpineNetLib.parameters import SpineNetParameters
+
+    return SpineNetParameters(**{f.name: getattr(parameterNode, f.name) for f in fields(SpineNetParameters)})
+
+
+def storeSettings(parameterNode, settings) -> None:
+    """Keep ``settings`` (a SpineNetParameters) in the parameter node, field by field."""
+    for f in fields(settings):
+        value = getattr(settings, f.name)
+        setattr(parameterNode, f.name, list(value) if isinstance(value, tuple) else value)
 
 
 class SpineNet(ScriptedLoadableModule):
@@ -32,42 +71,60 @@ class SpineNet(ScriptedLoadableModule):
 
 
 class SpineNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """Thin: the settings live in the logic's parameter node (SpineNetLib.parameters, saved with the
-    scene), the work in SpineNetLib. Scene close cancels a running job; errors go to a dialog."""
+    """Thin, as the scripted-module template: the settings live in a SpineNetParameterNode bound to
+    the GUI (scene load and close show the scene's), the work in SpineNetLib. Scene close cancels a
+    running job; errors go to a dialog (``tryWithErrorDisplay``). ``logic``: a SpineNetLogic unless
+    given (a test gives another)."""
 
-    def __init__(self, parent=None):
+    def __init__(self, parent=None, logic=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
+        self.logic = logic
         self.job = None
         self.modelsWanted = False  # models (and torch) load on the first Apply, never on opening the module
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
 
     def setup(self):
         super().setup()
         import qt
 
         self.ui = slicer.util.childWidgetVariables(self._loadUI())
-        self.logic = SpineNetLogic()
         self.timer = qt.QTimer()
         self.timer.setInterval(100)
         self.timer.connect("timeout()", self.onPoll)
-        self.ui.inputSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onInputChanged)
         self.ui.graderPathLineEdit.connect("currentPathChanged(QString)", self.onGraderChanged)
+        self.ui.localiserPathLineEdit.connect("currentPathChanged(QString)", self.onLocaliserChanged)
+        self.ui.methodComboBox.connect("currentTextChanged(QString)", self.onMethodChanged)
+        self.ui.hotspotTasksList.connect("itemChanged(QListWidgetItem*)", self.onHotspotTasksChanged)
         self.ui.applyButton.connect("clicked(bool)", self.onApply)
         self.ui.cancelButton.connect("clicked(bool)", self.onCancel)
+        self.startWorking()
+
+    def startWorking(self):
+        """Make the logic, observe the scene and show its parameter node (the Qt-free end of setup)."""
+        if self.logic is None:
+            self.logic = SpineNetLogic()
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndImportEvent, self.onSceneEndImport)
         self.initializeParameterNode()
 
+    def cleanup(self):
+        self.onCancel()
+        self.timer.stop()
+        self.removeObservers()
+
     def enter(self):
         self.initializeParameterNode()
 
     def exit(self):
-        """Keep what the user set in the parameter node (saved with the scene)."""
-        self.storeParameters()
+        """Unbind the GUI; the settings stay in the parameter node (saved with the scene)."""
+        self.setParameterNode(None)
 
     def onSceneStartClose(self, caller, event):
         self.onCancel()
+        self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event):
         if self.parent.isEntered:
@@ -78,100 +135,126 @@ class SpineNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.initializeParameterNode()
 
     def initializeParameterNode(self):
-        """Show the scene's settings (defaults in a new scene) once the engine is there."""
-        self.onGraderChanged()
-        if engine_installed():
-            self.showEngineChoices()
-            self.showParameters()
-        self.onInputChanged(self.ui.inputSelector.currentNode())
+        """Bind the scene's parameter node; a new one gets the engine's defaults (once it is installed)
+        and the scene's first volume."""
+        self.setParameterNode(None)  # filling the method choices below must not write into the node
+        installed = engine_installed()
+        self.showEngineState(installed)
+        node = self.logic.getParameterNode()
+        if installed and not node.method:
+            from SpineNetLib.parameters import SpineNetParameters
 
-    def storeParameters(self):
-        if not engine_installed() or not self.ui.methodComboBox.count:
+            storeSettings(node, SpineNetParameters())
+        if node.input_volume is None:
+            node.input_volume = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+        self.setParameterNode(node)
+
+    def setParameterNode(self, parameterNode):
+        """Bind ``parameterNode`` (a SpineNetParameterNode, or None) to the GUI instead of the current one."""
+        if self._parameterNode is not None:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
+        self._parameterNode, self._parameterNodeGuiTag = parameterNode, None
+        if parameterNode is not None:
+            self._parameterNodeGuiTag = parameterNode.connectGui(self.ui)
+            self.addObserver(parameterNode, vtk.vtkCommand.ModifiedEvent, self.onParameterNodeModified)
+            self.onParameterNodeModified()
+
+    def onParameterNodeModified(self, caller=None, event=None):
+        """Show the settings ``connectGui`` does not bind, and whether Apply can run."""
+        node = self._parameterNode
+        for edit, path in ((self.ui.graderPathLineEdit, node.grader_model),
+                           (self.ui.localiserPathLineEdit, node.localiser_model)):
+            if edit.currentPath != path:
+                edit.currentPath = path
+        if node.method and self.ui.methodComboBox.currentText != node.method:
+            self.ui.methodComboBox.currentText = node.method
+        if self.ui.hotspotTasksList.count:  # the grader's tasks, listed once the models are loaded
+            self.tickHotspotTasks()
+        self.ui.applyButton.enabled = node.input_volume is not None and self.job is None
+
+    def tickHotspotTasks(self):
+        import qt
+
+        for i in range(self.ui.hotspotTasksList.count):
+            item = self.ui.hotspotTasksList.item(i)
+            state = qt.Qt.Checked if item.text() in self._parameterNode.hotspot_tasks else qt.Qt.Unchecked
+            if item.checkState() != state:
+                item.setCheckState(state)
+
+    def showEngineState(self, installed: bool):
+        """Models and options are offered once the engine is installed (their choices come from it)."""
+        self.ui.modelsCollapsibleButton.enabled = self.ui.optionsCollapsibleButton.enabled = installed
+        if not installed:
+            self.ui.schemeLabel.text = "spinecore is not installed yet: Apply offers to install it."
+        elif not self.ui.methodComboBox.count:
+            from spinecore.saliency.settings import Method
+
+            self.ui.methodComboBox.addItems([m.value for m in Method])
+            if not self.modelsWanted:
+                self.ui.schemeLabel.text = "The models load on the first Apply; the grader's tasks show then."
+
+    def onGraderChanged(self, path: str):
+        if self._parameterNode is not None:
+            self._parameterNode.grader_model = path
+        if self.modelsWanted:
+            self.showGraderTasks()
+
+    def onLocaliserChanged(self, path: str):
+        if self._parameterNode is not None:
+            self._parameterNode.localiser_model = path
+
+    def onMethodChanged(self, method: str):
+        if self._parameterNode is not None and method:
+            self._parameterNode.method = method
+
+    def onHotspotTasksChanged(self, item=None):
+        import qt
+
+        if self._parameterNode is None:
             return
-        with slicer.util.tryWithErrorDisplay("Could not keep the SpineNet settings."):
-            self.parameters().write(self.logic.getParameterNode())
+        items = [self.ui.hotspotTasksList.item(i) for i in range(self.ui.hotspotTasksList.count)]
+        self._parameterNode.hotspot_tasks = [i.text() for i in items if i.checkState() == qt.Qt.Checked]
 
-    def onInputChanged(self, node):
-        self.ui.applyButton.enabled = node is not None and self.job is None
-
-    def onGraderChanged(self, *_):
-        """Show the chosen grader's scheme and offer its tasks for hotspots."""
+    def showGraderTasks(self):
+        """Show the chosen grader's scheme and offer its tasks for hotspots (ticked as the parameter node says)."""
         import qt
 
         self.ui.hotspotTasksList.clear()
-        if not engine_installed():
-            self.ui.schemeLabel.text = "spinecore is not installed yet: Apply offers to install it."
-            return
-        if not self.modelsWanted:
-            self.ui.schemeLabel.text = "The models load on the first Apply; the grader's tasks show then."
-            return
         with slicer.util.tryWithErrorDisplay("Could not read the grader model.", waitCursor=True):
-            grader = self.logic.runner.grader(self.ui.graderPathLineEdit.currentPath)
-            self.ui.schemeLabel.text = f"{grader.scheme.name}: {', '.join(grader.scheme.task_names)}"
+            grader = self.logic.runner.grader(self._parameterNode.grader_model)
+        self.ui.schemeLabel.text = f"{grader.scheme.name}: {', '.join(grader.scheme.task_names)}"
+        wanted = self._parameterNode.hotspot_tasks
+        wasBlocked = self.ui.hotspotTasksList.blockSignals(True)  # no half-listed tasks into the node
+        try:
             for task in grader.scheme.task_names:
                 item = qt.QListWidgetItem(task, self.ui.hotspotTasksList)
                 item.setFlags(item.flags() | qt.Qt.ItemIsUserCheckable)
-                item.setCheckState(qt.Qt.Unchecked)
-
-    def showEngineChoices(self):
-        """Offer the engine's saliency methods and default augmentations (once it is installed)."""
-        from spinecore.saliency.settings import DEFAULT_AUGMENTATIONS, Method
-
-        if not self.ui.methodComboBox.count:
-            self.ui.methodComboBox.addItems([m.value for m in Method])
-            self.ui.augmentationsSpinBox.value = DEFAULT_AUGMENTATIONS
-
-    def showParameters(self):
-        """Put the settings kept in the parameter node (saved with the scene) into the widgets."""
-        import qt
-        from SpineNetLib.parameters import SpineNetParameters
-
-        node = self.logic.getParameterNode()
-        params = SpineNetParameters.read(node)
-        if node.GetNodeReference("InputVolume") is not None:
-            self.ui.inputSelector.setCurrentNode(node.GetNodeReference("InputVolume"))
-        self.ui.graderPathLineEdit.currentPath = params.grader_model
-        self.ui.localiserPathLineEdit.currentPath = params.localiser_model
-        self.ui.ttaCheckBox.checked, self.ui.allSlicesCheckBox.checked = params.tta, params.all_slices
-        self.ui.methodComboBox.currentText, self.ui.augmentationsSpinBox.value = params.method, params.augmentations
-        for i in range(self.ui.hotspotTasksList.count):
-            item = self.ui.hotspotTasksList.item(i)
-            item.setCheckState(qt.Qt.Checked if item.text() in params.hotspot_tasks else qt.Qt.Unchecked)
-
-    def parameters(self):
-        import qt
-        from SpineNetLib.parameters import SpineNetParameters
-
-        items = [self.ui.hotspotTasksList.item(i) for i in range(self.ui.hotspotTasksList.count)]
-        tasks = tuple(i.text() for i in items if i.checkState() == qt.Qt.Checked)
-        if not items:  # grader not loaded yet: keep the stored choice
-            tasks = SpineNetParameters.read(self.logic.getParameterNode()).hotspot_tasks
-        return SpineNetParameters(
-            grader_model=self.ui.graderPathLineEdit.currentPath, localiser_model=self.ui.localiserPathLineEdit.currentPath,
-            tta=self.ui.ttaCheckBox.checked, hotspot_tasks=tasks,
-            method=self.ui.methodComboBox.currentText, augmentations=self.ui.augmentationsSpinBox.value,
-            all_slices=self.ui.allSlicesCheckBox.checked)
+                item.setCheckState(qt.Qt.Checked if task in wanted else qt.Qt.Unchecked)  # shows the check box
+        finally:
+            self.ui.hotspotTasksList.blockSignals(wasBlocked)
+        self.onHotspotTasksChanged()  # tasks this grader lacks are dropped
 
     def onApply(self):
         with slicer.util.tryWithErrorDisplay("Could not install the SpineNet engine."):
             if not self.logic.ensureEngine():
                 return
-        self.showEngineChoices()
+        if not self.modelsWanted:
+            self.modelsWanted = True
+            self.initializeParameterNode()  # the engine's choices and defaults, now that it is installed
+            self.showGraderTasks()
+        with slicer.util.tryWithErrorDisplay("Could not start SpineNet.", waitCursor=True):
+            self.start(self._parameterNode.input_volume, settingsOf(self._parameterNode))
+
+    def start(self, volumeNode, settings):
+        """Read the volume (GUI thread) and analyse it in a worker thread; :meth:`onPoll` shows the result."""
         from SpineNetLib.jobs import BackgroundJob
 
-        if not self.modelsWanted:
-            self.storeParameters()
-            self.modelsWanted = True
-            self.onGraderChanged()
-            self.showParameters()  # the stored hotspot tasks, now that the grader's tasks are listed
-        with slicer.util.tryWithErrorDisplay("Could not start SpineNet.", waitCursor=True):
-            self.node, self.params = self.ui.inputSelector.currentNode(), self.parameters()
-            self.params.write(self.logic.getParameterNode())
-            self.logic.getParameterNode().SetNodeReferenceID("InputVolume", self.node.GetID())
-            series = self.logic.runner.series(self.node)  # read the voxels here, in the GUI thread
-            self.job = BackgroundJob(lambda progress: self.logic.runner.analyse(series, self.params, progress)).start()
-            self.ui.applyButton.enabled, self.ui.cancelButton.enabled = False, True
-            self.timer.start()
+        self.node, self.params = volumeNode, settings
+        series = self.logic.runner.series(volumeNode)
+        self.job = BackgroundJob(lambda progress: self.logic.runner.analyse(series, settings, progress)).start()
+        self.ui.applyButton.enabled, self.ui.cancelButton.enabled = False, True
+        self.timer.start()
 
     def onCancel(self):
         if self.job is not None:
@@ -187,7 +270,7 @@ class SpineNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.timer.stop()
         job, self.job = self.job, None
         self.ui.cancelButton.enabled = False
-        self.onInputChanged(self.ui.inputSelector.currentNode())
+        self.ui.applyButton.enabled = self._parameterNode is not None and self._parameterNode.input_volume is not None
         if job.cancelled or self.node.GetScene() is None:  # cancelled, or its scene closed before the last poll
             self.ui.statusLabel.text, self.ui.progressBar.value = "Cancelled.", 0
         elif job.error is not None:
@@ -201,11 +284,6 @@ class SpineNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             graded = ", ".join(d.level for d in job.result.gradings.discs) or "no discs"
             self.ui.statusLabel.text = f"Graded {graded}."
 
-    def cleanup(self):
-        self.onCancel()
-        self.timer.stop()
-        self.removeObservers()
-
 
 class SpineNetLogic(ScriptedLoadableModuleLogic):
     """No Qt: usable from the Python console. ``SpineNetLogic().run(volumeNode)`` grades a volume
@@ -214,6 +292,9 @@ class SpineNetLogic(ScriptedLoadableModuleLogic):
     def __init__(self):
         super().__init__()
         self._runner = None
+
+    def getParameterNode(self) -> SpineNetParameterNode:
+        return SpineNetParameterNode(super().getParameterNode())
 
     @property
     def runner(self):

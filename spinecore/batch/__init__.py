@@ -4,7 +4,7 @@
 the rest (one Dask task per study, models loaded once per worker) and rebuilds ``cohort.csv``,
 ``cohort.png`` and ``failures.csv`` from the study folders.
 """
-from spinecore.batch.cohort import grade_cohort
+from spinecore.batch.cohort import checked_options, grade_cohort
 from spinecore.batch.layout import Cohort, find_cohort
 
-__all__ = ["Cohort", "find_cohort", "grade_cohort"]
+__all__ = ["Cohort", "checked_options", "find_cohort", "grade_cohort"]

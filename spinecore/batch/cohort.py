@@ -13,6 +13,7 @@ from spinecore.batch.layout import Cohort
 from spinecore.batch.worker import grade_study, host_cores, models
 from spinecore.errors import SpineCoreError, brief
 from spinecore.report.cohort import write_cohort_files
+from spinecore.saliency.settings import NO_TASKS, hotspot_tasks
 
 #: ``done(study name, None or the one-line reason it failed)``, called as each study finishes
 Done = Callable[[str, str | None], None]
@@ -47,21 +48,31 @@ def slots_by_host(client) -> dict[str, int]:
     return dict(slots)
 
 
-def grade_cohort(cohort: Cohort, *, workers: int | None = None, scheduler: str | None = None, tta: bool = True,
+def checked_options(localiser: Path | None, grader: Path | None,
+                    hotspots: str) -> tuple[tuple[Path | None, Path | None], tuple[str, ...]]:
+    """The model files as every worker gets them (absolute; ``None``: the bundled one) and the tasks
+    ``hotspots`` names, checked here (the models are loaded once per process), so that a bad model
+    file or task stops a cohort before it starts, not once per study."""
+    model_files = tuple(Path(p).resolve() if p else None for p in (localiser, grader))
+    return model_files, hotspot_tasks(hotspots, models(*model_files)[1].scheme.task_names)
+
+
+def grade_cohort(cohort: Cohort, *, workers: int | None = None, scheduler: str | None = None,
                  localiser: Path | None = None, grader: Path | None = None, done: Done | None = None,
-                 dicom_out: bool = False) -> dict[str, str]:
-    """Grade the studies of ``cohort`` not done yet, one Dask task each (``dicom_out``: also its
-    ``seg.dcm`` and ``sr.dcm``; a non-DICOM study then fails), then rebuild the cohort's summary
-    files; returns ``{study: reason}`` of those that failed (also in ``failures.csv``).
+                 dicom_out: bool = False, hotspots: str = NO_TASKS, **options) -> dict[str, str]:
+    """Grade the studies of ``cohort`` not done yet, one Dask task each, as ``spinecore grade`` does
+    (``dicom_out``: also its ``seg.dcm`` and ``sr.dcm``, a non-DICOM study then fails; ``hotspots``:
+    the tasks of its ``hotspots/``, as ``--hotspots`` names them; ``options``: the rest of
+    :func:`~spinecore.pipeline.analyse`'s keyword arguments, e.g. ``tta``), then rebuild the
+    cohort's summary files; returns ``{study: reason}`` of those that failed (also in ``failures.csv``).
 
     Studies already done are skipped and failed ones are tried again, so a run killed at any point
     and run again ends as one run would have."""
-    model_files = tuple(Path(p).resolve() if p else None for p in (localiser, grader))
-    models(*model_files)  # a bad model file stops here, not once per study
+    model_files, options["hotspot_tasks"] = checked_options(localiser, grader, hotspots)
     failures, todo = {}, cohort.todo()
     with dask_client(workers, scheduler) if todo else nullcontext() as client:
         cohort.clear_leftovers()
-        for name, reason in _graded(client, cohort, todo, tta, model_files, dicom_out):
+        for name, reason in _graded(client, cohort, todo, options, model_files, dicom_out):
             if reason:
                 failures[name] = reason
             if done:
@@ -70,13 +81,13 @@ def grade_cohort(cohort: Cohort, *, workers: int | None = None, scheduler: str |
     return failures
 
 
-def _graded(client: Client | None, cohort: Cohort, names: list[str], tta: bool,
+def _graded(client: Client | None, cohort: Cohort, names: list[str], options: dict,
             model_files: tuple[Path | None, Path | None], dicom_out: bool) -> Iterator[tuple[str, str | None]]:
     """``(study, None or why it failed)`` for each of ``names`` as its task ends."""
     if not names:
         return
     slots = slots_by_host(client)
-    tasks = {client.submit(grade_study, cohort.studies[name], cohort.out / name, tta, model_files, slots, dicom_out,
+    tasks = {client.submit(grade_study, cohort.studies[name], cohort.out / name, options, model_files, slots, dicom_out,
                            pure=False): name for name in names}
     for future in as_completed(tasks):
         yield tasks[future], future.result() if future.status == "finished" else _lost(future)

@@ -17,13 +17,15 @@ from spinecore.report.output import STAGING_PREFIX
 
 @dataclass(frozen=True)
 class Cohort:
-    """The studies of one batch: ``studies[name]`` is the input graded into ``out / name``."""
+    """The studies of one batch: ``studies[name]`` is the input graded into ``out / name``, done when
+    that folder holds every file or folder of ``required``."""
 
     out: Path
     studies: dict[str, Path]
+    required: tuple[str, ...] = ANALYSIS_FILES
 
     def is_done(self, name: str) -> bool:
-        return all((self.out / name / f).is_file() for f in ANALYSIS_FILES)
+        return all((self.out / name / f).exists() for f in self.required)
 
     def todo(self) -> list[str]:
         return [name for name in self.studies if not self.is_done(name)]
@@ -38,9 +40,11 @@ class Cohort:
                 shutil.rmtree(self.out / name)
 
 
-def find_cohort(root: Path, out: Path) -> Cohort:
+def find_cohort(root: Path, out: Path, extras: tuple[str, ...] = ()) -> Cohort:
     """Every study under ``root`` (:func:`~spinecore.io.find_studies`) but ``out`` itself, named by
-    its file or folder name (volume suffixes dropped unless two studies would share a name)."""
+    its file or folder name (volume suffixes dropped unless two studies would share a name); a
+    study is done when its folder holds the files ``spinecore grade`` writes and the ``extras``
+    asked for (``hotspots``, ``seg.dcm``...)."""
     out = Path(out).resolve()
     if out.exists() and not out.is_dir():
         raise InputError(out, "--out is a file, not a folder")
@@ -49,4 +53,5 @@ def find_cohort(root: Path, out: Path) -> Cohort:
         raise InputError(root, "no study found")
     stems = [p.name if p.is_dir() else volume_stem(p) for p in paths]
     taken = Counter(stems) + Counter((COHORT_CSV, COHORT_PNG, FAILURES_CSV))
-    return Cohort(out, {stem if taken[stem] == 1 else p.name: p for stem, p in zip(stems, paths)})
+    return Cohort(out, {stem if taken[stem] == 1 else p.name: p for stem, p in zip(stems, paths)},
+                  (*ANALYSIS_FILES, *extras))

@@ -39,9 +39,10 @@ def torch_threads(slots_by_host: dict[str, int]) -> int:
     return max(1, host_cores() // max(1, slots))
 
 
-def grade_study(study: Path, out: Path, tta: bool, model_files: tuple[Path | None, Path | None],
+def grade_study(study: Path, out: Path, options: dict, model_files: tuple[Path | None, Path | None],
                 slots_by_host: dict[str, int], dicom_out: bool = False) -> str | None:
-    """Grade ``study`` into ``out`` as ``spinecore grade`` (``--dicom-out`` with ``dicom_out``) does:
+    """Grade ``study`` into ``out`` as ``spinecore grade`` (``--dicom-out`` with ``dicom_out``) does,
+    with :func:`~spinecore.pipeline.analyse`'s keyword ``options`` (``tta``, ``hotspot_tasks``...):
     ``None`` when done, else the reason it failed in one line (library warnings are silenced: the line
     is the whole story)."""
     torch.set_num_threads(torch_threads(slots_by_host))
@@ -52,7 +53,7 @@ def grade_study(study: Path, out: Path, tta: bool, model_files: tuple[Path | Non
             if dicom_out:
                 check_dicom_out(series, study)
             localiser, grader = models(*model_files)
-            write_analysis(analyse(series, localiser, grader, tta=tta), out, dicom_out=dicom_out)
+            write_analysis(analyse(series, localiser, grader, **options), out, dicom_out=dicom_out)
     except SpineCoreError as exc:
         return str(exc)
     except Exception as exc:  # a bug or an input no reader foresaw: one line, the other studies go on

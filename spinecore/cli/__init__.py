@@ -13,7 +13,7 @@ import shlex
 import sys
 
 from spinecore import __version__
-from spinecore.cli import batch, data, selfsupervision, training, user
+from spinecore.cli import batch, data, selfsupervision, serve, training, user
 from spinecore.errors import SpineCoreError, brief
 
 EXIT_INPUT_ERROR = 2
@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"spinecore {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log progress and skipped files")
     sub = parser.add_subparsers(dest="command", required=True)
-    for group in (user, batch, data, training, selfsupervision):
+    for group in (user, batch, serve, data, training, selfsupervision):
         group.COMMANDS.register(sub)
     return parser
 

@@ -5,7 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from spinecore.cli.common import Commands, model, option, out, positive_int
+from spinecore.cli.common import Commands, hotspots, model, option, out, positive_int
 from spinecore.errors import SpineCoreError
 
 COMMANDS = Commands()
@@ -28,22 +28,25 @@ def cluster(parser: argparse.ArgumentParser) -> None:
           out(), cluster, model("grading"), model("localiser", "--localiser"),
           option("--no-tta", action="store_true", help="one view per disc instead of the 54-view average"),
           option("--dicom-out", action="store_true",
-                 help="also write each study's seg.dcm and sr.dcm as grade --dicom-out does (non-DICOM studies fail)"))
+                 help="also write each study's seg.dcm and sr.dcm as grade --dicom-out does (non-DICOM studies fail)"),
+          hotspots)
 def run_batch(args: argparse.Namespace) -> int:
     try:
         from tqdm import tqdm
 
-        from spinecore.batch import find_cohort, grade_cohort
+        from spinecore.batch import checked_options, find_cohort, grade_cohort
     except ModuleNotFoundError as exc:
         if (exc.name or "").split(".")[0] not in COHORT_MODULES:
             raise
         raise SpineCoreError(None, f"spinecore batch needs {exc.name}: install spinecore[cohort] "
                                    "(pip install 'spinecore[cohort]')") from None
-    if args.dicom_out:
-        from spinecore.report import require_highdicom
+    from spinecore.report.analysis import DICOM_FILES, HOTSPOTS_FOLDER, require_highdicom
+    from spinecore.saliency import Method
 
+    if args.dicom_out:
         require_highdicom()
-    cohort = find_cohort(args.input, args.out)
+    _, tasks = checked_options(args.localiser, args.model, args.hotspots)  # before the progress bar shows
+    cohort = find_cohort(args.input, args.out, (DICOM_FILES if args.dicom_out else ()) + ((HOTSPOTS_FOLDER,) if tasks else ()))
     todo = len(cohort.todo())
     with tqdm(total=len(cohort.studies), initial=len(cohort.studies) - todo, unit="study", file=sys.stderr,
               dynamic_ncols=True) as bar:
@@ -55,8 +58,9 @@ def run_batch(args: argparse.Namespace) -> int:
             bar.set_postfix(failed=len(failed), refresh=False)
             bar.update()
 
-        failures = grade_cohort(cohort, workers=args.workers, scheduler=args.scheduler, tta=not args.no_tta,
-                                localiser=args.localiser, grader=args.model, done=done, dicom_out=args.dicom_out)
+        failures = grade_cohort(cohort, workers=args.workers, scheduler=args.scheduler, localiser=args.localiser,
+                                grader=args.model, done=done, dicom_out=args.dicom_out, hotspots=args.hotspots,
+                                tta=not args.no_tta, method=Method(args.method), augmentations=args.augmentations)
     print(f"{len(cohort.studies) - len(failures)} of {len(cohort.studies)} studies graded "
           f"({len(cohort.studies) - todo} already done); {len(failures)} failed; wrote {args.out / 'cohort.csv'}"
           f"{', ' + str(args.out / 'failures.csv') if failures else ''}")

@@ -17,7 +17,7 @@ from typing import Callable
 from spinecore.io import Study, load_study
 from spinecore.io.archive import MAX_ARCHIVE_BYTES
 from spinecore.io.series import Series, Weighting
-from spinecore.saliency.settings import DEFAULT_AUGMENTATIONS, DEFAULT_METHOD, Method
+from spinecore.saliency.settings import ALL_TASKS, DEFAULT_AUGMENTATIONS, DEFAULT_METHOD, NO_TASKS, Method
 
 Handler = Callable[[argparse.Namespace], int]
 Option = Callable[[argparse.ArgumentParser], None]
@@ -97,6 +97,16 @@ def hotspot_options(method_help: str) -> Option:
         parser.add_argument("--augmentations", type=positive_int, default=DEFAULT_AUGMENTATIONS,
                             help="augmented copies averaged per hotspot (default %(default)s; 1 = no augmentation)")
     return add
+
+
+def hotspots(parser: argparse.ArgumentParser) -> None:
+    """``--hotspots [TASKS]`` (evidence hotspots of these tasks; alone: every task) and its
+    :func:`hotspot_options`."""
+    parser.add_argument("--hotspots", nargs="?", const=ALL_TASKS, default=NO_TASKS, metavar="TASKS",
+                        help="also write evidence hotspots (hotspots/<level>_<task>.nii.gz in the scan grid, "
+                             f"<level>.png) of TASKS: comma-separated task names, or {ALL_TASKS} (the default "
+                             "when TASKS is left out)")
+    hotspot_options("saliency method for --hotspots (default %(default)s)")(parser)
 
 
 def read_study(args: argparse.Namespace) -> Study:

@@ -7,9 +7,19 @@ import json
 from pathlib import Path
 
 from spinecore.cli.common import Commands, data_pack, hotspot_options, model, option, out, positive_int, seed
+from spinecore.errors import SpineCoreError
+from spinecore.streams import FUSIONS, valid_streams
 
 COMMANDS = Commands()
 MANIFEST_HELP = "manifest CSV (see README: manifest format)"
+
+
+def streams_list(text: str) -> tuple[str, ...]:
+    """``--streams``: ``t2`` then any of ``t1``, ``axial``, comma-separated."""
+    streams = tuple(s.strip() for s in text.split(",") if s.strip())
+    if not valid_streams(streams):
+        raise argparse.ArgumentTypeError(f"{text!r}: t2 first, then any of t1, axial (e.g. t2,t1)")
+    return streams
 
 
 @COMMANDS("train", "train a grading model from a manifest (see README: manifest format)",
@@ -22,18 +32,25 @@ MANIFEST_HELP = "manifest CSV (see README: manifest format)"
                  help="network size (default %(default)s; thesis = 426 M parameters)"),
           option("--dims", type=int, choices=(2, 3), default=2, help="2-D or 3-D kernels"),
           option("--branch", choices=("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7"),
-                 help="last layer shared by all tasks (default: the preset's)"))
+                 help="last layer shared by all tasks (default: the preset's; fc6 for a multi-stream model)"),
+          option("--streams", type=streams_list, default=("t2",),
+                 help="inputs, comma-separated: t2 then any of t1, axial (default t2; t1/axial are read from the "
+                      "manifest's scan_t1/scan_axial columns)"),
+          option("--fusion", choices=FUSIONS, help="how a multi-stream model fuses its streams (needed with --streams)"))
 def run_train(args: argparse.Namespace) -> int:
     from spinecore.data.manifests import build_disc_set, read_manifest
     from spinecore.grade import get_scheme
     from spinecore.models import save_model
     from spinecore.train.grading import GradingTraining, network_config, train_grading_model
 
+    if (args.fusion is None) != (args.streams == ("t2",)):
+        raise SpineCoreError(None, "--fusion goes with --streams of more than t2 (e.g. --streams t2,t1 --fusion fc8-sum)")
     scheme = get_scheme(args.scheme)
     rows = read_manifest(args.manifest, scheme)
     validation_rows = read_manifest(args.validation, scheme) if args.validation else None
-    settings = GradingTraining(seed=args.seed, steps=args.steps, preset=args.preset, dims=args.dims, branch=args.branch)
-    network_config(scheme, settings)  # fail on a bad branch before the long part
+    settings = GradingTraining(seed=args.seed, steps=args.steps, preset=args.preset, dims=args.dims, branch=args.branch,
+                               streams=args.streams, fusion=args.fusion)
+    network_config(scheme, settings)  # fail on a bad branch or streams before the long part
     train, missed = build_disc_set(rows)
     calibration = build_disc_set(validation_rows)[0] if validation_rows else None
     trained = train_grading_model(train, scheme, settings, args.command_line, calibration,

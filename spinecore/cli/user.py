@@ -3,9 +3,13 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
-from spinecore.cli.common import (Commands, any_study, hotspot_options, model, option, out, positive_int, read_sagittal,
+from spinecore.cli.common import (Commands, any_study, hotspots, model, option, out, positive_int, read_sagittal,
                                   read_study, sagittal_study)
+from spinecore.errors import SeriesNotFoundError
+from spinecore.io import Study, load_study
+from spinecore.io.series import Plane, Series, Weighting
 
 COMMANDS = Commands()
 
@@ -62,33 +66,58 @@ def run_localise(args: argparse.Namespace) -> int:
 @COMMANDS("grade", "localise and grade every disc: gradings.csv/.json, vertebrae.json, overview.png", sagittal_study,
           model("grading"), model("localiser", "--localiser"),
           option("--no-tta", action="store_true", help="one view per disc instead of the 54-view average"),
-          option("--hotspots", action="store_true",
-                 help="also write evidence hotspots: hotspots/<level>_<task>.nii.gz (scan grid) and <level>.png"),
-          hotspot_options("saliency method for --hotspots (default %(default)s)"),
+          hotspots,
           option("--dicom-out", action="store_true",
                  help="DICOM input: also write seg.dcm (DICOM SEG of the bodies and discs) and sr.dcm (DICOM SR "
-                      "measurement report of the gradings); needs the 'dicom' extra"))
+                      "measurement report of the gradings); needs the 'dicom' extra"),
+          option("--t1", type=Path, help="the same patient's sagittal T1 (file, DICOM folder or zip), for a model "
+                                         "that reads T1 (default: a sagittal T1 series of the study, if any)"),
+          option("--axial", type=Path, help="the same patient's axial series (file, DICOM folder or zip: all its "
+                                            "axial series), for a model that reads axial (default: the study's)"))
 def run_grade(args: argparse.Namespace) -> int:
     from spinecore.grade import Grader
     from spinecore.localise import Localiser
     from spinecore.pipeline import analyse
     from spinecore.report import check_dicom_out, write_analysis
+    from spinecore.report.gradings import streams_note
     from spinecore.saliency import Method
+    from spinecore.saliency.settings import hotspot_tasks
 
-    series = read_sagittal(args)
+    study = read_study(args)
+    series = study.sagittal(Weighting(args.weighting))
     if args.dicom_out:
         check_dicom_out(series, args.input)
+    t1, axials = companion_series(args, study, series)
     localiser, grader = Localiser.load(args.localiser), Grader.load(args.model)
     result = analyse(series, localiser, grader, tta=not args.no_tta,
-                     hotspot_tasks=grader.scheme.task_names if args.hotspots else (), method=Method(args.method),
-                     augmentations=args.augmentations)
+                     hotspot_tasks=hotspot_tasks(args.hotspots, grader.scheme.task_names), method=Method(args.method),
+                     augmentations=args.augmentations, t1=t1, axials=axials)
     write_analysis(result, args.out, dicom_out=args.dicom_out)
     levels = ", ".join(d.level for d in result.gradings.discs) or "none"
     extras = "".join(name for name, wanted in ((", hotspots/", result.hotspots), (", seg.dcm, sr.dcm", args.dicom_out))
                      if wanted)
-    print(f"{series.description or series.source}: graded discs {levels}; wrote gradings.csv, gradings.json, "
-          f"vertebrae.json, overview.png{extras} to {args.out}")
+    unused = [name for name, given in (("t1", t1), ("axial", axials)) if given and name not in grader.streams]
+    note = f" (the model reads {'+'.join(grader.streams)}: {' and '.join(unused)} not used)" if unused else ""
+    print(f"{series.description or series.source}: graded discs {levels}; {streams_note(result.gradings)}{note}; "
+          f"wrote gradings.csv, gradings.json, vertebrae.json, overview.png{extras} to {args.out}")
     return 0
+
+
+def companion_series(args: argparse.Namespace, study: Study, series: Series) -> tuple[Series | None, list[Series]]:
+    """The sagittal T1 and the axial series to grade with ``series``: from ``--t1`` / ``--axial``, else
+    from the study itself (its sagittal T1 unless ``series`` is one, its axial series)."""
+    if args.t1:
+        t1 = load_study(args.t1, max_archive_bytes=args.max_archive_mb * 1024**2).sagittal(Weighting.T1)
+    else:
+        t1 = next((s for s in study.select(Plane.SAGITTAL, Weighting.T1) if s is not series), None)
+        t1 = t1 if series.weighting != Weighting.T1 else None
+    if args.axial:
+        axials = load_study(args.axial, max_archive_bytes=args.max_archive_mb * 1024**2).select(Plane.AXIAL)
+        if not axials:
+            raise SeriesNotFoundError(args.axial, "no axial series")
+    else:
+        axials = study.select(Plane.AXIAL)
+    return t1, axials
 
 
 @COMMANDS("extract", "write the disc (9x112x224) and vertebral-body (9x224x224) volumes the models see, as NIfTI "
@@ -113,11 +142,18 @@ def run_extract(args: argparse.Namespace) -> int:
           option("--slices", type=positive_int, default=15, help="sagittal slices (default %(default)s)"),
           option("--repeats", type=positive_int, default=5, help="timed runs (default %(default)s)"),
           option("--cohort", type=positive_int, metavar="N",
-                 help="instead: studies per hour of spinecore batch on N phantom studies with 1 and 2 workers"))
+                 help="instead: studies per hour of spinecore batch on N phantom studies with 1 and 2 workers"),
+          option("--serve", type=positive_int, metavar="N",
+                 help="instead: load check of spinecore serve: N concurrent uploads, time to result, peak memory"),
+          option("--jobs", type=positive_int, default=1, help="with --serve: the server's --jobs (default %(default)s)"))
 def run_bench(args: argparse.Namespace) -> int:
     from spinecore.bench import bench_cohort, bench_grade, bench_hotspots, bench_localise
 
-    if args.cohort:
+    if args.serve:
+        from spinecore.serve.loadcheck import load_check
+
+        results = [load_check(args.serve, jobs=args.jobs, n_slices=args.slices)]
+    elif args.cohort:
         results = [bench_cohort(args.cohort, n_slices=args.slices, localiser_model=args.model, model=args.grader)]
     else:
         results = [bench_localise(args.model, n_slices=args.slices, repeats=args.repeats),

@@ -8,7 +8,10 @@ Manifest format (UTF-8 CSV, one row per graded disc of one scan)::
 ``patient`` groups rows for patient-level splits and bootstrap intervals; ``scan`` is any input
 ``spinecore`` reads (NIfTI/NRRD/MHA file, DICOM folder or zip), relative to the manifest's folder
 or absolute; ``level`` is a disc name (``T12-L1`` … ``L5-S1``); one column per task of the scheme
-holds the grade in the scheme's own values, empty when not graded. Other columns are ignored.
+holds the grade in the scheme's own values, empty when not graded. Optional columns ``scan_t1``
+(the same patient's sagittal T1) and ``scan_axial`` (axial series: a file, or a DICOM folder or zip
+whose axial series are all used) add the other streams of multi-stream grading; an empty cell is a
+missing stream. Other columns are ignored.
 """
 from __future__ import annotations
 
@@ -16,20 +19,26 @@ import csv
 import logging
 import os
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from spinecore.errors import SpineCoreError
-from spinecore.extract import disc_volumes
+from spinecore.extract import axial_disc_volumes, disc_volumes, t1_disc_volumes
+from spinecore.grade.fusion import STREAM_SHAPES
 from spinecore.grade.loss import MISSING
 from spinecore.grade.schemes import GradingScheme
 from spinecore.io import load_study
+from spinecore.io.series import Plane, Weighting
 from spinecore.levels import DISCS
 from spinecore.localise import Localiser
 
 log = logging.getLogger(__name__)
+
+
+#: The optional manifest column of each non-T2 stream (:data:`spinecore.grade.fusion.STREAMS`).
+STREAM_COLUMNS = {"t1": "scan_t1", "axial": "scan_axial"}
 
 
 @dataclass(frozen=True)
@@ -38,6 +47,20 @@ class ManifestRow:
     scan: Path
     level: str
     labels: tuple[int, ...]  # class indices per task, MISSING where not graded
+    scan_t1: Path | None = None
+    scan_axial: Path | None = None
+
+    @property
+    def others(self) -> dict[str, Path]:
+        """The scans of the other streams this row has: ``{"t1": path, "axial": path}``."""
+        return {s: getattr(self, c) for s, c in STREAM_COLUMNS.items() if getattr(self, c) is not None}
+
+
+def _resolve(manifest: Path, text: str | None) -> Path | None:
+    if not (text or "").strip():
+        return None
+    path = Path(text.strip())
+    return path if path.is_absolute() else manifest.parent / path
 
 
 def read_manifest(path: Path, scheme: GradingScheme) -> list[ManifestRow]:
@@ -61,34 +84,42 @@ def read_manifest(path: Path, scheme: GradingScheme) -> list[ManifestRow]:
                     labels.append(task.index(int(float(text))) if text else MISSING)
                 except ValueError:
                     raise SpineCoreError(path, f"line {line}: {task.name} = {text!r} is not one of {list(task.values)}") from None
-            scan = Path(record["scan"])
-            rows.append(ManifestRow(record["patient"], scan if scan.is_absolute() else path.parent / scan,
-                                    record["level"], tuple(labels)))
+            rows.append(ManifestRow(record["patient"], _resolve(path, record["scan"]), record["level"], tuple(labels),
+                                    *(_resolve(path, record.get(c)) for c in STREAM_COLUMNS.values())))
     if not rows:
         raise SpineCoreError(path, "manifest has no rows")
     return rows
 
 
 def write_manifest(path: Path, scheme: GradingScheme, rows: list[ManifestRow]) -> None:
-    """Write ``rows`` with scan paths relative to the manifest's folder."""
+    """Write ``rows`` with scan paths relative to the manifest's folder (the stream columns only
+    when a row has that stream)."""
+    columns = [c for s, c in STREAM_COLUMNS.items() if any(s in r.others for r in rows)]
+
+    def relative(scan: Path | None) -> str:
+        return "" if scan is None else os.path.relpath(Path(scan).resolve(), Path(path).resolve().parent)
+
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["patient", "scan", "level", *scheme.task_names])
+        writer.writerow(["patient", "scan", "level", *scheme.task_names, *columns])
         for row in rows:
-            scan = os.path.relpath(Path(row.scan).resolve(), Path(path).resolve().parent)
-            writer.writerow([row.patient, scan, row.level,
-                             *("" if i == MISSING else t.values[i] for t, i in zip(scheme.tasks, row.labels))])
+            writer.writerow([row.patient, relative(row.scan), row.level,
+                             *("" if i == MISSING else t.values[i] for t, i in zip(scheme.tasks, row.labels)),
+                             *(relative(getattr(row, c)) for c in columns)])
 
 
 @dataclass
 class DiscSet:
-    """Disc volumes stored as ``uint8`` (value × 255) ``(N, 9, 112, 224)``, labels ``(N, tasks)``."""
+    """Disc volumes stored as ``uint8`` (value × 255): the T2 ``volumes`` ``(N, 9, 112, 224)``, the
+    other streams' ``streams[name]`` (``t1`` ``(N, 9, 112, 224)``, ``axial`` ``(N, 3, 224, 224)``;
+    all zero where a disc lacks the stream), labels ``(N, tasks)``."""
 
     volumes: np.ndarray
     labels: np.ndarray
     patients: list[str]
     levels: list[str]
     scans: list[str]
+    streams: dict[str, np.ndarray] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -96,17 +127,52 @@ class DiscSet:
     def float_volumes(self, index) -> np.ndarray:
         return self.volumes[index].astype(np.float32) / 255.0
 
+    def inputs(self, index) -> dict[str, np.ndarray]:
+        """``float32`` inputs of the discs ``index`` per stream (``t2`` and the others held)."""
+        return {"t2": self.float_volumes(index), **{s: v[index].astype(np.float32) / 255.0 for s, v in self.streams.items()}}
+
     @classmethod
     def of(cls, records: list[tuple]) -> "DiscSet":
-        """From ``(volume float array, labels, patient, level, scan)`` records."""
-        volumes, labels, patients, levels, scans = zip(*records)
-        return cls(np.stack([np.round(v * 255).astype(np.uint8) for v in volumes]), np.array(labels, np.int64),
-                   list(patients), list(levels), [str(s) for s in scans])
+        """From ``(volume float array, labels, patient, level, scan, {stream: float array})`` records."""
+        volumes, labels, patients, levels, scans, others = zip(*records)
+        names = [s for s in STREAM_SHAPES if s != "t2" and any(s in o for o in others)]
+        streams = {s: np.stack([_to_uint8(o[s]) if s in o else np.zeros(STREAM_SHAPES[s], np.uint8) for o in others])
+                   for s in names}
+        return cls(np.stack([_to_uint8(v) for v in volumes]), np.array(labels, np.int64), list(patients), list(levels),
+                   [str(s) for s in scans], streams)
+
+
+def _to_uint8(volume: np.ndarray) -> np.ndarray:
+    return np.round(volume * 255).astype(np.uint8)
+
+
+class _OtherStreams:
+    """The other streams' volumes of one T2 scan's discs, each scan read once (a bad pairing is
+    logged and that stream left out)."""
+
+    def __init__(self, series, spine, volumes):
+        self.series, self.spine, self.volumes = series, spine, volumes
+        self.found: dict[tuple[str, Path], dict] = {}
+
+    def __call__(self, stream: str, scan: Path) -> dict:
+        if (stream, scan) not in self.found:
+            try:
+                study = load_study(scan)
+                if stream == "t1":
+                    found = t1_disc_volumes(study.sagittal(Weighting.T1), self.volumes, self.spine, self.series)
+                else:
+                    found = axial_disc_volumes(study.select(Plane.AXIAL) or list(study.series), self.spine,
+                                               [v.level for v in self.volumes], self.series)
+            except SpineCoreError as exc:
+                log.warning("%s", exc)
+                found = {}
+            self.found[stream, scan] = {level: v.array for level, v in found.items()}
+        return self.found[stream, scan]
 
 
 def build_disc_set(rows: list[ManifestRow], localiser: Localiser | None = None) -> tuple[DiscSet, list[ManifestRow]]:
-    """Localise each manifest scan, cut its disc volumes and attach the labels. Graded discs the
-    localiser did not find are returned apart (the ``missed`` rows)."""
+    """Localise each manifest scan, cut its disc volumes (and those of the row's other streams) and
+    attach the labels. Graded discs the localiser did not find are returned apart (the ``missed`` rows)."""
     localiser = localiser or Localiser.load()
     by_scan: dict[Path, list[ManifestRow]] = defaultdict(list)
     for row in rows:
@@ -115,15 +181,20 @@ def build_disc_set(rows: list[ManifestRow], localiser: Localiser | None = None) 
     for n, (scan, scan_rows) in enumerate(by_scan.items(), start=1):
         series = load_study(scan).sagittal()
         try:
-            found = {v.level: v for v in disc_volumes(series, localiser(series))}
+            spine = localiser(series)
+            volumes = disc_volumes(series, spine)
         except SpineCoreError as exc:
-            found = {}
+            spine, volumes = None, []
             log.warning("%s", exc)
+        found = {v.level: v for v in volumes}
+        others = _OtherStreams(series, spine, volumes)
         for row in scan_rows:
             if row.level not in found:
                 missed.append(row)
                 continue
-            records.append((found[row.level].array, row.labels, row.patient, row.level, scan))
+            streams = {s: others(s, path).get(row.level) for s, path in row.others.items()}
+            records.append((found[row.level].array, row.labels, row.patient, row.level, scan,
+                            {s: v for s, v in streams.items() if v is not None}))
         if n % 25 == 0 or n == len(by_scan):
             log.info("extracted discs from %d/%d scans (%d discs, %d missed)", n, len(by_scan), len(records), len(missed))
     if not records:
@@ -132,11 +203,13 @@ def build_disc_set(rows: list[ManifestRow], localiser: Localiser | None = None) 
 
 
 def write_phantom_manifest(folder: Path, seeds, scheme: GradingScheme, independent_findings: bool = False,
-                           n_slices: int | None = None) -> Path:
+                           n_slices: int | None = None, streams: tuple[str, ...] = ("t2",)) -> Path:
     """Write the sagittal T2 of each phantom seed as ``<folder>/phantom-<seed>.nii.gz`` (``n_slices``
     sagittal slices, default the phantom's) and a manifest ``<folder>/manifest.csv`` of their true
     grades on ``scheme``. With ``independent_findings`` every disc's grades come from
-    :func:`~spinecore.phantom.anatomy.independent_grades` (seeded by the phantom's seed)."""
+    :func:`~spinecore.phantom.anatomy.independent_grades` (seeded by the phantom's seed). ``streams``
+    with ``t1`` also writes each sagittal T1 (``-t1.nii.gz``, column ``scan_t1``); with ``axial`` each
+    axial stack (``-ax_t2_<level>.nii.gz``, the phantom's lower discs only, column ``scan_axial``)."""
     from spinecore.io.write import write_volume
     from spinecore.phantom import PhantomSpec, make_phantom
     from spinecore.phantom.anatomy import independent_grades
@@ -147,14 +220,20 @@ def write_phantom_manifest(folder: Path, seeds, scheme: GradingScheme, independe
         if independent_findings:
             rng = np.random.default_rng([int(seed), 2])
             grades = {level: independent_grades(rng).as_dict() for level in DISCS}
-        study = make_phantom(PhantomSpec(seed=int(seed), n_slices=n_slices, t1=False, axial=False, grades=grades))
-        t2 = study.get("sag_t2")
-        scan = write_volume(Path(folder) / f"phantom-{seed}.nii.gz", t2.array, t2.geometry)
-        rows += [ManifestRow(f"phantom-{seed}", scan, d["level"], phantom_labels(d["grades"], scheme))
+        study = make_phantom(PhantomSpec(seed=int(seed), n_slices=n_slices, t1="t1" in streams,
+                                         axial="axial" in streams, grades=grades))
+        written = {s.name: write_volume(Path(folder) / f"phantom-{seed}{_PHANTOM_SUFFIXES.get(s.name, '-' + s.name + '.nii.gz')}",
+                                        s.array, s.geometry) for s in study.series}
+        rows += [ManifestRow(f"phantom-{seed}", written["sag_t2"], d["level"], phantom_labels(d["grades"], scheme),
+                             written.get("sag_t1"), written.get(f"ax_t2_{d['level'].lower()}"))
                  for d in study.truth["discs"]]
     path = Path(folder) / "manifest.csv"
     write_manifest(path, scheme, rows)
     return path
+
+
+#: File name endings of the phantom series in :func:`write_phantom_manifest` (others: ``-<series>.nii.gz``).
+_PHANTOM_SUFFIXES = {"sag_t2": ".nii.gz", "sag_t1": "-t1.nii.gz"}
 
 
 def phantom_labels(grades: dict[str, int], scheme: GradingScheme) -> tuple[int, ...]:

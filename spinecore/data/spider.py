@@ -36,8 +36,9 @@ def spider_patient_split(data_root: Path) -> dict[str, set[str]]:
 
 def spider_manifests(data_root: Path, scheme: GradingScheme) -> dict[str, list[ManifestRow]]:
     """Manifest rows for every SPIDER series of the data pack (mid-sagittal T1, T2, T2-SPACE and the
-    T2-SPACE slabs), split by patient into ``train`` and ``validation``. Rows of patients whose
-    bottom-up disc numbering is in doubt (an ``IVD label 0`` row) are left out."""
+    T2-SPACE slabs), split by patient into ``train`` and ``validation``; each mid-sagittal T2 row
+    carries the same patient's mid-sagittal T1 as ``scan_t1`` (:func:`t1_partner`). Rows of patients
+    whose bottom-up disc numbering is in doubt (an ``IVD label 0`` row) are left out."""
     root = require_pack(data_root, GRADINGS)
     graded = _graded_rows(root)
     scans: dict[str, list[Path]] = defaultdict(list)
@@ -52,5 +53,14 @@ def spider_manifests(data_root: Path, scheme: GradingScheme) -> dict[str, list[M
                        for t in scheme.task_names)
         for scan in scans[r["Patient"]]:
             part = "validation" if r["Patient"] in validation else "train"
-            split[part].append(ManifestRow(r["Patient"], scan.resolve(), r["level"], labels))
+            split[part].append(ManifestRow(r["Patient"], scan.resolve(), r["level"], labels, t1_partner(scan)))
     return split
+
+
+def t1_partner(scan: Path) -> Path | None:
+    """The mid-sagittal T1 of the patient of a mid-sagittal T2 ``<patient>_t2.nii.gz`` (same folder),
+    if the pack has it; ``None`` for every other series (the T2-SPACE images are another acquisition,
+    whose exported grids do not share the T1's frame)."""
+    patient, _, sequence = scan.name.partition("_")
+    partner = scan.with_name(f"{patient}_t1.nii.gz")
+    return partner.resolve() if sequence == "t2.nii.gz" and partner.is_file() else None

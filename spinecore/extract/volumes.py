@@ -78,7 +78,7 @@ class StructureVolume:
 
 
 
-def _in_plane_frame(series: Series, centre_vox: np.ndarray, across_mm: np.ndarray, pixel_mm: float,
+def in_plane_frame(series: Series, centre_vox: np.ndarray, across_mm: np.ndarray, pixel_mm: float,
                     shape: tuple[int, int, int], mid_slice: int) -> np.ndarray:
     """4×4 volume index → scan index for a volume centred on ``centre_vox`` (row, col) whose columns
     run along the in-plane mm direction ``across_mm`` (row_mm, col_mm)."""
@@ -141,7 +141,7 @@ def disc_volume(series: Series, spine: Spine, level: str) -> StructureVolume:
     width = (np.linalg.norm(upper_endplate) + np.linalg.norm(lower_endplate)) / 2
     pixel = DISC_WIDTH_PER_ENDPLATE * width / DISC_SHAPE[2]
     centre = (u[2] + u[3] + low[0] + low[1]) / 4
-    to_scan = _in_plane_frame(series, centre, across, pixel, DISC_SHAPE, k)
+    to_scan = in_plane_frame(series, centre, across, pixel, DISC_SHAPE, k)
     array, present = _resample(series, to_scan, DISC_SHAPE, [upper, lower])
     return StructureVolume(level, array, to_scan, series.geometry.affine, present, float(pixel))
 
@@ -157,7 +157,7 @@ def vertebra_volume(series: Series, spine: Spine, level: str) -> StructureVolume
     depth = (np.linalg.norm(top) + np.linalg.norm(bottom)) / 2
     height = (np.linalg.norm((quad[3] - quad[0]) * scale) + np.linalg.norm((quad[2] - quad[1]) * scale)) / 2
     pixel = VERTEBRA_SIDE_PER_SIZE * max(depth, height) / VERTEBRA_SHAPE[2]
-    to_scan = _in_plane_frame(series, quad.mean(axis=0), across, pixel, VERTEBRA_SHAPE, vertebra.mid_slice)
+    to_scan = in_plane_frame(series, quad.mean(axis=0), across, pixel, VERTEBRA_SHAPE, vertebra.mid_slice)
     array, present = _resample(series, to_scan, VERTEBRA_SHAPE, [vertebra])
     return StructureVolume(level, array, to_scan, series.geometry.affine, present, float(pixel))
 

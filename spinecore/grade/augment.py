@@ -25,6 +25,11 @@ class Augmentation:
     flip_probability: float = 0.5
 
 
+#: The axial stream's augmentation (thesis 6.1.3): rotation, ±24-pixel shifts, scale, intensity; its
+#: slices are neither shifted nor reflected.
+AXIAL = Augmentation(shift_cols=24, shift_rows=24, shift_slices=0, flip_probability=0.0)
+
+
 @dataclass(frozen=True)
 class Transforms:
     """Per-sample draws: in-plane ``angle`` (radians), ``scale``, content shift ``dx``/``dy``

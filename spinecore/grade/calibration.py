@@ -45,10 +45,10 @@ def softmax(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
 
 def dataset_logits(grader: Grader, data, tta: bool, batch: int = 16) -> list[np.ndarray]:
     """Per-task logits ``(N, n_classes)`` of every disc of ``data`` (a
-    :class:`~spinecore.data.manifests.DiscSet`: ``len(data)`` discs, ``data.float_volumes(index)``)."""
+    :class:`~spinecore.data.manifests.DiscSet`: ``len(data)`` discs, ``data.inputs(index)``)."""
     chunks = []
     for start in range(0, len(data), batch):
-        x = torch.from_numpy(data.float_volumes(slice(start, start + batch)))
+        x = {s: torch.from_numpy(v) for s, v in data.inputs(slice(start, start + batch)).items()}
         chunks.append([l.numpy() for l in grader.logits(x, tta)])
     return [np.concatenate([c[t] for c in chunks]) for t in range(len(grader.scheme.tasks))]
 

@@ -83,35 +83,47 @@ def _conv_block(c: NetConfig, layer: int, cin: int, cout: int) -> nn.Sequential:
     return nn.Sequential(*parts)
 
 
-def _layers(c: NetConfig) -> list[nn.Module]:
+def layers(c: NetConfig) -> list[nn.Module]:
+    """Conv1 … FC7 of ``c`` (one module per name of :data:`LAYERS`)."""
     first = 1 if c.dims == 3 else c.slices
     channels = (first, *c.widths)
     convs = [_conv_block(c, n, channels[n], channels[n + 1]) for n in range(5)]
     grid = c.feature_grid or (c.input_hw[0] // 16, c.input_hw[1] // 16)
     pool = [nn.AdaptiveAvgPool2d(grid)] if c.feature_grid else []
-    fc6 = nn.Sequential(*pool, nn.Flatten(), nn.Linear(c.widths[-1] * grid[0] * grid[1], c.fc), nn.ReLU(inplace=True),
-                        nn.Dropout(c.dropout))
-    fc7 = nn.Sequential(nn.Linear(c.fc, c.fc), nn.ReLU(inplace=True), nn.Dropout(c.dropout))
-    return [*convs, fc6, fc7]
+    fc6 = nn.Sequential(*pool, nn.Flatten(), *fully_connected(c, c.widths[-1] * grid[0] * grid[1]))
+    return [*convs, fc6, fully_connected(c, c.fc)]
+
+
+def fully_connected(c: NetConfig, inputs: int) -> nn.Sequential:
+    """An FC6/FC7 layer of ``c``: ``inputs`` → ``c.fc`` units, ReLU, dropout."""
+    return nn.Sequential(nn.Linear(inputs, c.fc), nn.ReLU(inplace=True), nn.Dropout(c.dropout))
+
+
+def glorot(module: nn.Module) -> None:
+    """Glorot-uniform weights and zero biases for every convolution and linear layer (as the thesis)."""
+    for m in module.modules():
+        if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.Linear)):
+            nn.init.xavier_uniform_(m.weight)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
 
 
 class GradingNet(nn.Module):
+    #: The one input stream of a single-stream net (see :mod:`spinecore.grade.fusion`).
+    streams = ("t2",)
+
     def __init__(self, config: NetConfig):
         super().__init__()
         self.config = config
-        layers = _layers(config)
+        built = layers(config)
         split = LAYERS.index(config.branch) + 1
-        self.trunk = nn.Sequential(*layers[:split])
-        tail = nn.Sequential(*layers[split:])
+        self.trunk = nn.Sequential(*built[:split])
+        tail = nn.Sequential(*built[split:])
         self.heads = nn.ModuleList(
             nn.Sequential(copy.deepcopy(tail), nn.Linear(config.fc, n)) for n in config.n_classes)
         # Per-task softmax temperature, fitted after training (spinecore.grade.calibration).
         self.register_buffer("temperature", torch.ones(len(config.n_classes)))
-        for m in self.modules():
-            if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.Linear)):
-                nn.init.xavier_uniform_(m.weight)  # Glorot, as the thesis
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
+        glorot(self)
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         if self.config.dims == 3:

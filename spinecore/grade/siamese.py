@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from spinecore.grade.network import LAYERS, NetConfig, _layers, compact
+from spinecore.grade.network import LAYERS, NetConfig, compact, layers
 from spinecore.levels import DISCS, VERTEBRAE
 
 #: The levels the auxiliary heads predict (thesis 7.3.3).
@@ -42,8 +42,7 @@ class SiameseNet(nn.Module):
     def __init__(self, config: NetConfig):
         super().__init__()
         self.config = config
-        layers = _layers(config)
-        self.convolutions = nn.Sequential(*layers[:CONVOLUTIONS])
+        self.convolutions = nn.Sequential(*layers(config)[:CONVOLUTIONS])
         # FC6 and FC7's linear map per kind: the embedding is FC7 before its ReLU, so it can point anywhere
         self.fully_connected = nn.ModuleDict({k.value: nn.Sequential(*self._fully_connected(config)) for k in Kind})
         self.level_heads = nn.ModuleDict({k.value: nn.Linear(config.fc, n) for k, n in zip(Kind, config.n_classes)})
@@ -55,7 +54,7 @@ class SiameseNet(nn.Module):
 
     @staticmethod
     def _fully_connected(config: NetConfig) -> list[nn.Module]:
-        fc6, fc7 = _layers(config)[CONVOLUTIONS:]
+        fc6, fc7 = layers(config)[CONVOLUTIONS:]
         return [fc6, fc7[0]]
 
     def features(self, x: torch.Tensor, kind: Kind) -> torch.Tensor:

@@ -37,7 +37,8 @@ def read_dataset(label: str, data: bytes | Path) -> pydicom.Dataset | None:
     """Parse one file; ``None`` if it is not DICOM at all, an error if it is broken DICOM."""
     fp = io.BytesIO(data) if isinstance(data, bytes) else data
     try:
-        return pydicom.dcmread(fp)
+        with silenced():  # e.g. "expected implicit VR, but found explicit VR": pydicom copes, the user need not know
+            return pydicom.dcmread(fp)
     except InvalidDicomError:
         return None
     except Exception as exc:  # pydicom raises many types for truncated/corrupt files
@@ -72,12 +73,20 @@ def _number(ds: pydicom.Dataset, keyword: str) -> float | None:
     return value if np.isfinite(value) else None
 
 
+def _orientation(image: DicomImage) -> np.ndarray:
+    """ImageOrientationPatient: the row and column direction cosines ``(6,)``, checked orthonormal."""
+    orientation = _floats(image, "ImageOrientationPatient", "(0020,0037)", 6)
+    if abs(np.linalg.norm(np.cross(orientation[:3], orientation[3:])) - 1) > 1e-2:
+        raise GeometryError(image.label, "ImageOrientationPatient (0020,0037) is not two orthogonal unit vectors")
+    return orientation
+
+
 def _stack_key(image: DicomImage) -> tuple:
     ds = image.dataset
-    orientation = _floats(image, "ImageOrientationPatient", "(0020,0037)", 6)
+    orientation = _orientation(image)
     spacing = _floats(image, "PixelSpacing", "(0028,0030)", 2)
     if np.any(spacing <= 0):
-        raise GeometryError(image.label, f"PixelSpacing (0028,0030) must be positive, got {list(spacing)}")
+        raise GeometryError(image.label, f"PixelSpacing (0028,0030) must be positive, got {spacing.tolist()}")
     return (
         str(ds.get("SeriesInstanceUID", "")),
         tuple(np.round(orientation, _ORIENTATION_DECIMALS)),
@@ -120,6 +129,8 @@ def silenced(*loggers: str) -> Iterator[list[warnings.WarningMessage]]:
 
 def _pixels(image: DicomImage) -> np.ndarray:
     ds = image.dataset
+    if not (ds.get("PixelData") or ds.get("FloatPixelData")):
+        raise InputError(image.label, "PixelData (7FE0,0010) is empty")
     try:
         with silenced() as caught:
             pixels = ds.pixel_array
@@ -133,10 +144,11 @@ def _pixels(image: DicomImage) -> np.ndarray:
     slope = _number(ds, "RescaleSlope")
     intercept = _number(ds, "RescaleIntercept")
     out = pixels.astype(np.float32)
-    if slope is not None and slope != 1:
-        out *= np.float32(slope)
-    if intercept:
-        out += np.float32(intercept)
+    with np.errstate(over="ignore", invalid="ignore"):  # an absurd slope overflows: the caller refuses non-finite values
+        if slope is not None and slope != 1:
+            out *= np.float32(slope)
+        if intercept:
+            out += np.float32(intercept)
     return out
 
 
@@ -160,11 +172,9 @@ def _weighting(ds: pydicom.Dataset) -> Weighting:
 
 def _series_from_stack(images: list[DicomImage], uid: str) -> Series:
     first = images[0]
-    orientation = _floats(first, "ImageOrientationPatient", "(0020,0037)", 6)
+    orientation = _orientation(first)
     row_cosine, column_cosine = orientation[:3], orientation[3:]
     normal = np.cross(row_cosine, column_cosine)
-    if abs(np.linalg.norm(normal) - 1) > 1e-2:
-        raise GeometryError(first.label, "ImageOrientationPatient (0020,0037) is not two orthogonal unit vectors")
     positions = np.array([_floats(i, "ImagePositionPatient", "(0020,0032)", 3) for i in images])
     pixel_spacing = _floats(first, "PixelSpacing", "(0028,0030)", 2)  # (between rows, between columns)
 
@@ -180,7 +190,10 @@ def _series_from_stack(images: list[DicomImage], uid: str) -> Series:
     array = np.stack([_pixels(i) for i in images])
     if not np.all(np.isfinite(array)):
         raise InputError(first.label, "pixel values are not finite after rescaling")
-    geometry = Geometry(affine, array.shape)
+    try:
+        geometry = Geometry(affine, array.shape)
+    except ValueError as exc:  # e.g. slice positions or spacing so extreme that the affine is singular
+        raise GeometryError(first.label, f"invalid geometry ({exc})") from None
     plane = Plane.of_normal(normal)
     array, geometry = geometry.reorient(array, plane.canonical_codes)
     ds = first.dataset

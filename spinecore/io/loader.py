@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pydicom
 
-from spinecore.errors import InputError
+from spinecore.errors import GeometryError, InputError
 from spinecore.io.archive import MAX_ARCHIVE_BYTES, read_zip_members
 from spinecore.io.dicom import image_or_none, read_dataset, series_from_images
 from spinecore.io.series import Series, Study
@@ -16,10 +16,19 @@ from spinecore.io.volume import VOLUME_SUFFIXES, is_volume_file, read_volume
 log = logging.getLogger(__name__)
 
 
-def _check_signal(series: Series) -> Series:
+#: Voxel spacing a scan may have (mm): beyond it the header is wrong, whatever the scanner.
+SPACING_MM = (1e-2, 1e2)
+
+
+def _check_series(series: Series) -> Series:
+    """``series`` if it has signal and a plausible voxel spacing (:data:`SPACING_MM`)."""
     values = series.array
     if float(values.max()) == float(values.min()):
         raise InputError(series.source, f"contains no signal (every voxel equals {float(values.min()):g})")
+    spacing = series.geometry.spacing
+    if not all(SPACING_MM[0] <= s <= SPACING_MM[1] for s in spacing):
+        raise GeometryError(series.source, f"voxel spacing {', '.join(f'{s:.3g}' for s in spacing)} mm is outside "
+                                           f"{SPACING_MM[0]:g}-{SPACING_MM[1]:g} mm: the header is wrong")
     return series
 
 
@@ -50,9 +59,23 @@ def _dicom_study(source: Path, members: list[tuple[str, bytes | Path]], require_
     return series_from_images(images)
 
 
+def _files(folder: Path) -> list[Path]:
+    """The regular files under ``folder``, through symbolic links to folders (each folder once, so a
+    link loop ends), hidden entries skipped, in path order."""
+    files, seen = [], set()
+    for top, dirs, names in os.walk(folder, followlinks=True):
+        real = os.path.realpath(top)
+        if real in seen:
+            dirs.clear()
+            continue
+        seen.add(real)
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        files += [Path(top, n) for n in names if not n.startswith(".") and Path(top, n).is_file()]
+    return sorted(files)
+
+
 def _read_folder(folder: Path) -> list[Series]:
-    files = sorted(p for p in folder.rglob("*") if p.is_file() and not any(
-        part.startswith(".") for part in p.relative_to(folder).parts))
+    files = _files(folder)
     if not files:
         raise InputError(folder, "folder is empty")
     volumes = [read_volume(p) for p in files if is_volume_file(p)]
@@ -92,7 +115,7 @@ def load_study(path: str | os.PathLike, *, max_archive_bytes: int = MAX_ARCHIVE_
         if image is None:
             raise InputError(path, "DICOM file has no pixel data (not an image)")
         series = series_from_images([image])
-    series = [_check_signal(s) for s in series]
+    series = [_check_series(s) for s in series]
     series.sort(key=lambda s: (s.plane.value, s.weighting.value, s.description, s.uid))
     return Study(source=str(path), series=tuple(series))
 

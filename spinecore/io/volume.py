@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import gzip
+import os
 import re
 import struct
+import sys
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +20,8 @@ from spinecore.io.classify import plane_of, slice_axis, weighting_from_text
 from spinecore.io.series import Series
 
 VOLUME_SUFFIXES = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
+#: The most voxels a volume file may declare: 2**28, 1 GiB as float32 (a 512 x 512 x 1024 volume).
+MAX_VOXELS = 2**28
 
 
 def is_volume_file(path: Path) -> bool:
@@ -31,9 +37,11 @@ def volume_stem(path: Path) -> str:
     return path.stem
 
 
-def _itk_reason(exc: Exception) -> str:
-    """The informative line of an ITK exception (they span many lines)."""
-    lines = [re.sub(r"^(sitk|itk)::ERROR:\s*", "", line.strip()) for line in str(exc).splitlines() if line.strip()]
+def _itk_reason(exc: Exception, path: Path) -> str:
+    """The informative line of an ITK exception (they span many lines), without the object's address
+    and the file's name (the caller names it)."""
+    lines = [re.sub(r"^(sitk|itk)::ERROR:\s*|ITK ERROR: \w+\(0x[0-9a-f]+\):\s*", "",
+                    line.strip().replace(str(path), "the file")) for line in str(exc).splitlines() if line.strip()]
     useful = [line for line in lines if not line.startswith(("Exception thrown", "/"))]
     return (useful or lines or ["unknown ITK error"])[-1][:200]
 
@@ -102,15 +110,47 @@ def _check_nifti_complete(path: Path) -> None:
         raise InputError(path, f"truncated: holds {size} of the {expected} bytes its header declares")
 
 
+@contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """ITK and its NIfTI and MetaImage libraries print warnings straight to the process's standard
+    error (file descriptor 2), past Python; hold them back (their errors reach us as exceptions)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "wb") as null:
+            os.dup2(null.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def _read_image(path: Path) -> sitk.Image:
+    """The image in ``path``, refused before its voxels are read when it declares more than
+    :data:`MAX_VOXELS` (a gzip bomb, a lying header) or, for NIfTI, fewer bytes than it holds."""
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(path))
+    try:
+        with _native_stderr_silenced():
+            reader.ReadImageInformation()
+        voxels = int(np.prod(reader.GetSize(), dtype=np.int64)) * reader.GetNumberOfComponents()
+        if voxels > MAX_VOXELS:
+            raise InputError(path, f"declares {voxels} voxels (size {reader.GetSize()}), more than the "
+                                   f"{MAX_VOXELS} a scan may have")
+        if path.name.lower().endswith((".nii", ".nii.gz")):
+            _check_nifti_complete(path)
+        with _native_stderr_silenced():
+            return reader.Execute()
+    except RuntimeError as exc:
+        raise InputError(path, f"cannot read volume file: {_itk_reason(exc, path)}") from None
+
+
 def read_volume(path: Path) -> Series:
     """One volume file as a :class:`Series` in canonical orientation."""
     _check_declared_spacing(path)
-    if path.name.lower().endswith((".nii", ".nii.gz")):
-        _check_nifti_complete(path)
-    try:
-        image = sitk.ReadImage(str(path))
-    except RuntimeError as exc:
-        raise InputError(path, f"cannot read volume file: {_itk_reason(exc)}") from None
+    if path.stat().st_size == 0:
+        raise InputError(path, "file is empty")
+    image = _read_image(path)
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(path, f"has {image.GetNumberOfComponentsPerPixel()} values per voxel (colour/vector image); "
                                "expected a grey-scale scan")

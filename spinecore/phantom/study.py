@@ -19,6 +19,8 @@ TOP_LEVEL_CHOICES = ("T11", "T12", "L1", "L2")
 AXIAL_DISCS = ("L3-L4", "L4-L5", "L5-S1")
 #: Canonical sagittal axes (columns: slice → R, row → I, column → P) in body/LPS coordinates.
 SAGITTAL_AXES = np.stack([[-1.0, 0, 0], [0, 0, -1.0], [0, 1.0, 0]], axis=1)
+#: The (LPS) axis a T1 on its own grid is rotated about (:attr:`PhantomSpec.t1_rotation_deg`).
+T1_ROTATION_AXIS = (1.0, 0.3, 0.2)
 #: Acquisition orders written to DICOM (the reader must restore the canonical one).
 ACQUISITION_CODES = (("R", "I", "P"), ("L", "I", "P"), ("R", "I", "A"), ("R", "P", "I"))
 
@@ -39,6 +41,10 @@ class PhantomSpec:
         noise: Rician noise level as a fraction of the CSF T2 signal.
         grades: per-disc overrides, e.g. ``{"L4-L5": {"pfirrmann": 5}}``.
         t1 / axial: also write the sagittal T1 / the axial T2 stacks.
+        t1_rotation_deg / t1_shift_mm / t1_spacing_mm: the T1 on its own grid (another pose and
+            spacing, as a clinical T1 often is): its slab rotated about its centre by this angle (about
+            an oblique axis), moved by this LPS shift, with these (slice, row, column) spacings; the
+            defaults keep the T2's grid.
     """
 
     seed: int = 0
@@ -53,6 +59,13 @@ class PhantomSpec:
     grades: dict[str, dict[str, int]] = field(default_factory=dict)
     t1: bool = True
     axial: bool = True
+    t1_rotation_deg: float = 0.0
+    t1_shift_mm: tuple[float, float, float] = (0.0, 0.0, 0.0)
+    t1_spacing_mm: tuple[float, float, float] | None = None
+
+    @property
+    def t1_own_grid(self) -> bool:
+        return bool(self.t1_rotation_deg or any(self.t1_shift_mm) or self.t1_spacing_mm)
 
     def __post_init__(self) -> None:
         if self.top_level is not None and self.top_level not in TOP_LEVEL_CHOICES:
@@ -77,6 +90,7 @@ class PhantomSeries:
     weighting: Weighting
     acquisition_codes: tuple[str, str, str]
     description: str
+    labels: np.ndarray | None = None  # label mask (``render.LABELS``) of a series off the T2's grid (T1, axial)
 
     def to_series(self, source: str) -> Series:
         """The same voxels as an :class:`~spinecore.io.series.Series`, as if read from ``source``."""
@@ -182,6 +196,18 @@ def _axial_geometry(rng, disc_centre: np.ndarray, disc_up: np.ndarray, pose) -> 
     origin_body = centre - axes @ (np.array([shape[0] - 1, shape[1] - 1, shape[2] - 1]) / 2 * np.array(spacing))
     rotation, translation = pose
     return Geometry.from_parts(rotation @ origin_body + translation, spacing, rotation @ axes, shape)
+
+
+def _moved_geometry(geometry: Geometry, spec: PhantomSpec) -> Geometry:
+    """``geometry``'s slab rotated about its centre, shifted and resampled to ``spec``'s T1 grid
+    (the same field of view)."""
+    spacing = np.array(spec.t1_spacing_mm or geometry.spacing, float)
+    extent = (np.array(geometry.shape) - 1) * np.array(geometry.spacing)
+    shape = tuple(int(n) for n in np.round(extent / spacing) + 1)
+    centre = geometry.vox_to_mm((np.array(geometry.shape) - 1) / 2) + np.asarray(spec.t1_shift_mm, float)
+    directions = rotation_matrix(T1_ROTATION_AXIS, spec.t1_rotation_deg) @ geometry.directions
+    origin = centre - directions @ ((np.array(shape) - 1) / 2 * spacing)
+    return Geometry.from_parts(origin, spacing, directions, shape)
 
 
 def _render(geometry: Geometry, contrasts: tuple[str, ...], patient: Patient, spine: SpineShape, pose,
@@ -292,12 +318,17 @@ def make_phantom(spec: PhantomSpec = PhantomSpec()) -> PhantomStudy:
     pose = (pose_rotation, rng.uniform(-40, 40, size=3))
     noise = spec.noise if spec.noise is not None else float(rng.uniform(0.01, 0.035))
     sagittal_geometry = _sagittal_geometry(rng, spec, patient, spine, axes, pose)
-    contrasts = ("T1", "T2") if spec.t1 else ("T2",)
+    contrasts = ("T1", "T2") if spec.t1 and not spec.t1_own_grid else ("T2",)
     images = _render(sagittal_geometry, contrasts, patient, spine, pose, rng, noise)
     acquisition = ACQUISITION_CODES[int(rng.integers(len(ACQUISITION_CODES)))]
     series = [PhantomSeries("sag_t2", images["T2"], sagittal_geometry, Plane.SAGITTAL, Weighting.T2, acquisition,
                             "SAG T2 TSE")]
-    if spec.t1:
+    if spec.t1 and spec.t1_own_grid:
+        t1_geometry = _moved_geometry(sagittal_geometry, spec)
+        t1 = _render(t1_geometry, ("T1",), patient, spine, pose, rng, noise)
+        series.append(PhantomSeries("sag_t1", t1["T1"], t1_geometry, Plane.SAGITTAL, Weighting.T1, acquisition,
+                                    "SAG T1 TSE", t1["labels"]))
+    elif spec.t1:
         series.append(PhantomSeries("sag_t1", images["T1"], sagittal_geometry, Plane.SAGITTAL, Weighting.T1,
                                     acquisition, "SAG T1 TSE"))
     truth = _truth(spec, patient, spine, series[0], pose)
@@ -307,10 +338,10 @@ def make_phantom(spec: PhantomSpec = PhantomSpec()) -> PhantomStudy:
             if level in in_view:
                 disc = spine.discs[level]
                 geometry = _axial_geometry(rng, disc.centre, disc.normal, pose)
-                image = _render(geometry, ("T2",), patient, spine, pose, rng, noise)["T2"]
+                rendered = _render(geometry, ("T2",), patient, spine, pose, rng, noise)
                 name = f"ax_t2_{level.lower()}"
-                series.append(PhantomSeries(name, image, geometry, Plane.AXIAL, Weighting.T2,
-                                            ("S", "P", "L"), f"AX T2 {level}"))
+                series.append(PhantomSeries(name, rendered["T2"], geometry, Plane.AXIAL, Weighting.T2,
+                                            ("S", "P", "L"), f"AX T2 {level}", rendered["labels"]))
     truth["series"] = {s.name: {"plane": s.plane.value, "weighting": s.weighting.value, "shape": list(s.geometry.shape),
                                 "spacing_mm": [round(v, 6) for v in s.geometry.spacing],
                                 "affine": s.geometry.affine.tolist()} for s in series}

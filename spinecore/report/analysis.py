@@ -13,8 +13,10 @@ from spinecore.report.hotspots import write_hotspots
 from spinecore.report.localisation import write_vertebrae_json
 from spinecore.report.output import staged_output
 
-#: The files :func:`write_analysis` writes.
+#: The files :func:`write_analysis` always writes; the hotspots folder; the DICOM SEG and SR.
 ANALYSIS_FILES = ("gradings.csv", "gradings.json", "vertebrae.json", "overview.png")
+HOTSPOTS_FOLDER = "hotspots"
+DICOM_FILES = ("seg.dcm", "sr.dcm")
 
 
 def require_highdicom() -> None:
@@ -32,8 +34,8 @@ def check_dicom_out(series: Series, source: str | Path) -> None:
 
 
 def write_analysis(analysis: Analysis, out: Path, dicom_out: bool = False) -> None:
-    """``gradings.csv``, ``gradings.json``, ``vertebrae.json``, ``overview.png``, when the analysis
-    has hotspots ``hotspots/``, and with ``dicom_out`` (DICOM input only) ``seg.dcm`` and ``sr.dcm``
+    """:data:`ANALYSIS_FILES`, when the analysis has hotspots :data:`HOTSPOTS_FOLDER`, and with
+    ``dicom_out`` (DICOM input only) :data:`DICOM_FILES`
     (:mod:`spinecore.report.dicom`) into ``out``: all of them or, on any error, nothing."""
     with staged_output(out) as stage:
         write_gradings_csv(analysis.gradings, analysis.spine, stage / "gradings.csv")
@@ -41,9 +43,9 @@ def write_analysis(analysis: Analysis, out: Path, dicom_out: bool = False) -> No
         write_vertebrae_json(analysis.spine, stage / "vertebrae.json")
         write_grading_overview(analysis.series, analysis.spine, analysis.gradings, stage / "overview.png")
         if analysis.hotspots:
-            write_hotspots(analysis.series, list(analysis.volumes), analysis.hotspots, stage / "hotspots",
+            write_hotspots(analysis.series, list(analysis.volumes), analysis.hotspots, stage / HOTSPOTS_FOLDER,
                            analysis.method.value)
         if dicom_out:
             from spinecore.report.dicom import write_dicom  # highdicom: an optional dependency
 
-            write_dicom(analysis.series, analysis.spine, analysis.gradings, stage)
+            write_dicom(analysis.series, analysis.spine, analysis.gradings, tuple(stage / f for f in DICOM_FILES))

@@ -41,8 +41,6 @@ MEANING_CHARACTERS = 64
 SEG_SERIES_NUMBER, SR_SERIES_NUMBER = 9901, 9902
 #: Manufacturer (and model name) of the derived objects.
 MANUFACTURER = "spinecore"
-#: Files written by :func:`write_dicom`.
-DICOM_FILES = ("seg.dcm", "sr.dcm")
 #: Patient and study attributes the derived objects copy from the source (type 2: present, empty when unknown).
 COPIED_TYPE2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyID", "StudyDate", "StudyTime",
                 "AccessionNumber", "ReferringPhysicianName")
@@ -156,11 +154,10 @@ def measurement_report(series: Series, spine: Spine, gradings: Gradings) -> hd.s
         series_description="spinecore disc gradings", is_complete=True)
 
 
-def write_dicom(series: Series, spine: Spine, gradings: Gradings, folder: Path) -> list[Path]:
-    """``seg.dcm`` and ``sr.dcm`` into ``folder`` (library warnings folded away)."""
+def write_dicom(series: Series, spine: Spine, gradings: Gradings, paths: tuple[Path, Path]) -> tuple[Path, Path]:
+    """The DICOM SEG and SR into ``paths`` (library warnings folded away)."""
     with silenced(*_LOGGERS):
         documents = (segmentation(series, spine), measurement_report(series, spine, gradings))
-        paths = [folder / name for name in DICOM_FILES]
         for document, path in zip(documents, paths):
             document.save_as(path)
     return paths

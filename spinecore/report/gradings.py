@@ -29,15 +29,21 @@ def grading_columns(scheme: GradingScheme) -> list[tuple[str, type]]:
             *((f"{n}_confidence", float) for n in names)]
 
 
+def disc_flags(gradings: Gradings, spine: Spine) -> dict[str, tuple[str, ...]]:
+    """Every QC flag of each graded disc by level: its localisation flags, then its grading flags."""
+    discs = {d.level: d for d in spine.discs}
+    return {g.level: discs[g.level].flags + g.flags for g in gradings.discs}
+
+
 def disc_rows(gradings: Gradings, spine: Spine) -> list[dict]:
     """One row per graded disc with the :func:`grading_columns` (measurements None where the disc
     was not measured: next to an inferred vertebra)."""
-    discs = {d.level: d for d in spine.discs}
+    discs, flags = {d.level: d for d in spine.discs}, disc_flags(gradings, spine)
     rows = []
     for row in gradings.rows():
         disc = discs[row["level"]]
         measured = disc.measurements.to_dict() if disc.measurements else dict.fromkeys(MEASUREMENTS)
-        rows.append({"level": row["level"], "flags": FLAG_SEPARATOR.join(disc.flags), **measured, **row})
+        rows.append({"level": row["level"], "flags": FLAG_SEPARATOR.join(flags[disc.level]), **measured, **row})
     return rows
 
 
@@ -52,16 +58,18 @@ def write_gradings_csv(gradings: Gradings, spine: Spine, path: Path) -> Path:
 
 def write_gradings_json(gradings: Gradings, spine: Spine, path: Path) -> Path:
     """Every class probability per level and task, with the scheme, the model id and each disc's
-    centre (LPS mm), localiser slice, QC flags and measurements."""
-    discs = {d.level: d for d in spine.discs}
+    centre (LPS mm), localiser slice, QC flags, measurements and the streams its grades rest on
+    (``["t2"]``, ``["t2", "t1"]``, …)."""
+    discs, flags = {d.level: d for d in spine.discs}, disc_flags(gradings, spine)
     document = {
         "source": spine.source, "model": gradings.model_id, "tta": gradings.tta, "scheme": gradings.scheme.to_dict(),
         "discs": [{
             "level": g.level,
             "center_mm": [round(float(v), 3) for v in discs[g.level].center_mm],
             "slice": discs[g.level].slice,
-            "flags": list(discs[g.level].flags),
+            "flags": list(flags[g.level]),
             "measurements": discs[g.level].measurements.to_dict() if discs[g.level].measurements else None,
+            "streams": list(g.streams),
             "tasks": {task.name: {"grade": gradings.predicted(g, task.name)[0],
                                   "confidence": round(gradings.predicted(g, task.name)[1], 4),
                                   "probabilities": {str(v): round(float(p), 4)
@@ -71,6 +79,13 @@ def write_gradings_json(gradings: Gradings, spine: Spine, path: Path) -> Path:
     }
     path.write_text(json.dumps(document, indent=1))
     return path
+
+
+def streams_note(gradings: Gradings) -> str:
+    """What the grades rest on, e.g. ``"streams: t2 + t1"`` or ``"streams: t2 + t1 (L1-L2: t2)"``."""
+    common = max((d.streams for d in gradings.discs), key=len, default=("t2",))
+    exceptions = [f"{d.level}: {' + '.join(d.streams)}" for d in gradings.discs if d.streams != common]
+    return f"streams: {' + '.join(common)}" + (f" ({'; '.join(exceptions)})" if exceptions else "")
 
 
 def write_grading_overview(series: Series, spine: Spine, gradings: Gradings, path: Path) -> Path:
@@ -95,7 +110,8 @@ def write_grading_overview(series: Series, spine: Spine, gradings: Gradings, pat
         table.scale(1.0, 2.2)
     else:
         ax_table.text(0.5, 0.5, "no disc between two labelled vertebrae", ha="center", va="center")
-    ax_table.set_title(f"grade (probability) — {gradings.model_id}{', TTA' if gradings.tta else ''}", fontsize=9)
+    ax_table.set_title(f"grade (probability) — {gradings.model_id}{', TTA' if gradings.tta else ''}\n"
+                       f"{streams_note(gradings)}", fontsize=9)
     flagged = [f"{row['level']}: {row['flags'].replace(FLAG_SEPARATOR, ', ')}" for row in rows if row["flags"]]
     if flagged:
         ax_table.text(0.5, 0.02, "* QC flags — " + "; ".join(flagged), ha="center", va="bottom", fontsize=8,

@@ -14,13 +14,16 @@ import numpy as np
 import torch
 
 from spinecore.data.manifests import DiscSet
-from spinecore.grade.augment import Augmentation, augment
+from spinecore.errors import SpineCoreError
+from spinecore.grade.augment import AXIAL, Augmentation, apply, augment, draw
 from spinecore.grade.calibration import calibrate
+from spinecore.grade.fusion import FusionConfig, FusionNet, drop_streams, run
 from spinecore.grade.grader import Grader
 from spinecore.grade.loss import MISSING, MultiTaskLoss, class_weights
 from spinecore.grade.network import GradingNet, NetConfig, compact, thesis
 from spinecore.grade.schemes import GradingScheme
 from spinecore.models import TrainedModel
+from spinecore.streams import SAGITTAL
 from spinecore.train.seeding import seeded
 
 log = logging.getLogger(__name__)
@@ -38,20 +41,48 @@ class GradingTraining:
     weight_decay: float = 5e-4
     preset: str = "compact"
     dims: int = 2
-    branch: str | None = None  # None: the preset's branch point
+    branch: str | None = None  # None: the preset's branch point (fc6 for a multi-stream net)
+    streams: tuple[str, ...] = ("t2",)
+    fusion: str | None = None  # multi-stream nets: one of spinecore.grade.fusion.FUSIONS
 
 
-def network_config(scheme: GradingScheme, settings: GradingTraining) -> NetConfig:
+def network_config(scheme: GradingScheme, settings: GradingTraining) -> NetConfig | FusionConfig:
+    """The network of ``settings``: a :class:`NetConfig`, or a :class:`FusionConfig` when it reads
+    more than the T2 (its towers share Conv1 … FC6, so its branch point is FC6)."""
     config = PRESETS[settings.preset]([t.n_classes for t in scheme.tasks], settings.dims)
-    if settings.branch:
-        config = NetConfig.from_dict({**config.to_dict(), "branch": settings.branch})
-    return config
+    fused = tuple(settings.streams) != ("t2",)
+    if fused and settings.branch not in (None, "fc6"):
+        raise SpineCoreError(None, f"a multi-stream model branches at fc6, not {settings.branch}")
+    if settings.branch or fused:
+        config = NetConfig.from_dict({**config.to_dict(), "branch": settings.branch or "fc6"})
+    if not fused:
+        return config
+    try:
+        return FusionConfig(config, tuple(settings.streams), settings.fusion or "")
+    except ValueError as exc:
+        raise SpineCoreError(None, str(exc)) from None
 
 
-def train_grader(data: DiscSet, scheme: GradingScheme, settings: GradingTraining) -> GradingNet:
+def build_net(config: NetConfig | FusionConfig) -> GradingNet | FusionNet:
+    return FusionNet(config) if isinstance(config, FusionConfig) else GradingNet(config)
+
+
+def augmented_batch(data: DiscSet, index, generator: torch.Generator, streams: tuple[str, ...]) -> dict[str, torch.Tensor]:
+    """The discs ``index`` of ``data``, augmented: the sagittal streams by one draw per disc (they stay
+    in register), the axial stream by its own (:data:`~spinecore.grade.augment.AXIAL`); then stream
+    dropout (:func:`~spinecore.grade.fusion.drop_streams`) when there is more than one stream."""
+    inputs = {s: torch.from_numpy(v) for s, v in data.inputs(index).items() if s in streams}
+    transforms = draw(inputs["t2"], generator, Augmentation())
+    out = {s: apply(x, transforms) for s, x in inputs.items() if s in SAGITTAL}
+    if "axial" in inputs:
+        out["axial"] = augment(inputs["axial"], generator, AXIAL)
+    return drop_streams(out, generator) if len(streams) > 1 else out
+
+
+def train_grader(data: DiscSet, scheme: GradingScheme, settings: GradingTraining) -> GradingNet | FusionNet:
     rng, generator = seeded(settings.seed)
-    net = GradingNet(network_config(scheme, settings))
-    criterion = MultiTaskLoss(class_weights(data.labels, net.config.n_classes))
+    net = build_net(network_config(scheme, settings))
+    criterion = MultiTaskLoss(class_weights(data.labels, [t.n_classes for t in scheme.tasks]))
     optimiser = torch.optim.AdamW(net.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda step: min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * step / settings.steps)))
@@ -59,8 +90,8 @@ def train_grader(data: DiscSet, scheme: GradingScheme, settings: GradingTraining
     start, running = time.time(), []
     for step in range(settings.steps):
         index = np.sort(rng.choice(len(data), settings.batch_size, replace=len(data) < settings.batch_size))
-        x = augment(torch.from_numpy(data.float_volumes(index)), generator, Augmentation())
-        loss, per_task = criterion(net(x), torch.from_numpy(data.labels[index]))
+        x = augmented_batch(data, index, generator, tuple(settings.streams))
+        loss, per_task = criterion(run(net, x), torch.from_numpy(data.labels[index]))
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
@@ -80,9 +111,10 @@ def train_grading_model(train: DiscSet, scheme: GradingScheme, settings: Grading
     net = train_grader(train, scheme, settings)
     counts = {t.name: np.bincount(train.labels[:, n][train.labels[:, n] != MISSING], minlength=t.n_classes).tolist()
               for n, t in enumerate(scheme.tasks)}
+    streams = f"-{'+'.join(net.streams)}-{settings.fusion}" if isinstance(net, FusionNet) else ""
     metadata = {
-        "model_id": f"grader-{scheme.name}-{settings.preset}{settings.dims}d-seed{settings.seed}-{settings.steps}",
-        "command": command, "settings": asdict(settings), "data": data_note,
+        "model_id": f"grader-{scheme.name}-{settings.preset}{settings.dims}d{streams}-seed{settings.seed}-{settings.steps}",
+        "streams": list(net.streams), "fusion": settings.fusion, "command": command, "settings": asdict(settings), "data": data_note,
         "train_discs": len(train), "train_patients": len(set(train.patients)),
         "train_class_counts": counts,
         "train_majority": {t.name: t.values[int(np.argmax(counts[t.name]))] for t in scheme.tasks},
@@ -91,4 +123,5 @@ def train_grading_model(train: DiscSet, scheme: GradingScheme, settings: Grading
         temperatures = calibrate(Grader(net, scheme, metadata), calibration)
         metadata["calibration"] = {"discs": len(calibration), "patients": len(set(calibration.patients)),
                                    "temperatures": dict(zip(scheme.task_names, temperatures))}
-    return TrainedModel("grader", {"net": net.config.to_dict(), "scheme": scheme.to_dict()}, net, metadata)
+    config = net.config.to_dict() if isinstance(net, FusionNet) else {"net": net.config.to_dict()}
+    return TrainedModel("grader", {**config, "scheme": scheme.to_dict()}, net, metadata)

@@ -5,7 +5,7 @@
 - :mod:`SpineNetLib.logic`: :class:`SpineNetRunner` (volume node → spinecore → nodes)
 - :mod:`SpineNetLib.outputs`: the segmentation, closed curves, heatmap volumes and table
 - :mod:`SpineNetLib.saving`: ``.seg.nrrd``, ``.mrk.json``, ``.nrrd``, ``.csv`` and ``.mrb`` files
-- :mod:`SpineNetLib.parameters`: the settings kept in the parameter node
+- :mod:`SpineNetLib.parameters`: the settings of a run (SpineNet.py keeps them in the parameter node)
 - :mod:`SpineNetLib.jobs`: the worker thread that keeps the GUI responsive
 - :mod:`SpineNetLib.headless`: an MRML scene without the Slicer application (slicer-core)
 - :mod:`SpineNetLib.install`: what to install into Slicer's Python before the first Apply
