@@ -10,8 +10,8 @@ import json
 
 import pytest
 import torch
-
 from conftest import run_cli
+
 from spinecore.grade import Grader
 from spinecore.grade.siamese import SiameseNet, load_siamese, siamese_config
 from spinecore.io.write import write_volume
