@@ -10,7 +10,8 @@ from typing import Callable, Iterator
 from distributed import Client, LocalCluster, as_completed
 
 from spinecore.batch.layout import Cohort
-from spinecore.batch.worker import grade_study, host_cores, models
+from spinecore.batch.worker import grade_study, models
+from spinecore.cores import host_cores
 from spinecore.errors import SpineCoreError, brief
 from spinecore.report.cohort import write_cohort_files
 from spinecore.saliency.settings import NO_TASKS, hotspot_tasks

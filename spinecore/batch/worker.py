@@ -1,7 +1,6 @@
 """What a Dask worker runs: one study graded into its folder, models loaded once per worker process."""
 from __future__ import annotations
 
-import os
 import warnings
 from functools import lru_cache
 from pathlib import Path
@@ -9,6 +8,7 @@ from pathlib import Path
 import torch
 from distributed import get_worker
 
+from spinecore.cores import host_cores
 from spinecore.errors import SpineCoreError, brief
 from spinecore.grade import Grader
 from spinecore.io import load_study
@@ -24,11 +24,6 @@ CACHED_MODEL_PAIRS = 2
 def models(localiser: Path | None, grader: Path | None) -> tuple[Localiser, Grader]:
     """The worker's localiser and grader (``None``: the bundled ones), loaded on first use."""
     return Localiser.load(localiser), Grader.load(grader)
-
-
-def host_cores() -> int:
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def torch_threads(slots_by_host: dict[str, int]) -> int:

@@ -55,6 +55,17 @@ def _sample(series: Series, index: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.where(inside, values, 0.0).astype(np.float32), inside
 
 
+def _volume_slices(series: Series, to_scan: np.ndarray, shape: tuple[int, int, int]):
+    """For each slice ``s`` of a volume of ``shape`` whose indices ``to_scan`` maps into ``series``
+    and that touches the scan: ``(s, samples, inside)``, both ``(rows, cols)`` (see :func:`_sample`)."""
+    rr, cc = np.mgrid[0:shape[1], 0:shape[2]].astype(np.float64)
+    for s in range(shape[0]):
+        grid = np.stack([np.full(rr.size, float(s)), rr.ravel(), cc.ravel(), np.ones(rr.size)])
+        raw, inside = _sample(series, (to_scan @ grid)[:3])
+        if inside.any():
+            yield s, raw.reshape(shape[1:]), inside.reshape(shape[1:])
+
+
 def _body_reference(raw: np.ndarray, inside: np.ndarray, outlines: list[np.ndarray]) -> float:
     """Median of ``raw`` (one volume slice) inside the body outlines (volume (row, col) corners)."""
     mask = np.zeros(raw.shape, bool)
@@ -78,16 +89,11 @@ def t1_disc_volume(t1: Series, t2_volume: StructureVolume, spine: Spine) -> Stru
     upper, lower = (spine.vertebra(level) for level in t2_volume.level.split("-"))
     out = np.zeros(shape, np.float32)
     present = np.zeros(shape[0], bool)
-    rr, cc = np.mgrid[0:shape[1], 0:shape[2]].astype(np.float64)
-    for s in range(shape[0]):
-        grid = np.stack([np.full(rr.size, float(s)), rr.ravel(), cc.ravel(), np.ones(rr.size)])
-        raw, inside = _sample(t1, (to_scan @ grid)[:3])
-        if not inside.any():
-            continue
+    for s, raw, inside in _volume_slices(t1, to_scan, shape):
         k = round(float(t2_volume.to_scan[0, 0] * s + t2_volume.to_scan[0, 3]))
         outlines = [(np.c_[(v.on_slice(k) or v.mid).corners_mm, np.ones(4)] @ from_mm.T)[:, 1:3] for v in (upper, lower)]
-        reference = _body_reference(raw.reshape(shape[1:]), inside.reshape(shape[1:]), outlines)
-        out[s] = np.clip(raw.reshape(shape[1:]) * (0.5 / max(reference, 1e-6)), 0.0, 1.0)
+        reference = _body_reference(raw, inside, outlines)
+        out[s] = np.clip(raw * (0.5 / max(reference, 1e-6)), 0.0, 1.0)
         present[s] = True
     return StructureVolume(t2_volume.level, out, to_scan, t1.geometry.affine, present, t2_volume.pixel_mm)
 
@@ -137,12 +143,8 @@ def axial_disc_volume(axial: Series, spine: Spine, level: str) -> StructureVolum
     to_scan = in_plane_frame(axial, (a + p) / 2, np.array([-down[1], down[0]]), pixel, AXIAL_SHAPE, k)
     out = np.zeros(AXIAL_SHAPE, np.float32)
     present = np.zeros(AXIAL_SHAPE[0], bool)
-    rr, cc = np.mgrid[0:AXIAL_SHAPE[1], 0:AXIAL_SHAPE[2]].astype(np.float64)
-    for s in range(AXIAL_SHAPE[0]):
-        grid = np.stack([np.full(rr.size, float(s)), rr.ravel(), cc.ravel(), np.ones(rr.size)])
-        raw, inside = _sample(axial, (to_scan @ grid)[:3])
-        if inside.any():
-            out[s], present[s] = raw.reshape(AXIAL_SHAPE[1:]), True
+    for s, raw, _ in _volume_slices(axial, to_scan, AXIAL_SHAPE):
+        out[s], present[s] = raw, True
     reference = np.percentile(out[present], AXIAL_REFERENCE_PERCENTILE)
     out = np.clip(out / max(float(reference), 1e-6), 0.0, 1.0)
     return StructureVolume(level, out, to_scan, axial.geometry.affine, present, float(pixel))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import multiprocessing
-import os
 import queue
 import re
 import secrets
@@ -22,6 +21,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
+from spinecore.cores import host_cores
 from spinecore.errors import SpineCoreError
 from spinecore.serve.worker import (
     PROGRESS_FILE,
@@ -66,10 +66,6 @@ class Job:
     created: float = field(default_factory=time.time)
     finished: float | None = None
     files: tuple[str, ...] = ()
-
-
-def host_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class JobBoard:

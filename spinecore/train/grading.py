@@ -6,7 +6,6 @@ a CPU budget: AdamW with cosine decay instead of SGD with step decay, a compact 
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import asdict, dataclass
 
@@ -24,6 +23,7 @@ from spinecore.grade.network import GradingNet, NetConfig, compact, thesis
 from spinecore.grade.schemes import GradingScheme
 from spinecore.models import TrainedModel
 from spinecore.streams import SAGITTAL
+from spinecore.train.optimisation import adamw_warmup_cosine
 from spinecore.train.seeding import seeded
 
 log = logging.getLogger(__name__)
@@ -83,9 +83,7 @@ def train_grader(data: DiscSet, scheme: GradingScheme, settings: GradingTraining
     rng, generator = seeded(settings.seed)
     net = build_net(network_config(scheme, settings))
     criterion = MultiTaskLoss(class_weights(data.labels, [t.n_classes for t in scheme.tasks]))
-    optimiser = torch.optim.AdamW(net.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda step: min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * step / settings.steps)))
+    optimiser, schedule = adamw_warmup_cosine(net, settings.learning_rate, settings.weight_decay, settings.steps)
     net.train()
     start, running = time.time(), []
     for step in range(settings.steps):

@@ -7,7 +7,6 @@ budget: AdamW with cosine decay, the compact 2-D net, bodies and discs in altern
 from __future__ import annotations
 
 import logging
-import math
 import time
 from dataclasses import asdict, dataclass
 
@@ -26,6 +25,7 @@ from spinecore.grade.siamese import (
     siamese_config,
 )
 from spinecore.models import TrainedModel
+from spinecore.train.optimisation import adamw_warmup_cosine
 from spinecore.train.seeding import seeded
 
 log = logging.getLogger(__name__)
@@ -69,9 +69,7 @@ def train_siamese(sets: dict[Kind, StructureSet], settings: SiameseTraining) -> 
     kinds = [k for k in Kind if k in sets]
     weights = {k: class_weights(sets[k].level_index()[:, None], (net.level_heads[k.value].out_features,))[0]
                for k in kinds}
-    optimiser = torch.optim.AdamW(net.parameters(), lr=settings.learning_rate, weight_decay=settings.weight_decay)
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimiser, lambda step: min(1.0, (step + 1) / 100) * 0.5 * (1 + math.cos(math.pi * step / settings.steps)))
+    optimiser, schedule = adamw_warmup_cosine(net, settings.learning_rate, settings.weight_decay, settings.steps)
     net.train()
     start, running = time.time(), []
     for step in range(settings.steps):
