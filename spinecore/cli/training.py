@@ -64,12 +64,21 @@ def run_train(args: argparse.Namespace) -> int:
 @COMMANDS("train-localiser", "train the vertebra localiser on the real-data pack + phantoms",
           data_pack("the real-data pack (spider_space/, lumbar_vb/)"), out("model file to write (.pt)"), seed(),
           option("--steps", type=positive_int, default=6000, help="optimiser steps (default %(default)s)"),
-          option("--phantoms", type=int, default=30, help="phantom patients added (default %(default)s)"))
+          option("--phantoms", type=int, default=30, help="phantom patients added (default %(default)s)"),
+          option("--learning-rate", type=float, default=2e-3, help="peak learning rate (default %(default)s)"),
+          option("--init", type=Path, help="localiser model file whose weights start the run (fine-tuning)"),
+          option("--pseudo-share", type=float, default=0.0,
+                 help="share of crops from the --init model's pseudo-labelled mid-sagittal images of our "
+                      "training patients (SPIDER, Sudirman; default %(default)s)"))
 def run_train_localiser(args: argparse.Namespace) -> int:
     from spinecore.models import save_model
     from spinecore.train.localisation import LocaliserTraining, train_localiser
 
-    settings = LocaliserTraining(seed=args.seed, steps=args.steps, phantoms=args.phantoms)
+    if not 0.0 <= args.pseudo_share < 1.0 or (args.pseudo_share and args.init is None):
+        raise SpineCoreError("--pseudo-share", "must be in [0, 1) and needs --init (the model that labels)")
+    settings = LocaliserTraining(seed=args.seed, steps=args.steps, phantoms=args.phantoms,
+                                 learning_rate=args.learning_rate, init=str(args.init) if args.init else None,
+                                 pseudo_share=args.pseudo_share)
     save_model(args.out, train_localiser(args.data, settings, args.command_line))
     print(f"wrote {args.out}")
     return 0
@@ -125,7 +134,12 @@ def run_evaluate_localiser(args: argparse.Namespace) -> int:
           option("--prefer", default="_t2.", help="scans whose path contains this come first on the sheet "
                                                   "(default %(default)r: the T2 mid-sagittal images)"))
 def run_evaluate_hotspots(args: argparse.Namespace) -> int:
-    from spinecore.evaluate.hotspots import evaluate_lesion_hotspots, lesion_cases, load_lesion_grader, real_disc_hotspots
+    from spinecore.evaluate.hotspots import (
+        evaluate_lesion_hotspots,
+        lesion_cases,
+        load_lesion_grader,
+        real_disc_hotspots,
+    )
     from spinecore.report import staged_output
     from spinecore.report.evaluation import write_hotspot_evaluation, write_real_hotspot_sheet
     from spinecore.saliency import Method

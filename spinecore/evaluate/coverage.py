@@ -1,9 +1,11 @@
 """Disc coverage of the localiser on mid-sagittal SPIDER images: of the discs a radiologist
 graded, the share the localiser cuts out with the same level name, per sequence (T1, T2) and
-for L5-S1 alone; and the T1/T2 level agreement of one patient's pixel-aligned pair.
+for L5-S1 alone; and the T1/T2 level agreement of one patient's pixel-aligned pair. On the
+Sudirman images (a second hospital), the same shares for the discs that have a named box, a disc
+counting as found when the localiser's disc of that level is centred inside its box.
 
-``spinecore evaluate-localiser`` reports it on the grading validation patients
-(:func:`spinecore.data.splits.spider_split`).
+``spinecore evaluate-localiser`` reports them on our validation patients
+(:func:`spinecore.data.splits.spider_split`, :func:`spinecore.data.sudirman.sudirman_split`).
 """
 from __future__ import annotations
 
@@ -55,7 +57,7 @@ def _share(hits: int, total: int) -> dict:
     return {"share": round(hits / total, 4) if total else None, "found": hits, "total": total}
 
 
-def _agreement(t1: SeriesDiscs, t2: SeriesDiscs) -> tuple[int, int]:
+def level_agreement(t1: SeriesDiscs, t2: SeriesDiscs) -> tuple[int, int]:
     """(agreeing, common) discs of a pixel-aligned pair: each T1 disc is matched to the nearest
     T2 disc within :data:`SAME_DISC_MM`."""
     if t1.shape != t2.shape or not t1.discs or not t2.discs:
@@ -91,10 +93,35 @@ def coverage(predictions: list[SeriesDiscs], graded: dict[str, set[str]]) -> dic
     by_patient: dict[str, dict[str, SeriesDiscs]] = {}
     for p in predictions:
         by_patient.setdefault(p.patient, {})[p.sequence] = p
-    pairs = [_agreement(s["t1"], s["t2"]) for s in by_patient.values() if set(SEQUENCES) <= set(s)]
+    pairs = [level_agreement(s["t1"], s["t2"]) for s in by_patient.values() if set(SEQUENCES) <= set(s)]
     result = {s: _share(hits[s], totals[s]) for s in SEQUENCES}
     result["l5s1"] = _share(*l5s1)
     result["t1_t2_agreement"] = _share(sum(a for a, _ in pairs), sum(c for _, c in pairs))
+    result["missed"] = missed
+    return result
+
+
+def box_coverage(predictions: list[SeriesDiscs], boxes: dict[str, dict], spacing: dict[str, np.ndarray]) -> dict:
+    """Share of boxed discs found with their level, centred inside their box, per sequence and
+    for L5-S1 alone, and the missed ``series level`` pairs. ``boxes``: series → level → ``(row0,
+    col0, row1, col1)`` pixels; ``spacing``: series → in-plane (row, column) mm per pixel."""
+    hits = {s: 0 for s in SEQUENCES}
+    totals = {s: 0 for s in SEQUENCES}
+    l5s1 = [0, 0]
+    missed = []
+    for p in predictions:
+        for level, (row0, col0, row1, col1) in sorted(boxes.get(p.series, {}).items()):
+            row, col = p.discs[level] / spacing[p.series] if level in p.discs else (np.nan, np.nan)
+            found = bool(row0 <= row <= row1 and col0 <= col <= col1)
+            hits[p.sequence] += found
+            totals[p.sequence] += 1
+            if level == "L5-S1":
+                l5s1[0] += found
+                l5s1[1] += 1
+            if not found:
+                missed.append(f"{p.series} {level}")
+    result = {s: _share(hits[s], totals[s]) for s in SEQUENCES}
+    result["l5s1"] = _share(*l5s1)
     result["missed"] = missed
     return result
 

@@ -14,8 +14,15 @@ from spinecore.grade.grader import Grader
 from spinecore.levels import DISCS
 from spinecore.localise import Localiser
 from spinecore.models import models_dir
-from spinecore.saliency import (DEFAULT_AUGMENTATIONS, DEFAULT_METHOD, Method, hotspot_boxes, hotspots, volume_iou,
-                                whole_volume_boxes)
+from spinecore.saliency import (
+    DEFAULT_AUGMENTATIONS,
+    DEFAULT_METHOD,
+    Method,
+    hotspot_boxes,
+    hotspots,
+    volume_iou,
+    whole_volume_boxes,
+)
 from spinecore.saliency.boxes import box_of
 
 log = logging.getLogger(__name__)

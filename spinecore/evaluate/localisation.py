@@ -23,9 +23,11 @@ import numpy as np
 
 from spinecore.data.references import ReferenceScan, real_scans
 from spinecore.data.spider import GRADINGS
-from spinecore.data.splits import VALIDATION
+from spinecore.data.splits import spider_split
+from spinecore.data.sudirman import FOLDER as SUDIRMAN
+from spinecore.data.sudirman import disc_boxes, sudirman_images
 from spinecore.errors import SpineCoreError
-from spinecore.evaluate.coverage import coverage, graded_levels, series_discs, validation_paths
+from spinecore.evaluate.coverage import SEQUENCES, box_coverage, coverage, graded_levels, series_discs, validation_paths
 from spinecore.io import load_study
 from spinecore.io.series import Series
 from spinecore.localise import Localiser, quad_from_region
@@ -107,15 +109,14 @@ def summarise(results: list[dict]) -> dict:
 
 
 def midsag_cases(data_root: Path, count: int) -> list[Path]:
-    """Mid-sagittal SPIDER T1/T2 series of patients we never trained on (half T1, half T2),
-    in a fixed order."""
-    with open(data_root / "spider_space" / "slabs.csv", newline="") as handle:
-        trained = {row["patient"] for row in csv.DictReader(handle)} - set(VALIDATION["spider_space"])
+    """Mid-sagittal SPIDER T1/T2 series of our grading validation patients, never trained on
+    (half T1, half T2), in a fixed order."""
+    unseen = spider_split(list(graded_levels(Path(data_root) / GRADINGS)))
     with open(data_root / "spider_midsag" / "series.csv", newline="") as handle:
-        rows = [r for r in csv.DictReader(handle) if r["patient"] not in trained and r["sequence"] in ("t1", "t2")]
+        rows = [r for r in csv.DictReader(handle) if r["patient"] in unseen and r["sequence"] in SEQUENCES]
     rng = np.random.default_rng(0)
     picked = []
-    for sequence in ("t1", "t2"):
+    for sequence in SEQUENCES:
         names = sorted(r["series"] for r in rows if r["sequence"] == sequence)
         picked += list(rng.choice(names, size=min(count // 2, len(names)), replace=False))
     return [data_root / "spider_midsag" / "images" / f"{name}.nii.gz" for name in sorted(picked)]
@@ -124,14 +125,17 @@ def midsag_cases(data_root: Path, count: int) -> list[Path]:
 @dataclass
 class LocaliserEvaluation:
     """Summaries per dataset (and ``all``; ``midsag``: levels per mid-sagittal case; ``coverage``:
-    :func:`~spinecore.evaluate.coverage.coverage` on the grading validation patients), per-scan
-    results, and the cases of the contact sheets."""
+    :func:`~spinecore.evaluate.coverage.coverage` on the grading validation patients;
+    ``coverage_sudirman``: :func:`~spinecore.evaluate.coverage.box_coverage` on our Sudirman
+    validation patients, when the pack has them), per-scan results, and the cases of the
+    contact sheets."""
 
     summary: dict
     per_dataset: dict[str, list[dict]]
     sheets: dict[str, list[SheetCase]]
     midsag: list[SheetCase]
     coverage: list[SheetCase]
+    sudirman: list[SheetCase]
 
 
 def _localise_or_none(localiser: Localiser, series: Series, name: str) -> Spine | None:
@@ -167,4 +171,9 @@ def evaluate_localiser(data_root: Path, localiser: Localiser, midsag_cases_count
                                    graded_levels(Path(data_root) / GRADINGS))
     midsag = _localise_images(midsag_cases(data_root, midsag_cases_count), localiser)
     summary["midsag"] = {name: (spine.levels if spine else None) for name, _, spine in midsag}
-    return LocaliserEvaluation(summary, per_dataset, sheets, midsag, validation)
+    sudirman = []
+    if (Path(data_root) / SUDIRMAN).is_dir():
+        sudirman = _localise_images(sudirman_images(data_root, "validation"), localiser)
+        summary["coverage_sudirman"] = box_coverage([series_discs(*case) for case in sudirman], disc_boxes(data_root),
+                                                    {name: series.spacing[1:] for name, series, _ in sudirman})
+    return LocaliserEvaluation(summary, per_dataset, sheets, midsag, validation, sudirman)

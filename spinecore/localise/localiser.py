@@ -127,31 +127,35 @@ class Localiser:
     def __call__(self, series: Series) -> Spine:
         if series.plane != Plane.SAGITTAL:
             raise InputError(series.source, f"localisation needs a sagittal series, not {series.plane.value}")
-        grid, prob = self.probabilities(series)
-        body, disc, l5s1 = (prob[:, CHANNELS.index(c)] for c in ("body", "disc", "l5s1"))
-        discs = _disc_candidates((disc > PRESENT) | (l5s1 > PRESENT), l5s1)
-        candidates, cut = _candidates(body, disc > PRESENT, discs)
-        if not candidates:
-            raise LocalisationError(series.source, "no vertebral bodies found (is this a sagittal spine scan?)")
-        spacing = typical_spacing([Detection(c.centre, c.body, 0, 0) for c in candidates],
-                                  default=TYPICAL_SPACING_MM / GRID_MM)
-        gaps = _anchor_gaps(candidates, discs, spacing)
-        detections = [Detection(c.centre, c.body, below, above)
-                      for c, (below, above) in zip(candidates, _scores_from_gaps(gaps))]
-        if max(max(d.l5s1_below, d.l5s1_above) for d in detections) < ANCHOR_MIN:
-            raise LocalisationError(series.source, f"found {len(candidates)} vertebral bodies but no L5-S1 disc "
-                                    "to anchor the level labels (is the lumbosacral junction in view?)")
-        labels, confidence = label_chain(detections, spacing)
-        flags = (WEAK_ANCHOR,) if gaps.max() < FALLBACK_ANCHOR else ()
-        labelled = _with_cut_ends([(labels[i], candidates[i]) for i in sorted(labels)], cut, spacing)
-        vertebrae = []
-        for n, (level, c) in enumerate(labelled):
-            above = labelled[n - 1][1].centre if n > 0 else None
-            below = labelled[n + 1][1].centre if n + 1 < len(labelled) else None
-            down = _down_direction(c.centre, above, below)
-            vertebrae.append(_vertebra(level, c, body, down, grid, series, confidence, flags))
-        vertebrae = _mirror_ends(fill_gaps(vertebrae, flags), labelled, discs, spacing, body, grid, series, flags)
-        return Spine(series.geometry, tuple(vertebrae), discs_between(vertebrae), series.source)
+        return spine_from_maps(series, *self.probabilities(series))
+
+
+def spine_from_maps(series: Series, grid: SliceGrid, prob: np.ndarray) -> Spine:
+    """The labelled spine of ``series`` from the network's maps ``prob`` (:meth:`Localiser.probabilities`)."""
+    body, disc, l5s1 = (prob[:, CHANNELS.index(c)] for c in ("body", "disc", "l5s1"))
+    discs = _disc_candidates((disc > PRESENT) | (l5s1 > PRESENT), l5s1)
+    candidates, cut = _candidates(body, disc > PRESENT, discs)
+    if not candidates:
+        raise LocalisationError(series.source, "no vertebral bodies found (is this a sagittal spine scan?)")
+    spacing = typical_spacing([Detection(c.centre, c.body, 0, 0) for c in candidates],
+                              default=TYPICAL_SPACING_MM / GRID_MM)
+    gaps = _anchor_gaps(candidates, discs, spacing)
+    detections = [Detection(c.centre, c.body, below, above)
+                  for c, (below, above) in zip(candidates, _scores_from_gaps(gaps))]
+    if max(max(d.l5s1_below, d.l5s1_above) for d in detections) < ANCHOR_MIN:
+        raise LocalisationError(series.source, f"found {len(candidates)} vertebral bodies but no L5-S1 disc "
+                                "to anchor the level labels (is the lumbosacral junction in view?)")
+    labels, confidence = label_chain(detections, spacing)
+    flags = (WEAK_ANCHOR,) if gaps.max() < FALLBACK_ANCHOR else ()
+    labelled = _with_cut_ends([(labels[i], candidates[i]) for i in sorted(labels)], cut, spacing)
+    vertebrae = []
+    for n, (level, c) in enumerate(labelled):
+        above = labelled[n - 1][1].centre if n > 0 else None
+        below = labelled[n + 1][1].centre if n + 1 < len(labelled) else None
+        down = _down_direction(c.centre, above, below)
+        vertebrae.append(_vertebra(level, c, body, down, grid, series, confidence, flags))
+    vertebrae = _mirror_ends(fill_gaps(vertebrae, flags), labelled, discs, spacing, body, grid, series, flags)
+    return Spine(series.geometry, tuple(vertebrae), discs_between(vertebrae), series.source)
 
 
 def _in_plane_structure() -> np.ndarray:

@@ -12,6 +12,9 @@ from spinecore.report.hotspots import overlay_heatmap
 from spinecore.report.localisation import draw_overview, pyplot
 from spinecore.saliency import Method
 
+#: Cases on a contact sheet of a large set.
+SHEET_CASES = 40
+
 
 def _ci(pair) -> str:
     return "–" if pair[0] is None else f"{100 * pair[0]:.1f}–{100 * pair[1]:.1f}"
@@ -114,10 +117,13 @@ def contact_sheet(cases: list[SheetCase], path: Path, columns: int = 8) -> Path:
 
 def write_localiser_evaluation(evaluation: LocaliserEvaluation, folder: Path) -> None:
     """``metrics.json``, one contact sheet per dataset, ``midsag_contact_sheet.png`` and
-    ``coverage_contact_sheet.png`` (the grading validation patients' mid-sagittal images)."""
+    ``coverage_contact_sheet.png`` (the grading validation patients' mid-sagittal images) and
+    ``sudirman_contact_sheet.png`` (the first :data:`SHEET_CASES` of our Sudirman validation images)."""
     for dataset, cases in evaluation.sheets.items():
         contact_sheet(cases, folder / f"validation_{dataset}.png")
     contact_sheet(evaluation.midsag, folder / "midsag_contact_sheet.png")
     contact_sheet(evaluation.coverage, folder / "coverage_contact_sheet.png")
+    if evaluation.sudirman:
+        contact_sheet(evaluation.sudirman[:SHEET_CASES], folder / "sudirman_contact_sheet.png")
     (folder / "metrics.json").write_text(json.dumps({"summary": evaluation.summary, "scans": evaluation.per_dataset},
                                                     indent=1))

@@ -16,8 +16,11 @@ import torch.nn.functional as F
 
 from spinecore.data.references import IGNORE, TrainingScan, phantom_scans, real_scans, to_training
 from spinecore.data.splits import VALIDATION
+from spinecore.errors import ModelError
+from spinecore.localise import Localiser
 from spinecore.localise.network import CHANNELS, LocaliserNet
 from spinecore.models import TrainedModel
+from spinecore.train.pseudolabels import PSEUDO, pseudo_labelled_scans
 from spinecore.train.seeding import seeded
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,11 @@ class LocaliserTraining:
     #: share of training crops drawn from each dataset
     mix: dict[str, float] = field(default_factory=lambda: {
         "spider_space": 0.35, "vb1": 0.15, "vb2": 0.12, "ivd": 0.06, "phantom": 0.32})
+    #: a localiser model file whose weights start the run (None: random initialisation)
+    init: str | None = None
+    #: share of crops drawn from the ``init`` model's pseudo-labelled mid-sagittal images
+    #: (:mod:`spinecore.train.pseudolabels`; 0: none); the other datasets share the rest
+    pseudo_share: float = 0.0
 
 
 def _slice_pool(scan: TrainingScan) -> tuple[np.ndarray, np.ndarray]:
@@ -102,20 +110,39 @@ def masked_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return ((bce + dice) * has_known).sum() / has_known.sum().clamp(min=1)
 
 
+def _start(settings: LocaliserTraining, data_root: Path) -> tuple[LocaliserNet, list[TrainingScan], dict]:
+    """The network (initialised from ``settings.init`` when given) and the pseudo-labelled scans."""
+    if settings.init is None:
+        return LocaliserNet(settings.widths), [], {}
+    teacher = Localiser.load(Path(settings.init))
+    network = LocaliserNet(settings.widths)
+    try:
+        network.load_state_dict(teacher.network.state_dict())
+    except RuntimeError:
+        raise ModelError(settings.init, "its network widths differ from this run's") from None
+    if not settings.pseudo_share:
+        return network, [], {}
+    scans, counts = pseudo_labelled_scans(data_root, teacher)
+    return network, scans, counts
+
+
 def train_localiser(data_root: Path, settings: LocaliserTraining, command: str) -> TrainedModel:
-    """Train on the real-data pack's training split plus ``settings.phantoms`` phantoms."""
+    """Train on the real-data pack's training split plus ``settings.phantoms`` phantoms (and, with
+    ``settings.pseudo_share``, the pseudo-labelled mid-sagittal images of our training patients)."""
     rng, generator = seeded(settings.seed)
     started = time.time()
+    model, pseudo, pseudo_counts = _start(settings, data_root)
     references = real_scans(data_root, "train") + phantom_scans(range(1000, 1000 + settings.phantoms))
-    scans = [to_training(s) for s in references]
+    scans = [to_training(s) for s in references] + pseudo
+    mix = {d: share * (1 - settings.pseudo_share) for d, share in settings.mix.items()}
+    mix[PSEUDO] = settings.pseudo_share
     log.info("training on %d scans (%s) after %.0f s", len(scans),
-             ", ".join(f"{d}: {sum(s.dataset == d for s in scans)}" for d in settings.mix), time.time() - started)
-    groups = {d: [s for s in scans if s.dataset == d] for d in settings.mix}
-    groups = {d: g for d, g in groups.items() if g}
+             ", ".join(f"{d}: {sum(s.dataset == d for s in scans)}" for d in mix), time.time() - started)
+    groups = {d: [s for s in scans if s.dataset == d] for d in mix}
+    groups = {d: g for d, g in groups.items() if g and mix[d] > 0}
     names = list(groups)
-    weights = np.array([settings.mix[d] for d in names]) / sum(settings.mix[d] for d in names)
+    weights = np.array([mix[d] for d in names]) / sum(mix[d] for d in names)
     pools = {id(s): _slice_pool(s) for s in scans}
-    model = LocaliserNet(settings.widths)
     optimiser = torch.optim.AdamW(model.parameters(), lr=settings.learning_rate, weight_decay=1e-4)
     schedule = torch.optim.lr_scheduler.OneCycleLR(optimiser, settings.learning_rate, total_steps=settings.steps)
     model.train()
@@ -144,5 +171,6 @@ def train_localiser(data_root: Path, settings: LocaliserTraining, command: str) 
             running = []
     metadata = {"command": command, "training": asdict(settings), "minutes": round((time.time() - started) / 60, 1),
                 "validation_split": {k: list(v) for k, v in VALIDATION.items()},
-                "training_scans": [s.name for s in references], "channels": list(CHANNELS)}
+                "training_scans": [s.name for s in references] + [s.name for s in pseudo],
+                "pseudo_labels": pseudo_counts, "channels": list(CHANNELS)}
     return TrainedModel("localiser", {"widths": list(settings.widths)}, model, metadata)
