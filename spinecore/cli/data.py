@@ -1,4 +1,4 @@
-"""Data commands: ``phantom``, ``phantom-manifest``, ``spider-manifests``."""
+"""Data commands: ``phantom``, ``phantom-manifest``, ``spider-manifests``, ``sudirman-manifests``."""
 from __future__ import annotations
 
 import argparse
@@ -59,16 +59,42 @@ def run_phantom_manifest(args: argparse.Namespace) -> int:
           out("folder for spider_train.csv, spider_validation.csv"),
           option("--scheme", default="spider", help="scheme name or JSON file (default %(default)s)"))
 def run_spider_manifests(args: argparse.Namespace) -> int:
-    from spinecore.data.manifests import write_manifest
     from spinecore.data.spider import spider_manifests
     from spinecore.grade import get_scheme
 
     scheme = get_scheme(args.scheme)
-    parts = spider_manifests(args.data, scheme)
-    args.out.mkdir(parents=True, exist_ok=True)
+    _write_manifests(args.out, "spider", scheme, spider_manifests(args.data, scheme))
+    return 0
+
+
+@COMMANDS("sudirman-manifests", "write train/validation manifests of the Sudirman Pfirrmann grades", data_pack(),
+          out("folder for sudirman_train.csv, sudirman_validation.csv (and both_*.csv)"),
+          option("--scheme", default="spider", help="scheme name or JSON file with a pfirrmann task "
+                                                     "(default %(default)s)"),
+          option("--with-spider", action="store_true",
+                 help="also write both_train.csv, both_validation.csv: the SPIDER and Sudirman rows together"))
+def run_sudirman_manifests(args: argparse.Namespace) -> int:
+    from spinecore.data.spider import spider_manifests
+    from spinecore.data.sudirman import sudirman_manifests
+    from spinecore.grade import get_scheme
+
+    scheme = get_scheme(args.scheme)
+    sudirman = sudirman_manifests(args.data, scheme)
+    both = ({part: rows + sudirman[part] for part, rows in spider_manifests(args.data, scheme).items()}
+            if args.with_spider else {})
+    _write_manifests(args.out, "sudirman", scheme, sudirman)
+    if both:
+        _write_manifests(args.out, "both", scheme, both)
+    return 0
+
+
+def _write_manifests(folder, name: str, scheme, parts: dict) -> None:
+    """``<folder>/<name>_<part>.csv`` for each part's manifest rows, with a one-line summary each."""
+    from spinecore.data.manifests import write_manifest
+
+    folder.mkdir(parents=True, exist_ok=True)
     for part, rows in parts.items():
-        path = args.out / f"spider_{part}.csv"
+        path = folder / f"{name}_{part}.csv"
         write_manifest(path, scheme, rows)
         print(f"{path}: {len(rows)} discs of {len({r.scan for r in rows})} scans, "
               f"{len({r.patient for r in rows})} patients")
-    return 0
