@@ -14,7 +14,12 @@ from conftest import run_cli
 from spinecore.data.manifests import build_disc_set, read_manifest
 from spinecore.data.spider import GRADINGS as SPIDER_GRADINGS
 from spinecore.data.spider import SPIDER_COLUMNS
-from spinecore.data.sudirman import GRADINGS, PATIENT_PREFIX, sudirman_manifests, sudirman_split
+from spinecore.data.sudirman import (
+    GRADINGS,
+    PATIENT_PREFIX,
+    sudirman_manifests,
+    sudirman_split,
+)
 from spinecore.evaluate.grading import evaluate_grader
 from spinecore.grade import Grader, get_scheme
 from spinecore.grade.loss import MISSING

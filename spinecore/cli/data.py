@@ -2,8 +2,14 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from spinecore.cli.common import Commands, data_pack, option, out, positive_int, seed
+
+if TYPE_CHECKING:
+    from spinecore.data.manifests import ManifestRow
+    from spinecore.grade.schemes import GradingScheme
 
 COMMANDS = Commands()
 
@@ -79,16 +85,16 @@ def run_sudirman_manifests(args: argparse.Namespace) -> int:
     from spinecore.grade import get_scheme
 
     scheme = get_scheme(args.scheme)
-    sudirman = sudirman_manifests(args.data, scheme)
-    both = ({part: rows + sudirman[part] for part, rows in spider_manifests(args.data, scheme).items()}
-            if args.with_spider else {})
-    _write_manifests(args.out, "sudirman", scheme, sudirman)
-    if both:
-        _write_manifests(args.out, "both", scheme, both)
+    manifests = {"sudirman": sudirman_manifests(args.data, scheme)}
+    if args.with_spider:  # read before anything is written: a pack without SPIDER leaves no output
+        manifests["both"] = {part: rows + manifests["sudirman"][part]
+                             for part, rows in spider_manifests(args.data, scheme).items()}
+    for name, parts in manifests.items():
+        _write_manifests(args.out, name, scheme, parts)
     return 0
 
 
-def _write_manifests(folder, name: str, scheme, parts: dict) -> None:
+def _write_manifests(folder: Path, name: str, scheme: GradingScheme, parts: dict[str, list[ManifestRow]]) -> None:
     """``<folder>/<name>_<part>.csv`` for each part's manifest rows, with a one-line summary each."""
     from spinecore.data.manifests import write_manifest
 

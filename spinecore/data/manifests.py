@@ -139,7 +139,7 @@ class DiscSet:
         return self.sequences.get(str(scan), "unknown")
 
     @classmethod
-    def of(cls, records: list[tuple], sequences: dict[str, str]) -> "DiscSet":
+    def of(cls, records: list[tuple], sequences: dict[str, str]) -> DiscSet:
         """From ``(volume float array, labels, patient, level, scan, {stream: float array})`` records
         and each scan's ``sequences``."""
         volumes, labels, patients, levels, scans, others = zip(*records)

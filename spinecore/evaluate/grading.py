@@ -9,7 +9,12 @@ import numpy as np
 
 from spinecore.data.manifests import DiscSet, ManifestRow
 from spinecore.evaluate.metrics import NOT_FOUND, end_to_end_accuracy, task_metrics
-from spinecore.grade.calibration import dataset_logits, expected_calibration_error, fit_temperature, softmax
+from spinecore.grade.calibration import (
+    dataset_logits,
+    expected_calibration_error,
+    fit_temperature,
+    softmax,
+)
 from spinecore.grade.grader import Grader
 
 
