@@ -1,6 +1,6 @@
 """Sudirman grading manifests (``spinecore sudirman-manifests``) on a small fake pack made of
-single-slice phantoms, the SPIDER + Sudirman ``both_*`` manifests, and the per-sequence results of
-``evaluate`` on them."""
+single-slice phantoms, the SPIDER + Sudirman ``both_*`` manifests (and a smoke train on them), and
+the per-sequence results of ``evaluate``."""
 from __future__ import annotations
 
 import csv
@@ -121,6 +121,13 @@ def test_cli_writes_sudirman_and_both_manifests(fake_pack, tmp_path):
         assert both == read_manifest(out / f"spider_{part}.csv", SPIDER) + read_manifest(out / f"sudirman_{part}.csv", SPIDER)
     assert sum(len(read_manifest(out / f"sudirman_{p}.csv", SPIDER)) for p in ("train", "validation")) == \
         sum(len(r) for r in sudirman_manifests(fake_pack, SPIDER).values())
+    # a smoke train on both sites: SPIDER discs teach every task, Sudirman discs Pfirrmann only
+    model = tmp_path / "both.pt"
+    result = run_cli("train", "--manifest", out / "both_train.csv", "--out", model, "--steps", "2")
+    assert result.returncode == 0, result.stderr
+    metadata = Grader.load(model).metadata
+    spider_discs = sum(metadata["train_class_counts"]["modic"])
+    assert 0 < spider_discs < metadata["train_discs"] == sum(metadata["train_class_counts"]["pfirrmann"])
 
 
 @pytest.mark.parametrize("extra", [(), ("--with-spider",)])
