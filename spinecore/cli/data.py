@@ -1,9 +1,15 @@
-"""Data commands: ``phantom``, ``phantom-manifest``, ``spider-manifests``."""
+"""Data commands: ``phantom``, ``phantom-manifest``, ``spider-manifests``, ``sudirman-manifests``."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from spinecore.cli.common import Commands, data_pack, option, out, positive_int, seed
+
+if TYPE_CHECKING:
+    from spinecore.data.manifests import ManifestRow
+    from spinecore.grade.schemes import GradingScheme
 
 COMMANDS = Commands()
 
@@ -59,16 +65,42 @@ def run_phantom_manifest(args: argparse.Namespace) -> int:
           out("folder for spider_train.csv, spider_validation.csv"),
           option("--scheme", default="spider", help="scheme name or JSON file (default %(default)s)"))
 def run_spider_manifests(args: argparse.Namespace) -> int:
-    from spinecore.data.manifests import write_manifest
     from spinecore.data.spider import spider_manifests
     from spinecore.grade import get_scheme
 
     scheme = get_scheme(args.scheme)
-    parts = spider_manifests(args.data, scheme)
-    args.out.mkdir(parents=True, exist_ok=True)
+    _write_manifests(args.out, "spider", scheme, spider_manifests(args.data, scheme))
+    return 0
+
+
+@COMMANDS("sudirman-manifests", "write train/validation manifests of the Sudirman Pfirrmann grades", data_pack(),
+          out("folder for sudirman_train.csv, sudirman_validation.csv (and both_*.csv)"),
+          option("--scheme", default="spider", help="scheme name or JSON file with a pfirrmann task "
+                                                     "(default %(default)s)"),
+          option("--with-spider", action="store_true",
+                 help="also write both_train.csv, both_validation.csv: the SPIDER and Sudirman rows together"))
+def run_sudirman_manifests(args: argparse.Namespace) -> int:
+    from spinecore.data.spider import spider_manifests
+    from spinecore.data.sudirman import sudirman_manifests
+    from spinecore.grade import get_scheme
+
+    scheme = get_scheme(args.scheme)
+    manifests = {"sudirman": sudirman_manifests(args.data, scheme)}
+    if args.with_spider:  # read before anything is written: a pack without SPIDER leaves no output
+        manifests["both"] = {part: rows + manifests["sudirman"][part]
+                             for part, rows in spider_manifests(args.data, scheme).items()}
+    for name, parts in manifests.items():
+        _write_manifests(args.out, name, scheme, parts)
+    return 0
+
+
+def _write_manifests(folder: Path, name: str, scheme: GradingScheme, parts: dict[str, list[ManifestRow]]) -> None:
+    """``<folder>/<name>_<part>.csv`` for each part's manifest rows, with a one-line summary each."""
+    from spinecore.data.manifests import write_manifest
+
+    folder.mkdir(parents=True, exist_ok=True)
     for part, rows in parts.items():
-        path = args.out / f"spider_{part}.csv"
+        path = folder / f"{name}_{part}.csv"
         write_manifest(path, scheme, rows)
         print(f"{path}: {len(rows)} discs of {len({r.scan for r in rows})} scans, "
               f"{len({r.patient for r in rows})} patients")
-    return 0

@@ -112,7 +112,9 @@ def write_manifest(path: Path, scheme: GradingScheme, rows: list[ManifestRow]) -
 class DiscSet:
     """Disc volumes stored as ``uint8`` (value × 255): the T2 ``volumes`` ``(N, 9, 112, 224)``, the
     other streams' ``streams[name]`` (``t1`` ``(N, 9, 112, 224)``, ``axial`` ``(N, 3, 224, 224)``;
-    all zero where a disc lacks the stream), labels ``(N, tasks)``."""
+    all zero where a disc lacks the stream), labels ``(N, tasks)``; ``sequences``: each scan
+    (as in ``scans``) → the weighting of the sagittal series its discs were cut from (``T1``,
+    ``T2``, ``STIR``, ``unknown``)."""
 
     volumes: np.ndarray
     labels: np.ndarray
@@ -120,6 +122,7 @@ class DiscSet:
     levels: list[str]
     scans: list[str]
     streams: dict[str, np.ndarray] = field(default_factory=dict)
+    sequences: dict[str, str] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -131,15 +134,20 @@ class DiscSet:
         """``float32`` inputs of the discs ``index`` per stream (``t2`` and the others held)."""
         return {"t2": self.float_volumes(index), **{s: v[index].astype(np.float32) / 255.0 for s, v in self.streams.items()}}
 
+    def sequence(self, scan: Path | str) -> str:
+        """The weighting of ``scan``'s sagittal series (``unknown`` when not recorded)."""
+        return self.sequences.get(str(scan), "unknown")
+
     @classmethod
-    def of(cls, records: list[tuple]) -> "DiscSet":
-        """From ``(volume float array, labels, patient, level, scan, {stream: float array})`` records."""
+    def of(cls, records: list[tuple], sequences: dict[str, str]) -> DiscSet:
+        """From ``(volume float array, labels, patient, level, scan, {stream: float array})`` records
+        and each scan's ``sequences``."""
         volumes, labels, patients, levels, scans, others = zip(*records)
         names = [s for s in STREAM_SHAPES if s != "t2" and any(s in o for o in others)]
         streams = {s: np.stack([_to_uint8(o[s]) if s in o else np.zeros(STREAM_SHAPES[s], np.uint8) for o in others])
                    for s in names}
         return cls(np.stack([_to_uint8(v) for v in volumes]), np.array(labels, np.int64), list(patients), list(levels),
-                   [str(s) for s in scans], streams)
+                   [str(s) for s in scans], streams, sequences)
 
 
 def _to_uint8(volume: np.ndarray) -> np.ndarray:
@@ -177,9 +185,10 @@ def build_disc_set(rows: list[ManifestRow], localiser: Localiser | None = None) 
     by_scan: dict[Path, list[ManifestRow]] = defaultdict(list)
     for row in rows:
         by_scan[row.scan].append(row)
-    records, missed = [], []
+    records, missed, sequences = [], [], {}
     for n, (scan, scan_rows) in enumerate(by_scan.items(), start=1):
         series = load_study(scan).sagittal()
+        sequences[str(scan)] = series.weighting.value
         try:
             spine = localiser(series)
             volumes = disc_volumes(series, spine)
@@ -199,7 +208,7 @@ def build_disc_set(rows: list[ManifestRow], localiser: Localiser | None = None) 
             log.info("extracted discs from %d/%d scans (%d discs, %d missed)", n, len(by_scan), len(records), len(missed))
     if not records:
         raise SpineCoreError(rows[0].scan, "no graded disc could be found in any manifest scan")
-    return DiscSet.of(records), missed
+    return DiscSet.of(records, sequences), missed
 
 
 def write_phantom_manifest(folder: Path, seeds, scheme: GradingScheme, independent_findings: bool = False,

@@ -9,7 +9,12 @@ import numpy as np
 
 from spinecore.data.manifests import DiscSet, ManifestRow
 from spinecore.evaluate.metrics import NOT_FOUND, end_to_end_accuracy, task_metrics
-from spinecore.grade.calibration import dataset_logits, expected_calibration_error, fit_temperature, softmax
+from spinecore.grade.calibration import (
+    dataset_logits,
+    expected_calibration_error,
+    fit_temperature,
+    softmax,
+)
 from spinecore.grade.grader import Grader
 
 
@@ -25,39 +30,53 @@ def cross_fitted_temperatures(logits: np.ndarray, truth: np.ndarray, patients: n
 
 def evaluate_grader(grader: Grader, data: DiscSet, tta: bool = True, seed: int = 0,
                     missed: list[ManifestRow] = ()) -> dict:
-    """Per task: the metrics on the discs found (:func:`task_metrics`), calibration, and the
-    end-to-end accuracy that counts the ``missed`` graded discs (not found by the localiser) as
-    wrong; plus the share of graded discs found, overall and for L5-S1."""
+    """All the discs' results (:func:`_results`) and the same per sequence (``by_sequence``: the
+    weighting of each scan's sagittal series, e.g. ``T1``, ``T2``)."""
     logits = dataset_logits(grader, data, tta)
-    patients = np.asarray(data.patients)
+    scan_sequences = np.asarray([data.sequence(s) for s in data.scans])
+    by_sequence = {}
+    for sequence in sorted(set(scan_sequences)):
+        picked = np.flatnonzero(scan_sequences == sequence)
+        by_sequence[sequence] = _results(grader, [x[picked] for x in logits], data.labels[picked],
+                                         [data.patients[i] for i in picked], [data.levels[i] for i in picked],
+                                         [r for r in missed if data.sequence(r.scan) == sequence], seed)
+    return {"model": grader.model_id, "scheme": grader.scheme.name, "tta": tta,
+            **_results(grader, logits, data.labels, data.patients, data.levels, missed, seed),
+            "by_sequence": by_sequence, "missed": [f"{r.scan} {r.level}" for r in missed]}
+
+
+def _results(grader: Grader, logits: list[np.ndarray], labels: np.ndarray, patients: list[str], levels: list[str],
+             missed: list[ManifestRow], seed: int) -> dict:
+    """Of the discs found (per task ``logits[n]`` ``(discs, classes)``, ``labels`` ``(discs, tasks)``):
+    per task the metrics (:func:`task_metrics`), calibration, and the end-to-end accuracy that counts
+    the ``missed`` graded discs (not found by the localiser) as wrong; plus the share of graded
+    discs found, overall and for L5-S1."""
+    patients = np.asarray(patients)
     majority = grader.metadata.get("train_majority", {})
     tasks = {}
     for n, task in enumerate(grader.scheme.tasks):
-        truth = data.labels[:, n]
-        temperature = float(grader.net.temperature[n])
+        truth = labels[:, n]
         predicted = logits[n].argmax(1)
         metrics = task_metrics(task, truth, predicted, patients, task.index(majority.get(task.name, task.values[0])), seed)
         if metrics["n"] == 0:
             tasks[task.name] = metrics
             continue
         cross = cross_fitted_temperatures(logits[n], truth, patients)
-        z = logits[n] / cross[:, None]
         metrics["ece_uncalibrated"] = round(expected_calibration_error(softmax(logits[n]), truth), 4)
-        metrics["ece_calibrated_crossfit"] = round(expected_calibration_error(softmax(z), truth), 4)
-        metrics["temperature"] = round(temperature, 4)
+        metrics["ece_calibrated_crossfit"] = round(expected_calibration_error(softmax(logits[n] / cross[:, None]), truth), 4)
+        metrics["temperature"] = round(float(grader.net.temperature[n]), 4)
         metrics["end_to_end"] = end_to_end_accuracy(
             np.concatenate([truth, [r.labels[n] for r in missed]]).astype(truth.dtype),
             np.concatenate([predicted, np.full(len(missed), NOT_FOUND)]),
             np.concatenate([patients, [r.patient for r in missed]]), seed)
         tasks[task.name] = metrics
-    return {"model": grader.model_id, "scheme": grader.scheme.name, "tta": tta, "discs": len(data),
-            "patients": len(set(data.patients)), "coverage": _coverage(data, missed), "tasks": tasks,
-            "missed": [f"{r.scan} {r.level}" for r in missed]}
+    return {"discs": len(labels), "patients": len(set(patients)), "coverage": _coverage(levels, missed),
+            "tasks": tasks}
 
 
-def _coverage(data: DiscSet, missed: list[ManifestRow]) -> dict:
-    """Share of the manifest's graded discs that were found, overall and for L5-S1."""
-    found_l5s1, missed_l5s1 = data.levels.count("L5-S1"), sum(r.level == "L5-S1" for r in missed)
-    return {"found": len(data), "graded": len(data) + len(missed),
-            "share": round(len(data) / (len(data) + len(missed)), 4),
+def _coverage(levels: list[str], missed: list[ManifestRow]) -> dict:
+    """Share of the graded discs that were found (``levels``: of those found), overall and for L5-S1."""
+    found_l5s1, missed_l5s1 = levels.count("L5-S1"), sum(r.level == "L5-S1" for r in missed)
+    return {"found": len(levels), "graded": len(levels) + len(missed),
+            "share": round(len(levels) / (len(levels) + len(missed)), 4),
             "l5s1_share": round(found_l5s1 / (found_l5s1 + missed_l5s1), 4) if found_l5s1 + missed_l5s1 else None}

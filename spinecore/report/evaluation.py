@@ -21,18 +21,26 @@ def _ci(pair) -> str:
 
 
 def evaluation_table(metrics: dict) -> str:
-    coverage = metrics["coverage"]
-    lines = [f"model `{metrics['model']}`, scheme `{metrics['scheme']}`, TTA {'on' if metrics['tta'] else 'off'}: "
-             f"{metrics['discs']} discs of {metrics['patients']} patients; 95 % intervals from "
-             "1000 patient bootstraps",
-             "",
-             f"coverage: {coverage['found']} of {coverage['graded']} graded discs found ({100 * coverage['share']:.1f} %)"
+    """The results of all discs, then one section per sequence (T1, T2, …) of the same table."""
+    lines = [(f"model `{metrics['model']}`, scheme `{metrics['scheme']}`, TTA {'on' if metrics['tta'] else 'off'}: "
+              f"{metrics['discs']} discs of {metrics['patients']} patients; 95 % intervals from "
+              "1000 patient bootstraps"), "", *_results_table(metrics)]
+    for sequence, results in metrics["by_sequence"].items():
+        lines += ["", f"### {sequence}: {results['discs']} discs of {results['patients']} patients", "",
+                  *_results_table(results)]
+    return "\n".join(lines) + "\n"
+
+
+def _results_table(results: dict) -> list[str]:
+    """Coverage, then a row per task: accuracies with intervals, kappa, baseline, calibration."""
+    coverage = results["coverage"]
+    lines = [f"coverage: {coverage['found']} of {coverage['graded']} graded discs found ({100 * coverage['share']:.1f} %)"
              + (f", L5-S1 {100 * coverage['l5s1_share']:.1f} %" if coverage["l5s1_share"] is not None else ""),
              "",
-             "| task | discs | avg per-class accuracy % | end to end % (missed = wrong) | kappa | majority baseline % "
-             "| beats baseline | ECE raw → calibrated |",
+             ("| task | discs | avg per-class accuracy % | end to end % (missed = wrong) | kappa | majority baseline % "
+              "| beats baseline | ECE raw → calibrated |"),
              "|---|---|---|---|---|---|---|---|"]
-    for name, m in metrics["tasks"].items():
+    for name, m in results["tasks"].items():
         if m["n"] == 0:
             lines.append(f"| {name} | 0 | not graded in this manifest | | | | | |")
             continue
@@ -44,7 +52,7 @@ def evaluation_table(metrics: dict) -> str:
                      f"{100 * m['baseline_average_class_accuracy']:.1f} (class {m['majority_class']}) | "
                      f"{'yes' if m['beats_baseline'] else 'NO'} | "
                      f"{m['ece_uncalibrated']:.3f} → {m['ece_calibrated_crossfit']:.3f} |")
-    return "\n".join(lines) + "\n"
+    return lines
 
 
 def write_evaluation(metrics: dict, folder: Path) -> None:
@@ -57,8 +65,8 @@ def hotspot_table(metrics: dict) -> str:
     percentile, and the lowest × over the lesions (the done-when asks ≥ 5 for every lesion)."""
     lesions = metrics["lesions"]
     columns = [(m.value, str(p)) for m in Method for p in PERCENTILES]
-    lines = [f"model `{metrics['model']}`, {metrics['augmentations']} augmentations per hotspot; mean volume IoU of "
-             "the percentile boxes with the true lesion boxes (× the whole-volume baseline)"]
+    lines = [(f"model `{metrics['model']}`, {metrics['augmentations']} augmentations per hotspot; mean volume IoU of "
+              "the percentile boxes with the true lesion boxes (× the whole-volume baseline)")]
     for variant in BOX_VARIANTS:
         lines += ["", f"**{variant.replace('_', ' ')}**", "",
                   "| lesion (task) | cases | baseline IoU | " + " | ".join(f"{m} p{p[:2]}" for m, p in columns) + " |",
