@@ -36,21 +36,30 @@ def streams_list(text: str) -> tuple[str, ...]:
           option("--streams", type=streams_list, default=("t2",),
                  help="inputs, comma-separated: t2 then any of t1, axial (default t2; t1/axial are read from the "
                       "manifest's scan_t1/scan_axial columns)"),
-          option("--fusion", choices=FUSIONS, help="how a multi-stream model fuses its streams (needed with --streams)"))
+          option("--fusion", choices=FUSIONS, help="how a multi-stream model fuses its streams (needed with --streams)"),
+          option("--init", type=Path, metavar="PRETRAINED_PT",
+                 help="start Conv1-Conv5 from this Siamese model (spinecore pretrain; thesis 7.4.2)"),
+          option("--freeze-conv", action="store_true", help="with --init: keep those convolutions fixed"))
 def run_train(args: argparse.Namespace) -> int:
     from spinecore.data.manifests import build_disc_set, read_manifest
     from spinecore.grade import get_scheme
     from spinecore.models import save_model
     from spinecore.train.grading import GradingTraining, network_config, train_grading_model
+    from spinecore.train.transfer import pretrained
 
     if (args.fusion is None) != (args.streams == ("t2",)):
         raise SpineCoreError(None, "--fusion goes with --streams of more than t2 (e.g. --streams t2,t1 --fusion fc8-sum)")
+    if args.freeze_conv and args.init is None:
+        raise SpineCoreError(None, "--freeze-conv goes with --init PRETRAINED_PT")
     scheme = get_scheme(args.scheme)
     rows = read_manifest(args.manifest, scheme)
     validation_rows = read_manifest(args.validation, scheme) if args.validation else None
     settings = GradingTraining(seed=args.seed, steps=args.steps, preset=args.preset, dims=args.dims, branch=args.branch,
-                               streams=args.streams, fusion=args.fusion)
-    network_config(scheme, settings)  # fail on a bad branch or streams before the long part
+                               streams=args.streams, fusion=args.fusion, init=str(args.init) if args.init else None,
+                               freeze_conv=args.freeze_conv)
+    config = network_config(scheme, settings)  # fail on a bad branch, streams or --init before the long part
+    if args.init:
+        pretrained(args.init, config)
     train, missed = build_disc_set(rows)
     calibration = build_disc_set(validation_rows)[0] if validation_rows else None
     trained = train_grading_model(train, scheme, settings, args.command_line, calibration,
