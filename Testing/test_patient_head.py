@@ -18,7 +18,8 @@ from spinecore.data.patients import (
 )
 from spinecore.errors import SpineCoreError
 from spinecore.evaluate.patient import evaluate_patient_head
-from spinecore.grade.patient import LUMBAR_DISCS, PatientHead, PatientHeadConfig, feature_grader, load_patient_head
+from spinecore.grade.patient import PatientHead, PatientHeadConfig, feature_grader, load_patient_head
+from spinecore.levels import LUMBAR_DISCS
 from spinecore.localise import Localiser
 from spinecore.train.patient import PatientHeadTraining, train_patient_head
 

@@ -24,7 +24,8 @@ import numpy as np
 from spinecore.data.manifests import relative_scan, resolve
 from spinecore.errors import SpineCoreError
 from spinecore.grade.network import GradingNet
-from spinecore.grade.patient import LUMBAR_DISCS, patient_features
+from spinecore.grade.patient import patient_features
+from spinecore.levels import LUMBAR_DISCS
 from spinecore.io import load_study
 from spinecore.localise import Localiser
 
@@ -117,11 +118,12 @@ class PatientSet:
 
 def build_patient_set(rows: list[PatientRow], net: GradingNet, localiser: Localiser) -> PatientSet:
     """Localise each row's scan and read its lumbar discs' features with the grader ``net``; a scan
-    where no spine is found is skipped with a log line."""
+    where no spine is found is skipped with a log line (an unreadable one is an error)."""
     kept, features, present = [], [], []
     for n, row in enumerate(rows, start=1):
+        series = load_study(row.scan).sagittal()
         try:
-            f, p = patient_features(net, load_study(row.scan).sagittal(), localiser)
+            f, p = patient_features(net, series, localiser)
         except SpineCoreError as exc:
             log.warning("%s", exc)
             continue

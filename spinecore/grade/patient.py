@@ -20,15 +20,13 @@ from torch import nn
 
 from spinecore.errors import ModelError, SpineCoreError
 from spinecore.extract import disc_volumes
-from spinecore.grade.grader import load_grader_net
+from spinecore.grade.grader import KIND as GRADER_KIND, load_grader_net
 from spinecore.grade.network import GradingNet
 from spinecore.io.series import Series
-from spinecore.levels import DISCS
+from spinecore.levels import LUMBAR_DISCS
 from spinecore.localise import Localiser
-from spinecore.models import load_model
+from spinecore.models import default_model_path, load_model
 
-#: The discs the head reads, in its column order.
-LUMBAR_DISCS = DISCS[DISCS.index("T12-L1"):]
 #: Grader layers whose output is one shared vector per disc.
 FEATURE_LAYERS = ("fc6", "fc7")
 KIND = "patient_head"
@@ -78,6 +76,7 @@ class PatientHead(nn.Module):
 
 def feature_grader(path: Path | None) -> tuple[GradingNet, dict]:
     """The single-stream grader whose shared FC6/FC7 vectors the head reads (default: the bundled one)."""
+    path = Path(path) if path is not None else default_model_path(GRADER_KIND)
     net, _, metadata = load_grader_net(path)
     if not isinstance(net, GradingNet) or net.config.branch not in FEATURE_LAYERS:
         raise SpineCoreError(path, "the patient head needs a single-stream grader whose tasks share FC6 "
