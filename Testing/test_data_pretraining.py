@@ -84,3 +84,11 @@ def test_pretrain_command_reuses_its_cache(tmp_path):
     assert "structures from the cache" in second.stderr and "structures from the cache" not in first.stderr
     a, b = (torch.load(tmp_path / name, weights_only=True)["state_dict"] for name in ("a.pt", "b.pt"))
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_cache_path_that_is_a_file_is_a_one_line_error(localiser, tmp_path):
+    from spinecore.errors import SpineCoreError
+
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SpineCoreError, match="file: cannot be the cache folder"):
+        pretraining_sets(None, "validation", SEEDS, localiser, cache=tmp_path / "file")

@@ -25,6 +25,7 @@ import torch
 import spinecore
 from spinecore.data.pairs import (PHANTOM_FOLLOW_UP_YEARS, PHANTOM_SLICES, StructureSet, phantom_scans, spider_files,
                                   structures_of)
+from spinecore.errors import SpineCoreError
 from spinecore.grade.siamese import BODY_LEVELS, DISC_LEVELS, Kind
 from spinecore.io import load_study
 from spinecore.localise import Localiser
@@ -93,7 +94,10 @@ def cached_sets(folder: Path, inputs: dict, extract: Callable[[], dict[Kind, Str
     """The structure sets of ``inputs`` from the cache in ``folder``, or ``extract()`` stored there.
     An unreadable entry is extracted again and replaced."""
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SpineCoreError(folder, f"cannot be the cache folder ({exc.strerror or type(exc).__name__})") from None
     entry = folder / f"{ENTRY_PREFIX}{cache_key(inputs)}"
     if entry.is_dir():
         try:
