@@ -7,6 +7,8 @@ from __future__ import annotations
 
 VERTEBRAE: tuple[str, ...] = ("T10", "T11", "T12", "L1", "L2", "L3", "L4", "L5", "S1")
 DISCS: tuple[str, ...] = tuple(f"{a}-{b}" for a, b in zip(VERTEBRAE[:-1], VERTEBRAE[1:]))
+#: The six lumbar discs, T12-L1 … L5-S1 (the thesis' disc levels, e.g. 7.3.3, 8.2.1).
+LUMBAR_DISCS: tuple[str, ...] = DISCS[DISCS.index("T12-L1"):]
 
 
 # tab10 without its grey: one colour per vertebra, used by every picture and by Slicer

@@ -1,4 +1,5 @@
-"""Data commands: ``phantom``, ``phantom-manifest``, ``spider-manifests``, ``sudirman-manifests``."""
+"""Data commands: ``phantom``, ``phantom-manifest``, ``phantom-patients``, ``spider-manifests``,
+``sudirman-manifests``."""
 from __future__ import annotations
 
 import argparse
@@ -58,6 +59,20 @@ def run_phantom_manifest(args: argparse.Namespace) -> int:
     with staged_output(args.out) as stage:
         write_phantom_manifest(stage, args.seeds, get_scheme(args.scheme), args.independent_findings, args.slices)
     print(f"wrote {len(args.seeds)} phantom scans and {args.out / 'manifest.csv'}")
+    return 0
+
+
+@COMMANDS("phantom-patients", "write phantom T2 scans and a patient-score manifest of a synthetic score driven "
+          "by their true Pfirrmann grades (for the patient-level head)", out(),
+          option("--seeds", type=seed_range, default="600:640", help="seed or FIRST:END range (default %(default)s)"),
+          option("--slices", type=positive_int, help="sagittal slices per scan (default: the phantom's)"))
+def run_phantom_patients(args: argparse.Namespace) -> int:
+    from spinecore.data.patients import write_phantom_patients
+    from spinecore.report import staged_output
+
+    with staged_output(args.out) as stage:
+        write_phantom_patients(stage, args.seeds, args.slices)
+    print(f"wrote {len(args.seeds)} phantom scans and {args.out / 'patients.csv'}")
     return 0
 
 

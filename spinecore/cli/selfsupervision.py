@@ -23,16 +23,22 @@ def _phantoms(parser: argparse.ArgumentParser) -> None:
                         help="phantom patients (baseline + follow-up each) added (default %(default)s)")
 
 
+def _cache(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cache", type=Path, metavar="DIR",
+                        help="keep the extracted bodies and discs in DIR and reuse them while the scans, phantoms, "
+                             "localiser and extraction code are unchanged")
+
+
 def _sets(args: argparse.Namespace, part: str):
-    from spinecore.data.pairs import pretraining_sets
+    from spinecore.data.pretraining import pretraining_sets
     from spinecore.localise import Localiser
 
     seeds = list(PHANTOM_SEEDS[part])[: args.phantoms]
-    return pretraining_sets(args.data, part, seeds, Localiser.load(args.localiser))
+    return pretraining_sets(args.data, part, seeds, Localiser.load(args.localiser), args.cache)
 
 
 @COMMANDS("pretrain", "train the Siamese network (same subject or not?) on pairs of vertebral bodies and discs",
-          _pack, out("model file to write (.pt)"), seed(), _phantoms, model("localiser", "--localiser"),
+          _pack, out("model file to write (.pt)"), seed(), _phantoms, model("localiser", "--localiser"), _cache,
           option("--steps", type=positive_int, default=2000, help="optimiser steps (default %(default)s)"))
 def run_pretrain(args: argparse.Namespace) -> int:
     from spinecore.evaluate.pretrain import best_threshold, pair_distances
@@ -52,10 +58,10 @@ def run_pretrain(args: argparse.Namespace) -> int:
 
 
 @COMMANDS("evaluate-pretrain", "subject identification by the Siamese network on validation pairs: AUC, histograms",
-          _pack, model("Siamese"), model("localiser", "--localiser"), _phantoms,
+          _pack, model("Siamese"), model("localiser", "--localiser"), _phantoms, _cache,
           out("folder for pretrain_metrics.json/.md and pair_distances.png"))
 def run_evaluate_pretrain(args: argparse.Namespace) -> int:
-    from spinecore.data.pairs import pretraining_sets
+    from spinecore.data.pretraining import pretraining_sets
     from spinecore.evaluate.pretrain import subject_identification
     from spinecore.grade.siamese import load_siamese
     from spinecore.localise import Localiser
@@ -70,7 +76,7 @@ def run_evaluate_pretrain(args: argparse.Namespace) -> int:
         parts["SPIDER validation patients (T1 / T2 / T2-SPACE)"] = (args.data, [])
     results = {}
     for name, (data_root, seeds) in parts.items():
-        sets = pretraining_sets(data_root, "validation", seeds, localiser)
+        sets = pretraining_sets(data_root, "validation", seeds, localiser, args.cache)
         results[name] = {kind.value: subject_identification(net, data, threshold) for kind, data in sets.items()}
     with staged_output(args.out) as stage:
         write_pretrain_evaluation(results, stage)

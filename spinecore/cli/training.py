@@ -1,5 +1,5 @@
 """Training and evaluation commands: ``train``, ``train-localiser``, ``evaluate``,
-``evaluate-localiser``, ``evaluate-hotspots``."""
+``evaluate-localiser``, ``evaluate-hotspots``, ``train-patient-head``, ``evaluate-patient-head``."""
 from __future__ import annotations
 
 import argparse
@@ -36,21 +36,30 @@ def streams_list(text: str) -> tuple[str, ...]:
           option("--streams", type=streams_list, default=("t2",),
                  help="inputs, comma-separated: t2 then any of t1, axial (default t2; t1/axial are read from the "
                       "manifest's scan_t1/scan_axial columns)"),
-          option("--fusion", choices=FUSIONS, help="how a multi-stream model fuses its streams (needed with --streams)"))
+          option("--fusion", choices=FUSIONS, help="how a multi-stream model fuses its streams (needed with --streams)"),
+          option("--init", type=Path, metavar="PRETRAINED_PT",
+                 help="start Conv1-Conv5 from this Siamese model (spinecore pretrain; thesis 7.4.2)"),
+          option("--freeze-conv", action="store_true", help="with --init: keep those convolutions fixed"))
 def run_train(args: argparse.Namespace) -> int:
     from spinecore.data.manifests import build_disc_set, read_manifest
     from spinecore.grade import get_scheme
     from spinecore.models import save_model
     from spinecore.train.grading import GradingTraining, network_config, train_grading_model
+    from spinecore.train.transfer import pretrained
 
     if (args.fusion is None) != (args.streams == ("t2",)):
         raise SpineCoreError(None, "--fusion goes with --streams of more than t2 (e.g. --streams t2,t1 --fusion fc8-sum)")
+    if args.freeze_conv and args.init is None:
+        raise SpineCoreError(None, "--freeze-conv goes with --init PRETRAINED_PT")
     scheme = get_scheme(args.scheme)
     rows = read_manifest(args.manifest, scheme)
     validation_rows = read_manifest(args.validation, scheme) if args.validation else None
     settings = GradingTraining(seed=args.seed, steps=args.steps, preset=args.preset, dims=args.dims, branch=args.branch,
-                               streams=args.streams, fusion=args.fusion)
-    network_config(scheme, settings)  # fail on a bad branch or streams before the long part
+                               streams=args.streams, fusion=args.fusion, init=str(args.init) if args.init else None,
+                               freeze_conv=args.freeze_conv)
+    config = network_config(scheme, settings)  # fail on a bad branch, streams or --init before the long part
+    if args.init:
+        pretrained(args.init, config)
     train, missed = build_disc_set(rows)
     calibration = build_disc_set(validation_rows)[0] if validation_rows else None
     trained = train_grading_model(train, scheme, settings, args.command_line, calibration,
@@ -159,4 +168,62 @@ def run_evaluate_hotspots(args: argparse.Namespace) -> int:
         if sheet is not None:
             write_real_hotspot_sheet(sheet, stage, Method(args.method))
     print((args.out / "hotspot_metrics.md").read_text())
+    return 0
+
+
+PATIENT_MANIFEST_HELP = "patient-score manifest CSV: patient, scan, then one column per score (see README)"
+
+
+def _patient_set(manifest: Path, net, localiser_path: Path | None):
+    """The score names and patient set of a patient-score manifest, on the grader ``net``'s features."""
+    from spinecore.data.patients import build_patient_set, read_patient_manifest
+    from spinecore.localise import Localiser
+
+    names, rows = read_patient_manifest(manifest)
+    return names, build_patient_set(rows, net, Localiser.load(localiser_path))
+
+
+@COMMANDS("train-patient-head", "train the patient-level head (thesis 8.2.1) on the lumbar discs' features of a "
+          "grader, from a manifest of patient scores",
+          option("--manifest", type=Path, required=True, help=PATIENT_MANIFEST_HELP), out("model file to write (.pt)"),
+          model("grading (its shared FC6 features are read)", "--grader"), model("localiser", "--localiser"), seed(),
+          option("--steps", type=positive_int, default=200, help="optimiser steps (default %(default)s)"))
+def run_train_patient_head(args: argparse.Namespace) -> int:
+    from spinecore.grade.patient import feature_grader
+    from spinecore.models import save_model
+    from spinecore.train.patient import PatientHeadTraining, patient_head_model, train_patient_head
+
+    net, grader = feature_grader(args.grader)
+    names, data = _patient_set(args.manifest, net, args.localiser)
+    settings = PatientHeadTraining(seed=args.seed, steps=args.steps)
+    head = train_patient_head(data, names, settings)
+    save_model(args.out, patient_head_model(head, data, settings, args.command_line, grader,
+                                            f"{args.manifest.name}: {len(data)} patients"))
+    print(f"wrote {args.out} ({len(data)} patients, scores {', '.join(names)})")
+    return 0
+
+
+@COMMANDS("evaluate-patient-head", "correlation of the patient-level head's predictions with the scores of a manifest",
+          option("--manifest", type=Path, required=True, help=PATIENT_MANIFEST_HELP + " (patients not trained on)"),
+          option("--model", type=Path, required=True, help="patient-head model file (spinecore train-patient-head)"),
+          model("grading (the one the head was trained on)", "--grader"), model("localiser", "--localiser"),
+          out("folder for patient_metrics.json/.md, patient_scores.csv/.png"))
+def run_evaluate_patient_head(args: argparse.Namespace) -> int:
+    from spinecore.evaluate.patient import evaluate_patient_head
+    from spinecore.grade.patient import feature_grader, load_patient_head
+    from spinecore.report import staged_output
+    from spinecore.report.patient import write_patient_evaluation
+
+    head, metadata = load_patient_head(args.model)
+    net, grader = feature_grader(args.grader)
+    if grader.get("model_id") != metadata.get("grader_model_id"):
+        raise SpineCoreError(args.model, f"trained on the features of grader {metadata.get('grader_model_id')}, "
+                                         f"not {grader.get('model_id')}: pass that grader with --grader")
+    names, data = _patient_set(args.manifest, net, args.localiser)
+    if names != head.config.scores:
+        raise SpineCoreError(args.manifest, f"scores {', '.join(names)} are not the head's ({', '.join(head.config.scores)})")
+    metrics = evaluate_patient_head(head, data)
+    with staged_output(args.out) as stage:
+        write_patient_evaluation(metrics, stage)
+    print((args.out / "patient_metrics.md").read_text())
     return 0

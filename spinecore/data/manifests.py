@@ -56,7 +56,8 @@ class ManifestRow:
         return {s: getattr(self, c) for s, c in STREAM_COLUMNS.items() if getattr(self, c) is not None}
 
 
-def _resolve(manifest: Path, text: str | None) -> Path | None:
+def resolve(manifest: Path, text: str | None) -> Path | None:
+    """A manifest cell's scan path: relative to the manifest's folder unless absolute; ``None`` when empty."""
     if not (text or "").strip():
         return None
     path = Path(text.strip())
@@ -84,8 +85,8 @@ def read_manifest(path: Path, scheme: GradingScheme) -> list[ManifestRow]:
                     labels.append(task.index(int(float(text))) if text else MISSING)
                 except ValueError:
                     raise SpineCoreError(path, f"line {line}: {task.name} = {text!r} is not one of {list(task.values)}") from None
-            rows.append(ManifestRow(record["patient"], _resolve(path, record["scan"]), record["level"], tuple(labels),
-                                    *(_resolve(path, record.get(c)) for c in STREAM_COLUMNS.values())))
+            rows.append(ManifestRow(record["patient"], resolve(path, record["scan"]), record["level"], tuple(labels),
+                                    *(resolve(path, record.get(c)) for c in STREAM_COLUMNS.values())))
     if not rows:
         raise SpineCoreError(path, "manifest has no rows")
     return rows
@@ -97,7 +98,7 @@ def write_manifest(path: Path, scheme: GradingScheme, rows: list[ManifestRow]) -
     columns = [c for s, c in STREAM_COLUMNS.items() if any(s in r.others for r in rows)]
 
     def relative(scan: Path | None) -> str:
-        return "" if scan is None else os.path.relpath(Path(scan).resolve(), Path(path).resolve().parent)
+        return "" if scan is None else relative_scan(path, scan)
 
     with path.open("w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
@@ -106,6 +107,11 @@ def write_manifest(path: Path, scheme: GradingScheme, rows: list[ManifestRow]) -
             writer.writerow([row.patient, relative(row.scan), row.level,
                              *("" if i == MISSING else t.values[i] for t, i in zip(scheme.tasks, row.labels)),
                              *(relative(getattr(row, c)) for c in columns)])
+
+
+def relative_scan(manifest: Path, scan: Path) -> str:
+    """How a manifest at ``manifest`` names ``scan``: relative to its folder."""
+    return os.path.relpath(Path(scan).resolve(), Path(manifest).resolve().parent)
 
 
 @dataclass

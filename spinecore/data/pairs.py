@@ -19,13 +19,15 @@ import numpy as np
 from spinecore.errors import SpineCoreError
 from spinecore.extract import disc_volumes, vertebra_volumes
 from spinecore.grade.siamese import BODY_LEVELS, DISC_LEVELS, Kind
-from spinecore.io import load_study
 from spinecore.io.series import Series
 from spinecore.localise import Localiser
 
 log = logging.getLogger(__name__)
 #: The mid-sagittal images: T1, T2 and for some patients a T2-SPACE slice, one session each.
 SPIDER_IMAGES = ("spider_midsag/images",)
+#: The phantom patients' follow-up visit (years after the baseline) and their sagittal slices.
+PHANTOM_FOLLOW_UP_YEARS = 5.0
+PHANTOM_SLICES = 9
 
 
 @dataclass
@@ -85,15 +87,15 @@ def structures_of(scans: list[tuple[str, str, str, Series]], localiser: Localise
             for kind, rows in records.items()}
 
 
-def spider_scans(data_root: Path, patients: set[str]) -> list[tuple[str, str, str, Series]]:
-    """Every SPIDER image (mid-sagittal T1/T2, T2-SPACE) of ``patients``, as ``(patient, file,
-    sequence, series)``; the file name is ``<patient>_<sequence>.nii.gz``."""
+def spider_files(data_root: Path, patients: set[str]) -> list[tuple[str, Path, str]]:
+    """Every SPIDER image (mid-sagittal T1/T2, T2-SPACE) of ``patients``, as ``(patient, path,
+    sequence)``; the file name is ``<patient>_<sequence>.nii.gz``."""
     found = []
     for folder in SPIDER_IMAGES:
         for path in sorted((data_root / folder).glob("*.nii.gz")):
             patient, _, sequence = path.name.removesuffix(".nii.gz").partition("_")
             if patient in patients:
-                found.append((patient, path.name, sequence.lower(), load_study(path).sagittal()))
+                found.append((patient, path, sequence.lower()))
     return found
 
 
@@ -134,7 +136,8 @@ def all_pairs(data: StructureSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return first, second, data.subjects[first] == data.subjects[second]
 
 
-def phantom_scans(seeds, follow_up_years: float = 5.0, n_slices: int = 9) -> list[tuple[str, str, str, Series]]:
+def phantom_scans(seeds, follow_up_years: float = PHANTOM_FOLLOW_UP_YEARS,
+                  n_slices: int = PHANTOM_SLICES) -> list[tuple[str, str, str, Series]]:
     """A baseline and a follow-up sagittal T2 of each phantom patient (``seeds``): the same bodies,
     degenerated discs, a new pose and noise."""
     from spinecore.phantom import PhantomSpec, make_phantom
@@ -146,12 +149,3 @@ def phantom_scans(seeds, follow_up_years: float = 5.0, n_slices: int = 9) -> lis
             name = f"phantom{seed}_{visit}"
             found.append((f"phantom{seed}", name, visit, study.get("sag_t2").to_series(name)))
     return found
-
-
-def pretraining_sets(data_root: Path | None, part: str, phantom_seeds, localiser: Localiser) -> dict[Kind, StructureSet]:
-    """Bodies and discs of the SPIDER patients of ``part`` (``train`` / ``validation``, the grading
-    split; none without ``data_root``) and of the phantom patients ``phantom_seeds``."""
-    from spinecore.data.spider import spider_patient_split
-
-    scans = spider_scans(data_root, spider_patient_split(data_root)[part]) if data_root else []
-    return structures_of(scans + phantom_scans(phantom_seeds), localiser)

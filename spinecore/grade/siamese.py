@@ -17,11 +17,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from spinecore.grade.network import LAYERS, NetConfig, compact, layers
-from spinecore.levels import DISCS, VERTEBRAE
+from spinecore.levels import LUMBAR_DISCS, VERTEBRAE
 
 #: The levels the auxiliary heads predict (thesis 7.3.3).
 BODY_LEVELS = VERTEBRAE[VERTEBRAE.index("T12"):]
-DISC_LEVELS = DISCS[DISCS.index("T12-L1"):]
+DISC_LEVELS = LUMBAR_DISCS
 CONVOLUTIONS = LAYERS.index("conv5") + 1
 
 

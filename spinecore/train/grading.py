@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -25,6 +26,7 @@ from spinecore.models import TrainedModel
 from spinecore.streams import SAGITTAL
 from spinecore.train.optimisation import adamw_warmup_cosine
 from spinecore.train.seeding import seeded
+from spinecore.train.transfer import set_training, transfer
 
 log = logging.getLogger(__name__)
 PRESETS = {"compact": compact, "thesis": thesis}
@@ -44,6 +46,8 @@ class GradingTraining:
     branch: str | None = None  # None: the preset's branch point (fc6 for a multi-stream net)
     streams: tuple[str, ...] = ("t2",)
     fusion: str | None = None  # multi-stream nets: one of spinecore.grade.fusion.FUSIONS
+    init: str | None = None  # a Siamese model file whose convolutions start the grader (thesis 7.4.2)
+    freeze_conv: bool = False  # keep those convolutions fixed
 
 
 def network_config(scheme: GradingScheme, settings: GradingTraining) -> NetConfig | FusionConfig:
@@ -79,12 +83,23 @@ def augmented_batch(data: DiscSet, index, generator: torch.Generator, streams: t
     return drop_streams(out, generator) if len(streams) > 1 else out
 
 
-def train_grader(data: DiscSet, scheme: GradingScheme, settings: GradingTraining) -> GradingNet | FusionNet:
-    rng, generator = seeded(settings.seed)
+def start_net(scheme: GradingScheme, settings: GradingTraining) -> tuple[GradingNet | FusionNet, dict | None]:
+    """The untrained net of ``settings``: Glorot weights, then the Siamese convolutions of
+    ``settings.init`` when given (:func:`~spinecore.train.transfer.transfer`, whose record is returned)."""
     net = build_net(network_config(scheme, settings))
+    if settings.init is None:
+        return net, None
+    return net, transfer(net, Path(settings.init), settings.freeze_conv)
+
+
+def train_grader(data: DiscSet, scheme: GradingScheme,
+                 settings: GradingTraining) -> tuple[GradingNet | FusionNet, dict | None]:
+    """The trained net and the record of its transferred convolutions (``None`` without ``init``)."""
+    rng, generator = seeded(settings.seed)
+    net, transferred = start_net(scheme, settings)
     criterion = MultiTaskLoss(class_weights(data.labels, [t.n_classes for t in scheme.tasks]))
     optimiser, schedule = adamw_warmup_cosine(net, settings.learning_rate, settings.weight_decay, settings.steps)
-    net.train()
+    set_training(net)
     start, running = time.time(), []
     for step in range(settings.steps):
         index = np.sort(rng.choice(len(data), settings.batch_size, replace=len(data) < settings.batch_size))
@@ -100,22 +115,24 @@ def train_grader(data: DiscSet, scheme: GradingScheme, settings: GradingTraining
             log.info("step %d/%d  loss %.3f  (%s)  %.0f s", step + 1, settings.steps, mean.sum(),
                      " ".join(f"{t.name} {v:.2f}" for t, v in zip(scheme.tasks, mean)), time.time() - start)
             running = []
-    return net.eval()
+    return net.eval(), transferred
 
 
 def train_grading_model(train: DiscSet, scheme: GradingScheme, settings: GradingTraining, command: str,
                         calibration: DiscSet | None = None, data_note: str = "") -> TrainedModel:
     """Train, then fit per-task temperatures on ``calibration`` (:func:`~spinecore.grade.calibration.calibrate`)."""
-    net = train_grader(train, scheme, settings)
+    net, transferred = train_grader(train, scheme, settings)
     counts = {t.name: np.bincount(train.labels[:, n][train.labels[:, n] != MISSING], minlength=t.n_classes).tolist()
               for n, t in enumerate(scheme.tasks)}
     streams = f"-{'+'.join(net.streams)}-{settings.fusion}" if isinstance(net, FusionNet) else ""
+    start = "" if transferred is None else "-siamese-frozen" if settings.freeze_conv else "-siamese"
     metadata = {
-        "model_id": f"grader-{scheme.name}-{settings.preset}{settings.dims}d{streams}-seed{settings.seed}-{settings.steps}",
+        "model_id": f"grader-{scheme.name}-{settings.preset}{settings.dims}d{streams}{start}-seed{settings.seed}-{settings.steps}",
         "streams": list(net.streams), "fusion": settings.fusion, "command": command, "settings": asdict(settings), "data": data_note,
         "train_discs": len(train), "train_patients": len(set(train.patients)),
         "train_class_counts": counts,
         "train_majority": {t.name: t.values[int(np.argmax(counts[t.name]))] for t in scheme.tasks},
+        "transfer": transferred,
     }
     if calibration is not None:
         temperatures = calibrate(Grader(net, scheme, metadata), calibration)

@@ -11,9 +11,10 @@ WARMUP_STEPS = 100
 
 def adamw_warmup_cosine(net: torch.nn.Module, learning_rate: float, weight_decay: float,
                         steps: int) -> tuple[torch.optim.AdamW, torch.optim.lr_scheduler.LambdaLR]:
-    """AdamW on ``net``'s parameters and its schedule (call ``schedule.step()`` after each of the
-    ``steps`` optimiser steps)."""
-    optimiser = torch.optim.AdamW(net.parameters(), lr=learning_rate, weight_decay=weight_decay)
+    """AdamW on ``net``'s trainable parameters (frozen ones, ``requires_grad`` False, are left out) and
+    its schedule (call ``schedule.step()`` after each of the ``steps`` optimiser steps)."""
+    trainable = [p for p in net.parameters() if p.requires_grad]
+    optimiser = torch.optim.AdamW(trainable, lr=learning_rate, weight_decay=weight_decay)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimiser, lambda step: min(1.0, (step + 1) / WARMUP_STEPS) * 0.5 * (1 + math.cos(math.pi * step / steps)))
     return optimiser, schedule

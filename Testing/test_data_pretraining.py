@@ -1,0 +1,94 @@
+"""The structure-set cache of Siamese pretraining: a cached load equals a fresh extraction, and a
+change of inputs or settings misses it."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from spinecore.data import pretraining
+from spinecore.data.pretraining import ENTRY_PREFIX, cache_key, pretraining_sets
+from spinecore.localise import Localiser
+
+SEEDS = [2000]
+FIELDS = ("volumes", "subjects", "scans", "sequences", "levels")
+
+
+def assert_same(a, b):
+    assert a.keys() == b.keys()
+    for kind in a:
+        for field in FIELDS:
+            assert np.array_equal(getattr(a[kind], field), getattr(b[kind], field)), (kind, field)
+
+
+@pytest.fixture(scope="module")
+def localiser():
+    return Localiser.load()
+
+
+@pytest.fixture(scope="module")
+def fresh(localiser):
+    return pretraining_sets(None, "validation", SEEDS, localiser)
+
+
+def count_extractions(monkeypatch) -> list:
+    """Make extraction cheap and counted: each call appends to the returned list."""
+    calls = []
+    monkeypatch.setattr(pretraining, "phantom_scans", lambda *args: [])
+    monkeypatch.setattr(pretraining, "structures_of", lambda scans, localiser: calls.append(1) or {})
+    return calls
+
+
+def test_a_cached_load_equals_a_fresh_extraction(fresh, localiser, tmp_path, monkeypatch):
+    first = pretraining_sets(None, "validation", SEEDS, localiser, cache=tmp_path)
+    assert_same(first, fresh)
+    assert len(fresh["body"]) >= 10 and len(fresh["disc"]) >= 10  # two visits of one phantom
+    (entry,) = tmp_path.glob(f"{ENTRY_PREFIX}*")
+    calls = count_extractions(monkeypatch)
+    assert_same(pretraining_sets(None, "validation", SEEDS, localiser, cache=tmp_path), fresh)
+    assert not calls
+    (entry / "body.npz").write_bytes(b"damaged")  # an unreadable entry is extracted again
+    assert pretraining_sets(None, "validation", SEEDS, localiser, cache=tmp_path) == {} and calls == [1]
+
+
+def test_other_inputs_or_settings_miss_the_cache(fresh, localiser, tmp_path, monkeypatch):
+    calls = count_extractions(monkeypatch)
+    pretraining_sets(None, "validation", SEEDS, localiser, cache=tmp_path)
+    pretraining_sets(None, "validation", SEEDS, localiser, cache=tmp_path)
+    assert len(calls) == 1
+    pretraining_sets(None, "validation", SEEDS + [2001], localiser, cache=tmp_path)  # other phantoms
+    assert len(calls) == 2
+    other = Localiser.load()
+    with torch.no_grad():
+        next(other.network.parameters())[0].mul_(1.01)  # another localiser
+    pretraining_sets(None, "validation", SEEDS, other, cache=tmp_path)
+    assert len(calls) == 3
+    monkeypatch.setattr(pretraining, "PHANTOM_SLICES", 5)  # another extraction setting
+    pretraining_sets(None, "validation", SEEDS, localiser, cache=tmp_path)
+    assert len(calls) == 4
+    key = cache_key({})
+    monkeypatch.setattr(pretraining, "EXTRACTION_CODE", ("extract",))  # other extraction code
+    assert cache_key({}) != key
+
+
+def test_pretrain_command_reuses_its_cache(tmp_path):
+    """`spinecore pretrain --cache` twice: the second run reads the structures back instead of
+    extracting, and trains the same model."""
+    from conftest import run_cli
+
+    common = ("-v", "pretrain", "--phantoms", 2, "--steps", 1, "--cache", tmp_path / "cache")
+    first = run_cli(*common, "--out", tmp_path / "a.pt")
+    assert first.returncode == 0, first.stderr
+    second = run_cli(*common, "--out", tmp_path / "b.pt")
+    assert second.returncode == 0, second.stderr
+    assert "structures from the cache" in second.stderr and "structures from the cache" not in first.stderr
+    a, b = (torch.load(tmp_path / name, weights_only=True)["state_dict"] for name in ("a.pt", "b.pt"))
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_cache_path_that_is_a_file_is_a_one_line_error(localiser, tmp_path):
+    from spinecore.errors import SpineCoreError
+
+    (tmp_path / "file").write_text("")
+    with pytest.raises(SpineCoreError, match="file: cannot be the cache folder"):
+        pretraining_sets(None, "validation", SEEDS, localiser, cache=tmp_path / "file")
