@@ -23,8 +23,11 @@ SLIPPED = PhantomSpec(seed=3, grades={"L4-L5": {"spondylolisthesis": 2}, "L3-L4"
 #: and narrowing, plus SLIPPED.
 LOCALISED = (PhantomSpec(seed=0, t1=False, axial=False), PhantomSpec(seed=2, t1=False, axial=False),
              PhantomSpec(seed=6, t1=False, axial=False), SLIPPED)
-#: What the bundled localiser achieves today (the issue asks 1 mm for heights, 1.5 mm for slips).
-HEIGHT_LIMIT_MM, HEIGHT_BIAS_LIMIT_MM, SLIP_LIMIT_MM, SLIP_MEAN_LIMIT_MM = 4.5, 2.0, 2.5, 1.0
+#: The issue's targets: disc heights within 1 mm and slips within 1.5 mm of the rendered truth.
+HEIGHT_TARGET_MM, SLIP_TARGET_MM = 1.0, 1.5
+#: What the bundled localiser's heights reach besides: unbiased, and no single height off by more
+#: than this (a corner the network misplaces, up to ~2.3 mm).
+HEIGHT_BIAS_LIMIT_MM, HEIGHT_LIMIT_MM = 0.5, 3.0
 
 
 def _body(level: str, anterior_superior, depth: float, height: float) -> Vertebra:
@@ -107,10 +110,18 @@ def localiser_errors() -> dict[str, np.ndarray]:
 
 
 def test_localiser_measurements_near_the_truth(localiser_errors):
-    # the localiser's corners sit ~0.75 mm inside each endplate (a rounded, slightly shrunken
-    # body outline), so heights read ~1.5 mm long; slips are unbiased
+    # corners restored from the rounded outline (quad_from_region): heights are unbiased and
+    # within the target on average, every slip within its target
     heights = np.concatenate([localiser_errors[field] for field in HEIGHTS])
     slips = localiser_errors["slip_mm"]
     assert len(slips) >= 20
-    assert np.abs(heights).max() < HEIGHT_LIMIT_MM and abs(heights.mean()) < HEIGHT_BIAS_LIMIT_MM
-    assert np.abs(slips).max() < SLIP_LIMIT_MM and np.abs(slips).mean() < SLIP_MEAN_LIMIT_MM
+    assert np.abs(slips).max() < SLIP_TARGET_MM
+    assert abs(heights.mean()) < HEIGHT_BIAS_LIMIT_MM and np.abs(heights).mean() < HEIGHT_TARGET_MM
+    assert np.abs(heights).max() < HEIGHT_LIMIT_MM
+
+
+@pytest.mark.xfail(strict=True, reason="the bundled localiser misplaces a few single corners by up to ~2.3 mm "
+                                       "(its body map, not the corner rule): a few heights are 1-2.3 mm off")
+def test_localiser_every_height_within_target(localiser_errors):
+    heights = np.concatenate([localiser_errors[field] for field in HEIGHTS])
+    assert np.abs(heights).max() < HEIGHT_TARGET_MM

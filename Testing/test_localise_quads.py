@@ -1,9 +1,11 @@
 """Mask → quadrilateral derivation (used for reference corners and for predictions alike)."""
 import numpy as np
 import pytest
+from scipy import ndimage
 from skimage.draw import polygon
+from skimage.morphology import disk
 
-from spinecore.localise.quads import quad_from_region
+from spinecore.localise.quads import CORNER_RESTORE_MM, outline, quad_from_region
 from spinecore.phantom import PhantomSpec, make_phantom
 from spinecore.phantom.render import LABELS
 
@@ -15,16 +17,51 @@ def _filled(corners: np.ndarray, shape=(120, 120)) -> np.ndarray:
     return mask
 
 
-@pytest.mark.parametrize("angle", [0.0, 12.0, -25.0, 38.0])
-def test_rotated_body_corners_in_order(angle):
-    # a 30 x 44 px body turned by `angle` degrees, corners AS, PS, PI, AI
+def _turned_body(angle: float) -> tuple[np.ndarray, np.ndarray]:
+    """Corners (AS, PS, PI, AI; pixel indices) of a 30 x 44 px body turned by ``angle`` degrees, and
+    its feet-ward direction."""
     half = np.array([[-15, -22], [-15, 22], [15, 22], [15, -22]], dtype=float)
     t = np.radians(angle)
     rotation = np.array([[np.cos(t), -np.sin(t)], [np.sin(t), np.cos(t)]])
-    truth = half @ rotation.T + 60
-    down = rotation @ np.array([1.0, 0.0])
+    return half @ rotation.T + 60, rotation @ np.array([1.0, 0.0])
+
+
+def _soft(corners: np.ndarray, blur_px: float, supersample: int = 8) -> np.ndarray:
+    """The share of each pixel the polygon covers (from a ``supersample``-times finer mask),
+    blurred by a Gaussian of ``blur_px``: a probability map with rounded corners."""
+    fine = _filled((corners + 0.5) * supersample - 0.5, (120 * supersample, 120 * supersample))
+    cover = fine.reshape(120, supersample, 120, supersample).mean(axis=(1, 3))
+    return ndimage.gaussian_filter(cover, blur_px)
+
+
+@pytest.mark.parametrize("angle", [0.0, 12.0, -25.0, 38.0])
+def test_rotated_body_corners_in_order(angle):
+    truth, down = _turned_body(angle)
     quad = quad_from_region(_filled(truth), down=down)
     assert np.abs(quad - truth).max() < 1.5
+
+
+@pytest.mark.parametrize("angle", [0.0, 12.0, -25.0])
+def test_soft_rounded_outline_keeps_its_sharp_corners(angle):
+    truth, down = _turned_body(angle)
+    soft = _soft(truth, 1.5)
+    quad = quad_from_region(soft, down=down)
+    assert np.linalg.norm(quad - truth, axis=1).max() < 0.2
+    # the rounded 0.5 outline itself passes > 1 px inside every corner
+    nearest = [np.linalg.norm(outline(soft) - c, axis=1).min() for c in truth]
+    assert min(nearest) > 1.0
+
+
+def test_truly_rounded_rim_moves_its_corner_at_most_the_restore_distance():
+    # a 60 x 80 px body whose corners are rounds of radius 6 px (a real body's rim, not blur)
+    square = np.zeros((120, 120), dtype=bool)
+    square[30:90, 20:100] = True
+    rounded = ndimage.binary_opening(square, disk(6))
+    sharp = np.array([[29.5, 19.5], [29.5, 99.5], [89.5, 99.5], [89.5, 19.5]])
+    quad = quad_from_region(rounded)
+    on_outline = np.array([outline(rounded)[np.argmin(np.linalg.norm(outline(rounded) - q, axis=1))] for q in quad])
+    assert np.linalg.norm(quad - on_outline, axis=1).max() <= CORNER_RESTORE_MM + 1e-6
+    assert np.linalg.norm(quad - sharp, axis=1).min() > 1.0
 
 
 def test_anisotropic_pixels_use_mm():

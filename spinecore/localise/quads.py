@@ -17,6 +17,19 @@ from skimage.measure import find_contours
 CORNER_NAMES = ("anterior_superior", "posterior_superior", "posterior_inferior", "anterior_inferior")
 #: (sign along the feet-ward axis, sign along the posterior axis) of each corner.
 _CORNER_SIGNS = np.array([(-1, -1), (-1, 1), (1, 1), (1, -1)], dtype=float)
+#: Outward (feet, posterior) sign pair of each side: superior, posterior, inferior, anterior.
+_SIDES = np.array([(-1, 0), (0, 1), (1, 0), (0, -1)], dtype=float)
+#: A side's direction comes from its outline points within this share of the body's half-extent
+#: of the side's centre (its middle 60 %), clear of the rounded corners.
+SIDE_MIDDLE = 0.6
+#: Fewest middle points (about 1 per pixel of outline) a side needs to be fitted.
+MIN_SIDE_POINTS = 3
+#: Sides meeting at a smaller angle than arcsin(this) (30°) make no corner.
+MIN_CORNER_SINE = 0.5
+#: How far (mm) a corner may be moved from the outermost outline point on its diagonal towards where
+#: its sides' lines meet: the rounding of a soft outline on the 1 mm working grid (the localiser's
+#: corners sat ~1.5 mm inside the phantoms' sharp corners), not a real body's rounded rim.
+CORNER_RESTORE_MM = 1.5
 
 
 def outline(region: np.ndarray, level: float = 0.5) -> np.ndarray:
@@ -54,8 +67,14 @@ def quad_from_region(region: np.ndarray, spacing: tuple[float, float] = (1.0, 1.
 
     The minimum-area rectangle around the outline (in mm, so anisotropic pixels are handled)
     sets the body's frame; ``down`` (a (row, column) direction towards the feet, default
-    straight down the image) picks which rectangle axis runs along the spine. Each corner is
-    the outline point furthest out along that corner's diagonal of the rectangle.
+    straight down the image) picks which rectangle axis runs along the spine. Each outline point
+    belongs to the side of the frame it is nearest (superior, posterior, inferior, anterior);
+    each side's line has the direction of its middle points (:data:`SIDE_MIDDLE`) and passes
+    through its outermost point. Each corner starts at the outline point furthest out along its
+    diagonal of the rectangle and moves towards where its two sides' lines meet, by at most
+    :data:`CORNER_RESTORE_MM`: a corner rounded by a soft map or by sampling returns to the endplate
+    and wall lines instead of sitting inside both, while a truly rounded rim keeps its corner near
+    the bone. Sides that cannot be fitted leave the corner at the outline point.
     """
     points = outline(region)
     if len(points) < 3:
@@ -72,4 +91,44 @@ def quad_from_region(region: np.ndarray, spacing: tuple[float, float] = (1.0, 1.
     extent = np.maximum([half[along], half[1 - along]], 1e-6)
     relative = mm - centre
     normalised = np.stack([relative @ feet / extent[0], relative @ posterior / extent[1]], axis=1)
-    return np.array([points[np.argmax(normalised @ signs)] for signs in _CORNER_SIGNS])
+    lines = _side_lines(mm, normalised, np.stack([feet, posterior]))
+    corners = []
+    for signs in _CORNER_SIGNS:
+        extreme = mm[np.argmax(normalised @ signs)]
+        met = _meeting_point(lines[(signs[0], 0.0)], lines[(0.0, signs[1])])
+        shift = np.zeros(2) if met is None else met - extreme
+        corners.append(extreme + shift * min(1.0, CORNER_RESTORE_MM / max(np.linalg.norm(shift), 1e-9)))
+    return np.array(corners) / scale
+
+
+def _side_lines(mm: np.ndarray, normalised: np.ndarray, frame: np.ndarray) -> dict:
+    """Per side (keyed by its outward (feet, posterior) sign pair, e.g. ``(-1, 0)`` superior): the
+    line ``(unit outward normal, offset)`` of the points ``x`` with ``x @ normal == offset`` in mm,
+    or ``None`` when too few of the side's points lie in its middle. ``mm`` are the outline points
+    ``(n, 2)``, ``normalised`` their (feet, posterior) coordinates in the body frame scaled to
+    [-1, 1], ``frame`` the unit feet and posterior directions as rows."""
+    side = np.argmax(normalised @ _SIDES.T, axis=1)
+    lines = {}
+    for index, outward in enumerate(_SIDES):
+        own = side == index
+        running = int(outward[0] != 0)  # the frame coordinate that runs along this side
+        middle = mm[own & (np.abs(normalised[:, running]) < SIDE_MIDDLE)]
+        key = tuple(float(x) for x in outward)
+        if len(middle) < MIN_SIDE_POINTS:
+            lines[key] = None
+            continue
+        _, vectors = np.linalg.eigh(np.cov((middle - middle.mean(axis=0)).T))
+        normal = vectors[:, 0] * np.sign(vectors[:, 0] @ (outward @ frame))
+        lines[key] = (normal, float((mm[own] @ normal).max()))
+    return lines
+
+
+def _meeting_point(a, b) -> np.ndarray | None:
+    """Where lines ``a`` and ``b`` (``(normal, offset)`` or ``None``) meet; ``None`` when either is
+    missing or they cross at less than :data:`MIN_CORNER_SINE` (no corner between them)."""
+    if a is None or b is None:
+        return None
+    normals = np.stack([a[0], b[0]])
+    if abs(np.linalg.det(normals)) < MIN_CORNER_SINE:
+        return None
+    return np.linalg.solve(normals, [a[1], b[1]])
