@@ -20,7 +20,9 @@ from spinecore.saliency.settings import NO_TASKS, hotspot_tasks
 #: ``done(study name, None or the one-line reason it failed)``, called as each study finishes
 Done = Callable[[str, str | None], None]
 CONNECT_TIMEOUT_S = 30  # reaching a --scheduler, and waiting for its first worker
-QUIET = logging.ERROR  # Dask's own log level in the scheduler and workers: no chatter on stderr
+#: Dask's own log level in the scheduler and workers: nothing on stderr, not even the error a worker
+#: logs when a heartbeat meets the scheduler shutting down; every failed study reaches failures.csv
+QUIET = logging.CRITICAL
 #: glibc malloc settings of the local workers, set before they start (variables already in the
 #: environment win): every block from the heap and freed memory kept for the next study. Dask's own
 #: default (trim at 64 KiB) hands each large tensor back to the kernel, so every network layer's
