@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import SAMPLE_T2, run_cli
+from spinecore.batch.cohort import WORKER_MALLOC, dask_client
 from spinecore.batch.layout import find_cohort
 from spinecore.errors import InputError
 from spinecore.grade.qc import INTENSITY_OUT_OF_RANGE
@@ -191,3 +192,13 @@ def test_batch_rejects_an_unknown_hotspot_task_in_one_line_before_starting(cohor
     result = run_cli("batch", cohort_root, "--out", tmp_path / "out", "--hotspots", "pfirrmann,sharpness")
     assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
     assert "unknown task(s) sharpness" in result.stderr and not (tmp_path / "out").exists()
+
+
+def test_local_workers_keep_freed_memory_unless_the_environment_says_otherwise(monkeypatch):
+    """Dask's default (trim at 64 KiB) would make every large tensor page-fault in afresh."""
+    for name in WORKER_MALLOC:
+        monkeypatch.delenv(name, raising=False)  # restored after the test: Dask sets them here too
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "123456")
+    with dask_client(workers=1) as client:
+        (seen,) = client.run(lambda: {name: os.environ.get(name) for name in WORKER_MALLOC}).values()
+    assert seen == {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": "123456"}

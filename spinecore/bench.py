@@ -32,6 +32,15 @@ def _timed(run, repeats: int) -> tuple[object, dict]:
                     "repeats": repeats}
 
 
+def _cpu_seconds() -> float:
+    """CPU seconds (user + system) of this process and of its children that have ended and been
+    waited for: the workers of a local Dask cluster once it is closed."""
+    import resource
+
+    usage = map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    return sum(u.ru_utime + u.ru_stime for u in usage)
+
+
 def bench_localise(model: Path | None = None, n_slices: int = 15, repeats: int = 5, threads: int = 2) -> dict:
     """Wall time of localising a phantom sagittal T2 study of ``n_slices`` slices."""
     from spinecore.localise import Localiser
@@ -89,7 +98,8 @@ def bench_cohort(n_studies: int, workers: tuple[int, ...] = (1, 2), n_slices: in
     """Studies per hour of ``spinecore batch`` on ``n_studies`` phantom T2 volumes (seeds 0..n-1) with
     each number of local ``workers``: over the whole run (cluster start and model loading included)
     and steady (from the moment every worker has finished a first study to the last; needs
-    ``n_studies`` > workers + 1)."""
+    ``n_studies`` > workers + 1), and the CPU seconds per study of the whole run (workers, scheduler
+    and start-up: unlike the wall times, nearly the same on a machine busy with other work)."""
     import tempfile
 
     from spinecore.batch import find_cohort, grade_cohort
@@ -105,16 +115,17 @@ def bench_cohort(n_studies: int, workers: tuple[int, ...] = (1, 2), n_slices: in
             write_volume(root / f"phantom{seed}_t2.nii.gz", series.array, series.geometry)
         for count in workers:
             finished = []
-            start = time.perf_counter()
+            cpu, start = _cpu_seconds(), time.perf_counter()
             failures = grade_cohort(find_cohort(root, Path(scratch) / f"out{count}"), workers=count, tta=tta,
                                     localiser=localiser_model, grader=model,
                                     done=lambda name, reason: finished.append(time.perf_counter()))
-            seconds = time.perf_counter() - start
+            seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu
             warm = finished[count - 1:]  # once every worker has loaded its models and done a first study
             steady = (len(warm) - 1) / (warm[-1] - warm[0]) if len(warm) > 1 else 0.0
             runs.append({"workers": count, "seconds": round(seconds, 1), "failed": len(failures),
                          "studies_per_hour": round(n_studies / seconds * 3600),
-                         "steady_studies_per_hour": round(steady * 3600)})
+                         "steady_studies_per_hour": round(steady * 3600),
+                         "cpu_seconds_per_study": round(cpu / n_studies, 2)})
     first = runs[0]
     views = ", 54-view TTA" if tta else ""
     return {"task": f"spinecore batch of {n_studies} phantom studies, {n_slices} slices{views}",

@@ -7,6 +7,7 @@ from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Callable, Iterator
 
+import dask
 from distributed import Client, LocalCluster, as_completed
 
 from spinecore.batch.layout import Cohort
@@ -19,7 +20,14 @@ from spinecore.saliency.settings import NO_TASKS, hotspot_tasks
 #: ``done(study name, None or the one-line reason it failed)``, called as each study finishes
 Done = Callable[[str, str | None], None]
 CONNECT_TIMEOUT_S = 30  # reaching a --scheduler, and waiting for its first worker
-QUIET = logging.ERROR  # Dask's own log level in the scheduler and workers: no chatter on stderr
+#: Dask's own log level in the scheduler and workers: nothing on stderr, not even the error a worker
+#: logs when a heartbeat meets the scheduler shutting down; every failed study reaches failures.csv
+QUIET = logging.CRITICAL
+#: glibc malloc settings of the local workers, set before they start (variables already in the
+#: environment win): every block from the heap and freed memory kept for the next study. Dask's own
+#: default (trim at 64 KiB) hands each large tensor back to the kernel, so every network layer's
+#: output page-faults in afresh: that made a study ~40 % slower.
+WORKER_MALLOC = {"MALLOC_MMAP_MAX_": 0, "MALLOC_TRIM_THRESHOLD_": 2 ** 40}
 
 
 @contextmanager
@@ -28,8 +36,9 @@ def dask_client(workers: int | None = None, scheduler: str | None = None) -> Ite
     worker processes (default: one per core), closed on exit."""
     logging.getLogger("distributed").setLevel(QUIET)  # its records reach the root logger spinecore's CLI prints
     if scheduler is None:
-        with LocalCluster(n_workers=workers or host_cores(), threads_per_worker=1, processes=True,
-                          dashboard_address=None, silence_logs=QUIET) as cluster, Client(cluster) as client:
+        malloc = dask.config.set({f"distributed.nanny.pre-spawn-environ.{k}": v for k, v in WORKER_MALLOC.items()})
+        with malloc, LocalCluster(n_workers=workers or host_cores(), threads_per_worker=1, processes=True,
+                                  dashboard_address=None, silence_logs=QUIET) as cluster, Client(cluster) as client:
             yield client
         return
     try:

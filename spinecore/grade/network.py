@@ -16,6 +16,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from spinecore.pooling import Halve
+
 LAYERS = ("conv1", "conv2", "conv3", "conv4", "conv5", "fc6", "fc7")
 
 
@@ -43,7 +45,7 @@ class NetConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "NetConfig":
+    def from_dict(cls, d: dict) -> NetConfig:
         d = dict(d)
         for key in ("n_classes", "widths", "input_hw", "feature_grid"):
             d[key] = tuple(d[key]) if d.get(key) is not None else None
@@ -79,7 +81,7 @@ def _conv_block(c: NetConfig, layer: int, cin: int, cout: int) -> nn.Sequential:
         parts = [nn.Conv2d(cin, cout, kernel, stride=stride, padding=kernel // 2, bias=False), nn.BatchNorm2d(cout)]
     parts.append(nn.ReLU(inplace=True))
     if pool:
-        parts.append(nn.MaxPool3d((1, 2, 2)) if three_d else nn.MaxPool2d(2))
+        parts.append(Halve())  # 2×2 in-plane max pooling, the slice axis kept in 3-D
     return nn.Sequential(*parts)
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from spinecore.pooling import halve
+
 #: Output channels (independent sigmoids): every vertebral body (S1 included); every disc;
 #: the L5-S1 disc only, which anchors the level labels.
 CHANNELS = ("body", "disc", "l5s1")
@@ -36,7 +38,7 @@ class LocaliserNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         skips = []
         for level, encoder in enumerate(self.encoders):
-            x = encoder(x if level == 0 else nn.functional.max_pool2d(x, 2))
+            x = encoder(x if level == 0 else halve(x))
             skips.append(x)
         x = skips.pop()
         for level in reversed(range(len(self.decoders))):

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from spinecore.longitudinal import Comparison
 from spinecore.report.analysis import write_analysis
-from spinecore.report.localisation import draw_overview, pyplot
+from spinecore.report.localisation import draw_overview, pyplot, save_png
 from spinecore.report.output import staged_output
 
 VISITS = ("baseline", "follow-up")
@@ -53,6 +53,5 @@ def _figure(comparison: Comparison, rows: list[dict], path: Path) -> None:
                 ax.plot(c, r, "o", markersize=18, fillstyle="none", color="red", markeredgewidth=2)
     fig.suptitle(f"{verdict} (Siamese distance {comparison.distance:.3f}, threshold {comparison.threshold:.3f}); "
                  f"red: grade changed at {', '.join(sorted(changed)) or 'no level'}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    save_png(fig, path, 90)
     plt.close(fig)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from spinecore.levels import DISCS
 from spinecore.report.gradings import MEASUREMENTS
-from spinecore.report.localisation import pyplot
+from spinecore.report.localisation import pyplot, save_png
 from spinecore.report.output import staged_output
 
 COHORT_CSV, COHORT_PNG, FAILURES_CSV = "cohort.csv", "cohort.png", "failures.csv"
@@ -80,7 +80,6 @@ def write_distributions(columns: list[str], rows: list[dict[str, str]], path: Pa
         ax.tick_params(axis="x", labelrotation=45, labelsize=8)
         ax.legend(title="grade", fontsize=7, title_fontsize=7)
     fig.suptitle(f"{len(rows)} discs of {len({r['study'] for r in rows})} studies: grades by level")
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    save_png(fig, path, 80)
     plt.close(fig)
     return path

@@ -9,7 +9,7 @@ from pathlib import Path
 from spinecore.evaluate.hotspots import BOX_VARIANTS, PERCENTILES, RealDiscHotspot
 from spinecore.evaluate.localisation import LocaliserEvaluation, SheetCase
 from spinecore.report.hotspots import overlay_heatmap
-from spinecore.report.localisation import draw_overview, pyplot
+from spinecore.report.localisation import draw_overview, pyplot, save_png
 from spinecore.saliency import Method
 
 #: Cases on a contact sheet of a large set.
@@ -98,8 +98,7 @@ def write_real_hotspot_sheet(discs: list[RealDiscHotspot], folder: Path, method:
         ax.set_axis_off()
     fig.suptitle(f"evidence hotspots ({method.value}) on validation discs with endplate defects or Modic changes",
                  fontsize=10)
-    fig.tight_layout()
-    fig.savefig(folder / "real_hotspots.png", dpi=80)
+    save_png(fig, folder / "real_hotspots.png", 80)
     plt.close(fig)
     (folder / "real_hotspots.json").write_text(json.dumps([d.record for d in discs], indent=1))
 
@@ -117,8 +116,7 @@ def contact_sheet(cases: list[SheetCase], path: Path, columns: int = 8) -> Path:
             ax.set_title(f"{title}: FAILED", fontsize=8, color="red")
         else:
             draw_overview(ax, series, spine, title=title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=70)
+    save_png(fig, path, 70)
     plt.close(fig)
     return path
 

@@ -11,7 +11,7 @@ from spinecore.grade.schemes import GradingScheme
 from spinecore.io.series import Series
 from spinecore.localise.measure import DiscMeasurements
 from spinecore.localise.spine import Spine
-from spinecore.report.localisation import draw_overview, overview_slice, pyplot
+from spinecore.report.localisation import draw_overview, overview_slice, pyplot, save_png
 
 
 #: The measurement columns of ``gradings.csv`` (:class:`~spinecore.localise.measure.DiscMeasurements`).
@@ -116,7 +116,6 @@ def write_grading_overview(series: Series, spine: Spine, gradings: Gradings, pat
     if flagged:
         ax_table.text(0.5, 0.02, "* QC flags — " + "; ".join(flagged), ha="center", va="bottom", fontsize=8,
                       transform=ax_table.transAxes, wrap=True)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_png(fig, path, 100)
     plt.close(fig)
     return path

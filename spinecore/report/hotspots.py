@@ -9,7 +9,7 @@ import numpy as np
 from spinecore.extract import StructureVolume
 from spinecore.io.series import Series
 from spinecore.io.write import write_volume
-from spinecore.report.localisation import pyplot
+from spinecore.report.localisation import pyplot, save_png
 from spinecore.saliency.settings import HEATMAP_OPACITY, HEATMAP_SHOWN_FROM
 
 MONTAGE_SLICES = range(1, 8)  # slices 2–8 of 9
@@ -52,7 +52,6 @@ def write_montage(volume: StructureVolume, maps: dict[str, np.ndarray], path: Pa
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(f"{volume.level}: evidence hotspots ({method})", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=80)
+    save_png(fig, path, 80)
     plt.close(fig)
     return path

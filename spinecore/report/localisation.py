@@ -13,6 +13,10 @@ from spinecore.io.series import Series
 from spinecore.levels import level_colour
 from spinecore.localise.spine import INFERRED_VERTEBRA, Spine
 
+#: zlib level of the PNG figures: the fastest, ~3x quicker to write than matplotlib's default, the
+#: same pixels in a file a few per cent larger.
+PNG_COMPRESSION = 1
+
 
 def pyplot():
     import matplotlib
@@ -21,6 +25,14 @@ def pyplot():
     import matplotlib.pyplot as plt
 
     return plt
+
+
+def save_png(fig, path: Path, dpi: int) -> Path:
+    """``fig`` laid out tightly once and written to ``path`` as a PNG of ``dpi`` dots per inch."""
+    fig.tight_layout()
+    fig.set_layout_engine(None)  # else savefig draws the whole figure once more for tight_layout's placeholder
+    fig.savefig(path, dpi=dpi, pil_kwargs={"compress_level": PNG_COMPRESSION})
+    return path
 
 
 def write_vertebrae_json(spine: Spine, path: Path) -> Path:
@@ -63,7 +75,6 @@ def write_overview(series: Series, spine: Spine, path: Path) -> Path:
     height = 8.0
     fig, ax = plt.subplots(figsize=(max(3.0, height * cols_mm / rows_mm), height))
     draw_overview(ax, series, spine, title=f"{Path(spine.source).name}: slice {overview_slice(spine)}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
+    save_png(fig, path, 100)
     plt.close(fig)
     return path

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_curve
 
-from spinecore.report.localisation import pyplot
+from spinecore.report.localisation import pyplot, save_png
 
 #: Thesis Table 7.1 (AUC % of same-subject pairs, longitudinal scans of one sequence).
 THESIS_AUC = {"Siamese-B (TwinsUK, VB+IVD)": (96.4, 95.5), "Siamese-D (OSCLMRIC, VB+IVD)": (99.5, 99.2)}
@@ -62,6 +62,5 @@ def _histograms(results: dict[str, dict], path: Path) -> None:
         roc.set_title(f"ROC, AUC {_percent(r['auc'])} %", fontsize=9)
         roc.set_xlabel("false positive rate", fontsize=8)
         roc.set_ylabel("true positive rate", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=90)
+    save_png(fig, path, 90)
     plt.close(fig)

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from spinecore.io.series import Series
 from spinecore.localise.spine import Spine
-from spinecore.report.localisation import draw_overview, pyplot
+from spinecore.report.localisation import draw_overview, pyplot, save_png
 
 #: Height of each slice image in inches (at :data:`SLICE_DPI`: 600 pixels).
 SLICE_HEIGHT_IN = 6.0
@@ -29,9 +29,7 @@ def write_slice_images(series: Series, spine: Spine, folder: Path) -> list[Path]
         for k in range(series.shape[0]):
             ax.clear()
             draw_overview(ax, series, spine, k=k, title=f"slice {k + 1} of {series.shape[0]}")
-            fig.tight_layout()
-            written.append(folder / slice_file(k))
-            fig.savefig(written[-1], dpi=SLICE_DPI)
+            written.append(save_png(fig, folder / slice_file(k), SLICE_DPI))
     finally:
         plt.close(fig)
     return written
