@@ -1,5 +1,5 @@
-"""The networks' 2×2 max pooling gives exactly PyTorch's pooling values, and its gradient reaches a
-maximum of each block."""
+"""The networks' 2×2 max pooling gives exactly PyTorch's pooling values, and with a gradient wanted
+it is PyTorch's pooling (one element of a tie gets the gradient, as in the models' training)."""
 import pytest
 import torch
 import torch.nn.functional as F
@@ -31,3 +31,13 @@ def test_gradient_reaches_each_block_maximum():
     x = torch.tensor([[[[1.0, 4.0, 0.0, -1.0], [2.0, 3.0, -2.0, -3.0]]]], requires_grad=True)
     halve(x).sum().backward()
     assert x.grad.tolist() == [[[[0.0, 1.0, 1.0, 0.0], [0.0, 0.0, 0.0, 0.0]]]]
+
+
+@pytest.mark.parametrize("shape", [(1, 2, 4, 6), (1, 2, 3, 4, 6)])
+def test_gradient_of_a_tie_goes_where_pytorch_sends_it(shape):
+    x = torch.ones(shape, requires_grad=True)  # every block one big tie
+    halve(x).sum().backward()
+    reference = torch.ones(shape, requires_grad=True)
+    pool = F.max_pool3d(reference, (1, 2, 2)) if len(shape) == 5 else F.max_pool2d(reference, 2)
+    pool.sum().backward()
+    assert torch.equal(x.grad, reference.grad) and int(x.grad.sum()) == x.grad[..., ::2, ::2].numel()
