@@ -72,58 +72,54 @@ def level_agreement(t1: SeriesDiscs, t2: SeriesDiscs) -> tuple[int, int]:
     return agree, common
 
 
-def coverage(predictions: list[SeriesDiscs], graded: dict[str, set[str]]) -> dict:
-    """Share of graded discs found with their level per sequence and for L5-S1 alone, the T1/T2
-    level agreement over the discs two pixel-aligned series of a patient have in common, and the
-    missed ``series level`` pairs."""
+def _tally(outcomes) -> dict:
+    """Shares per sequence and for L5-S1 alone, and the missed ``series level`` pairs, of
+    ``(prediction, level, found)`` outcomes."""
     hits = {s: 0 for s in SEQUENCES}
     totals = {s: 0 for s in SEQUENCES}
     l5s1 = [0, 0]
     missed = []
-    for p in predictions:
-        for level in sorted(graded.get(p.patient, ())):
-            found = level in p.discs
-            hits[p.sequence] += found
-            totals[p.sequence] += 1
-            if level == "L5-S1":
-                l5s1[0] += found
-                l5s1[1] += 1
-            if not found:
-                missed.append(f"{p.series} {level}")
+    for p, level, found in outcomes:
+        hits[p.sequence] += found
+        totals[p.sequence] += 1
+        if level == "L5-S1":
+            l5s1[0] += found
+            l5s1[1] += 1
+        if not found:
+            missed.append(f"{p.series} {level}")
+    result = {s: _share(hits[s], totals[s]) for s in SEQUENCES}
+    result["l5s1"] = _share(*l5s1)
+    result["missed"] = missed
+    return result
+
+
+def coverage(predictions: list[SeriesDiscs], graded: dict[str, set[str]]) -> dict:
+    """Share of graded discs found with their level per sequence and for L5-S1 alone, the T1/T2
+    level agreement over the discs two pixel-aligned series of a patient have in common, and the
+    missed ``series level`` pairs."""
+    result = _tally((p, level, level in p.discs) for p in predictions for level in sorted(graded.get(p.patient, ())))
     by_patient: dict[str, dict[str, SeriesDiscs]] = {}
     for p in predictions:
         by_patient.setdefault(p.patient, {})[p.sequence] = p
     pairs = [level_agreement(s["t1"], s["t2"]) for s in by_patient.values() if set(SEQUENCES) <= set(s)]
-    result = {s: _share(hits[s], totals[s]) for s in SEQUENCES}
-    result["l5s1"] = _share(*l5s1)
     result["t1_t2_agreement"] = _share(sum(a for a, _ in pairs), sum(c for _, c in pairs))
-    result["missed"] = missed
     return result
+
+
+def _in_box(p: SeriesDiscs, level: str, box, spacing: np.ndarray) -> bool:
+    if level not in p.discs:
+        return False
+    row0, col0, row1, col1 = box
+    row, col = p.discs[level] / spacing
+    return bool(row0 <= row <= row1 and col0 <= col <= col1)
 
 
 def box_coverage(predictions: list[SeriesDiscs], boxes: dict[str, dict], spacing: dict[str, np.ndarray]) -> dict:
     """Share of boxed discs found with their level, centred inside their box, per sequence and
     for L5-S1 alone, and the missed ``series level`` pairs. ``boxes``: series → level → ``(row0,
     col0, row1, col1)`` pixels; ``spacing``: series → in-plane (row, column) mm per pixel."""
-    hits = {s: 0 for s in SEQUENCES}
-    totals = {s: 0 for s in SEQUENCES}
-    l5s1 = [0, 0]
-    missed = []
-    for p in predictions:
-        for level, (row0, col0, row1, col1) in sorted(boxes.get(p.series, {}).items()):
-            row, col = p.discs[level] / spacing[p.series] if level in p.discs else (np.nan, np.nan)
-            found = bool(row0 <= row <= row1 and col0 <= col <= col1)
-            hits[p.sequence] += found
-            totals[p.sequence] += 1
-            if level == "L5-S1":
-                l5s1[0] += found
-                l5s1[1] += 1
-            if not found:
-                missed.append(f"{p.series} {level}")
-    result = {s: _share(hits[s], totals[s]) for s in SEQUENCES}
-    result["l5s1"] = _share(*l5s1)
-    result["missed"] = missed
-    return result
+    return _tally((p, level, _in_box(p, level, box, spacing[p.series]))
+                  for p in predictions for level, box in sorted(boxes.get(p.series, {}).items()))
 
 
 def series_discs(name: str, series, spine) -> SeriesDiscs:
