@@ -53,6 +53,8 @@ GRADIENT_SIGMA_MM = 3.0
 CHAIN_MARGIN_PX = 4
 #: Dataset name of pseudo-labelled scans in the training mix.
 PSEUDO = "pseudo"
+#: Progress is logged after this many images read.
+PROGRESS_EVERY = 50
 
 
 @dataclass
@@ -72,7 +74,10 @@ class _Read:
         return self.name.split("_")[0]
 
 
-def _read(path: Path, teacher: Localiser) -> _Read:
+def _read(path: Path, teacher: Localiser, done: int) -> _Read:
+    """``path`` read by the teacher, the ``done``-th image of a dataset (for the progress log)."""
+    if done % PROGRESS_EVERY == 0:
+        log.info("pseudo-labels: %d images of %s read", done, path.parent.parent.name)
     series = load_study(path).series[0]
     grid, prob = teacher.probabilities(series)
     try:
@@ -163,7 +168,7 @@ def _spider_reads(data_root: Path, teacher: Localiser) -> dict[str, list[_Read]]
         for sequence in SEQUENCES:
             path = images / f"{patient}_{sequence}.nii.gz"
             if path.is_file():
-                read = _read(path, teacher)
+                read = _read(path, teacher, sum(map(len, reads.values())))
                 read.consistent = (_clean(read.spine)
                                    and _spider_consistent(read, graded[patient], disc_counts[read.name]))
                 reads.setdefault(f"spider-{patient}", []).append(read)
@@ -173,8 +178,8 @@ def _spider_reads(data_root: Path, teacher: Localiser) -> dict[str, list[_Read]]
 def _sudirman_reads(data_root: Path, teacher: Localiser) -> dict[str, list[_Read]]:
     boxes = disc_boxes(data_root)
     reads: dict[str, list[_Read]] = {}
-    for path in sudirman_images(data_root, "train"):
-        read = _read(path, teacher)
+    for done, path in enumerate(sudirman_images(data_root, "train")):
+        read = _read(path, teacher, done)
         read.consistent = _clean(read.spine) and _sudirman_consistent(read, boxes.get(read.name, {}))
         reads.setdefault(f"sudirman-{read.patient}", []).append(read)
     return reads
