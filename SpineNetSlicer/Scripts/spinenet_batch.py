@@ -108,15 +108,15 @@ def main(argv: list[str]) -> int:
     args = parse(argv)
     print(f"spinecore {spinecore.__version__} ({Path(spinecore.__file__).parent})")
     try:
+        studies = find_studies(args.input)
+        if (args.t1 or args.axial) and len(studies) > 1:
+            raise ValueError(f"{args.input}: --t1 and --axial go with a single study, not a folder of {len(studies)}")
         runner = SpineNetRunner()
         known = runner.grader(args.model).scheme.task_names
         runner.localiser(args.localiser)
         tasks = hotspot_tasks(args.hotspots, known)
         parameters = SpineNetParameters(args.model, args.localiser, not args.no_tta, tasks, args.method,
                                         args.augmentations, args.all_slices)
-        studies = find_studies(args.input)
-        if (args.t1 or args.axial) and len(studies) > 1:
-            raise ValueError(f"{args.input}: --t1 and --axial go with a single study, not a folder of {len(studies)}")
     except (SpineCoreError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
