@@ -1,6 +1,6 @@
 """The batch script (``Slicer --python-script`` or plain Python with slicer-core) on a folder
-holding the bundled sample, a phantom DICOM study (sagittal T2 and T1, axial stacks) and a broken file, with spinecore installed from its
-wheel (test_packaging.py runs this file in a fresh venv)."""
+holding the bundled sample, a phantom DICOM study (sagittal T2 and T1, axial stacks) and a broken
+file, with spinecore installed from its wheel (test_packaging.py runs this file in a fresh venv)."""
 from __future__ import annotations
 
 import shutil
@@ -50,7 +50,8 @@ def test_batch_grades_each_study_and_reports_the_broken_one(batch_run, cohort):
     # the bundled grader reads the T2 only: the phantom study's T1 and axial series are given, not used
     lines = {study: next(line for line in result.stdout.splitlines() if str(cohort / study) in line)
              for study in ("phantom", "sample.nii.gz")}
-    assert lines["phantom"].endswith(f"streams: t2 (the model reads t2: t1 and axial not used); wrote {out / 'phantom'}")
+    not_used = "streams: t2 (the model reads t2: t1 and axial not used)"
+    assert lines["phantom"].endswith(f"{not_used}; wrote {out / 'phantom'}")
     assert "streams: t2; wrote" in lines["sample.nii.gz"]
     for study in ("phantom", "sample"):
         names = {p.relative_to(out / study).as_posix() for p in (out / study).rglob("*") if p.is_file()}

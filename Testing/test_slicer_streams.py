@@ -10,7 +10,6 @@ import sys
 
 import numpy as np
 import pytest
-import slicer
 import vtk
 
 from conftest import BATCH_SCRIPT
@@ -114,7 +113,8 @@ def test_axial_nodes_add_the_axial_stream_where_they_hold_the_disc(scene, phanto
 def test_a_t2_model_grades_the_t2_and_says_the_others_were_not_used(scene, phantom, runner):
     nodes = nodes_of(scene, phantom)
     settings = SpineNetParameters(tta=False)  # the bundled T2 grader
-    analysis, outputs = runner.run(nodes["sag_t2"], settings, t1_node=nodes["sag_t1"], axial_nodes=[nodes["ax_t2_l4-l5"]])
+    analysis, outputs = runner.run(nodes["sag_t2"], settings, t1_node=nodes["sag_t1"],
+                                   axial_nodes=[nodes["ax_t2_l4-l5"]])
     assert analysis.unused_streams == ("t1", "axial") and not analysis.others
     assert set(table_streams(outputs.table)) == {"t2"}
     assert runner.summary(analysis, settings).endswith("; streams: t2 (the model reads t2: t1 and axial not used)")
@@ -165,11 +165,12 @@ def test_batch_grades_a_dicom_study_with_its_t1_and_axial_series(phantom_dir, ph
 
 
 def test_explicit_t1_and_axial_files_are_read_as_the_cli_reads_them(phantom_dir):
-    """The batch script's ``--t1`` / ``--axial`` go through spinecore's ``companion_series``, as ``spinecore grade``'s."""
+    """The batch script's ``--t1`` / ``--axial`` are read by ``companion_series``, as ``spinecore grade``'s are."""
     nifti = phantom_dir / "nifti"
     study = load_study(nifti / "sag_t2.nii.gz")
     t1, axials = companion_series(study, study.sagittal(), nifti / "sag_t1.nii.gz", nifti / "ax_t2_l4-l5.nii.gz")
-    assert t1.source == str(nifti / "sag_t1.nii.gz") and [a.source for a in axials] == [str(nifti / "ax_t2_l4-l5.nii.gz")]
+    assert t1.source == str(nifti / "sag_t1.nii.gz")
+    assert [a.source for a in axials] == [str(nifti / "ax_t2_l4-l5.nii.gz")]
     assert companion_series(study, study.sagittal()) == (None, [])  # a lone T2 file has no other series
     with pytest.raises(SeriesNotFoundError, match="no axial series"):
         companion_series(study, study.sagittal(), axial=nifti / "sag_t1.nii.gz")
