@@ -27,8 +27,8 @@ def engine_installed() -> bool:
 @parameterNodeWrapper
 class SpineNetParameterNode:
     """The module's settings, kept in the scene's parameter node (saved with the scene): the input, the
-    optional sagittal T1 and axial volumes of the same patient (for a grader that reads them; None: not
-    given) and the fields of SpineNetLib.parameters.SpineNetParameters under the same names. The widgets whose
+    same patient's optional sagittal T1 and axial volumes (for a grader that reads them; None: not given)
+    and the fields of SpineNetLib.parameters.SpineNetParameters under the same names. The widgets whose
     ``SlicerParameterName`` (SpineNet.ui) names a field are bound to it by ``connectGui``; the model
     paths, the hotspot tasks and the method are bound by SpineNetWidget (empty path: bundled model; the
     tasks and methods come from the engine). ``method`` is empty until the engine's defaults are
