@@ -42,6 +42,8 @@ class Analysis:
     hotspots: dict[str, dict[str, np.ndarray]] = field(default_factory=dict)
     #: The other streams' disc volumes the grader read: ``others[stream][level]`` (``t1``, ``axial``).
     others: dict[str, dict[str, StructureVolume]] = field(default_factory=dict)
+    #: The other streams given for the run that the grader does not read (``t1``, ``axial``): not used.
+    unused_streams: tuple[str, ...] = ()
 
     @property
     def hotspot_tasks(self) -> list[str]:
@@ -99,4 +101,5 @@ def analyse(series: Series, localiser: Localiser | None = None, grader: Grader |
             found = hotspots(grader.net, volume.array, classes, method, augmentations, seed)
             maps[disc.level] = {grader.scheme.tasks[n].name: m for n, m in found.items()}
     report(1.0, "done")
-    return Analysis(series, spine, volumes, gradings, Method(method), maps, others)
+    unused = tuple(name for name, given in (("t1", t1), ("axial", axials)) if given and name not in grader.streams)
+    return Analysis(series, spine, volumes, gradings, Method(method), maps, others, unused)
