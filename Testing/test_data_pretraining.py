@@ -6,8 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from spinecore.data import pretraining
-from spinecore.data.pretraining import ENTRY_PREFIX, cache_key, pretraining_sets
+from spinecore.data import cache, pretraining
+from spinecore.data.cache import cache_key
+from spinecore.data.pretraining import ENTRY_PREFIX, pretraining_sets
 from spinecore.localise import Localiser
 
 SEEDS = [2000]
@@ -66,9 +67,8 @@ def test_other_inputs_or_settings_miss_the_cache(fresh, localiser, tmp_path, mon
     monkeypatch.setattr(pretraining, "PHANTOM_SLICES", 5)  # another extraction setting
     pretraining_sets(None, "validation", SEEDS, localiser, cache=tmp_path)
     assert len(calls) == 4
-    key = cache_key({})
-    monkeypatch.setattr(pretraining, "EXTRACTION_CODE", ("extract",))  # other extraction code
-    assert cache_key({}) != key
+    key = cache_key({}, cache.EXTRACTION_CODE)
+    assert cache_key({}, cache.EXTRACTION_CODE + pretraining.PAIRS_CODE) != key  # other extraction code
 
 
 def test_pretrain_command_reuses_its_cache(tmp_path):
@@ -81,7 +81,7 @@ def test_pretrain_command_reuses_its_cache(tmp_path):
     assert first.returncode == 0, first.stderr
     second = run_cli(*common, "--out", tmp_path / "b.pt")
     assert second.returncode == 0, second.stderr
-    assert "structures from the cache" in second.stderr and "structures from the cache" not in first.stderr
+    assert "volumes from the cache" in second.stderr and "volumes from the cache" not in first.stderr
     a, b = (torch.load(tmp_path / name, weights_only=True)["state_dict"] for name in ("a.pt", "b.pt"))
     assert all(torch.equal(a[k], b[k]) for k in a)
 

@@ -82,6 +82,13 @@ def model(kind: str, flag: str = "--model") -> Option:
     return option(flag, type=Path, help=f"{kind} model file (default: the bundled one)")
 
 
+def cache(what: str) -> Option:
+    """``--cache DIR``: the extracted volumes kept and reused (:mod:`spinecore.data.cache`)."""
+    return option("--cache", type=Path, metavar="DIR",
+                  help=f"keep the extracted {what} in DIR and reuse them while the scans, the localiser and the "
+                       "extraction code are unchanged")
+
+
 def data_pack(what: str = "the real-data pack") -> Option:
     return option("--data", type=Path, required=True, help=what)
 

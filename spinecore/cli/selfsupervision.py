@@ -5,10 +5,11 @@ import argparse
 import json
 from pathlib import Path
 
-from spinecore.cli.common import Commands, model, option, out, positive_int, seed
+from spinecore.cli.common import Commands, cache, model, option, out, positive_int, seed
 from spinecore.errors import SpineCoreError
 
 COMMANDS = Commands()
+PAIR_CACHE = cache("bodies and discs (SPIDER and phantom patients)")
 #: Phantom patients of each part: training seeds and held-out seeds never trained on.
 PHANTOM_SEEDS = {"train": range(1000, 1040), "validation": range(2000, 2010)}
 
@@ -23,12 +24,6 @@ def _phantoms(parser: argparse.ArgumentParser) -> None:
                         help="phantom patients (baseline + follow-up each) added (default %(default)s)")
 
 
-def _cache(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cache", type=Path, metavar="DIR",
-                        help="keep the extracted bodies and discs in DIR and reuse them while the scans, phantoms, "
-                             "localiser and extraction code are unchanged")
-
-
 def _sets(args: argparse.Namespace, part: str):
     from spinecore.data.pretraining import pretraining_sets
     from spinecore.localise import Localiser
@@ -38,7 +33,7 @@ def _sets(args: argparse.Namespace, part: str):
 
 
 @COMMANDS("pretrain", "train the Siamese network (same subject or not?) on pairs of vertebral bodies and discs",
-          _pack, out("model file to write (.pt)"), seed(), _phantoms, model("localiser", "--localiser"), _cache,
+          _pack, out("model file to write (.pt)"), seed(), _phantoms, model("localiser", "--localiser"), PAIR_CACHE,
           option("--steps", type=positive_int, default=2000, help="optimiser steps (default %(default)s)"))
 def run_pretrain(args: argparse.Namespace) -> int:
     from spinecore.evaluate.pretrain import best_threshold, pair_distances
@@ -58,7 +53,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
 
 
 @COMMANDS("evaluate-pretrain", "subject identification by the Siamese network on validation pairs: AUC, histograms",
-          _pack, model("Siamese"), model("localiser", "--localiser"), _phantoms, _cache,
+          _pack, model("Siamese"), model("localiser", "--localiser"), _phantoms, PAIR_CACHE,
           out("folder for pretrain_metrics.json/.md and pair_distances.png"))
 def run_evaluate_pretrain(args: argparse.Namespace) -> int:
     from spinecore.data.pretraining import pretraining_sets

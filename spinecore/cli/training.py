@@ -6,8 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
-from spinecore.cli.common import (Commands, data_pack, hotspot_options, model, option, out, positive_int, seed,
-                                  streams_list)
+from spinecore.cli.common import (Commands, cache, data_pack, hotspot_options, model, option, out, positive_int,
+                                  seed, streams_list)
 from spinecore.errors import SpineCoreError
 from spinecore.streams import FUSIONS
 
@@ -32,7 +32,8 @@ MANIFEST_HELP = "manifest CSV (see README: manifest format)"
           option("--fusion", choices=FUSIONS, help="how a multi-stream model fuses its streams (needed with --streams)"),
           option("--init", type=Path, metavar="PRETRAINED_PT",
                  help="start Conv1-Conv5 from this Siamese model (spinecore pretrain; thesis 7.4.2)"),
-          option("--freeze-conv", action="store_true", help="with --init: keep those convolutions fixed"))
+          option("--freeze-conv", action="store_true", help="with --init: keep those convolutions fixed"),
+          cache("disc volumes of both manifests"))
 def run_train(args: argparse.Namespace) -> int:
     from spinecore.data.manifests import build_disc_set, read_manifest
     from spinecore.grade import get_scheme
@@ -53,8 +54,8 @@ def run_train(args: argparse.Namespace) -> int:
     config = network_config(scheme, settings)  # fail on a bad branch, streams or --init before the long part
     if args.init:
         pretrained(args.init, config)
-    train, missed = build_disc_set(rows)
-    calibration = build_disc_set(validation_rows)[0] if validation_rows else None
+    train, missed = build_disc_set(rows, cache=args.cache)
+    calibration = build_disc_set(validation_rows, cache=args.cache)[0] if validation_rows else None
     trained = train_grading_model(train, scheme, settings, args.command_line, calibration,
                                   data_note=f"{args.manifest.name}: {len(train)} discs ({len(missed)} graded discs "
                                             "not found by the localiser)")
@@ -93,7 +94,7 @@ def run_train_localiser(args: argparse.Namespace) -> int:
                       "same discs (comparison.md: paired differences from the first)"),
           out("folder for metrics.json and metrics.md (several models: comparison.json/.md and one folder each)"),
           option("--no-tta", action="store_true", help="evaluate without test-time augmentation"),
-          seed("bootstrap seed"))
+          seed("bootstrap seed"), cache("disc volumes"))
 def run_evaluate(args: argparse.Namespace) -> int:
     from spinecore.data.manifests import build_disc_set, read_manifest
     from spinecore.evaluate.grading import check_one_scheme, compare_graders, evaluate_grader
@@ -105,7 +106,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     graders = {f"{n}-{path.stem}" if path else "bundled": Grader.load(path) for n, path in enumerate(paths, start=1)}
     check_one_scheme(graders)
     first = next(iter(graders.values()))
-    data, missed = build_disc_set(read_manifest(args.manifest, first.scheme))
+    data, missed = build_disc_set(read_manifest(args.manifest, first.scheme), cache=args.cache)
     with staged_output(args.out) as stage:
         if len(graders) == 1:
             write_evaluation(evaluate_grader(first, data, tta=not args.no_tta, seed=args.seed, missed=missed), stage)

@@ -16,6 +16,7 @@ missing stream. Other columns are ignored.
 from __future__ import annotations
 
 import csv
+import json
 import logging
 import os
 from collections import defaultdict
@@ -24,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
+from spinecore.data.cache import cached, path_digest, weights_digest
 from spinecore.errors import SpineCoreError
 from spinecore.extract import axial_disc_volumes, disc_volumes, t1_disc_volumes
 from spinecore.grade.fusion import STREAM_SHAPES
@@ -39,6 +41,9 @@ log = logging.getLogger(__name__)
 
 #: The optional manifest column of each non-T2 stream (:data:`spinecore.grade.fusion.STREAMS`).
 STREAM_COLUMNS = {"t1": "scan_t1", "axial": "scan_axial"}
+#: The code a cached disc set depends on, besides :data:`spinecore.data.cache.EXTRACTION_CODE`.
+DISC_SET_CODE = ("data/manifests.py",)
+DISC_SET_PREFIX = "discs-"
 
 
 @dataclass(frozen=True)
@@ -144,6 +149,20 @@ class DiscSet:
         """The weighting of ``scan``'s sagittal series (``unknown`` when not recorded)."""
         return self.sequences.get(str(scan), "unknown")
 
+    def save(self, path: Path) -> None:
+        """An ``.npz`` of the arrays (each other stream as ``stream_<name>``) and the names."""
+        np.savez_compressed(path, volumes=self.volumes, labels=self.labels, patients=np.array(self.patients),
+                            levels=np.array(self.levels), scans=np.array(self.scans),
+                            sequences=np.array(json.dumps(self.sequences)),
+                            **{f"stream_{name}": v for name, v in self.streams.items()})
+
+    @classmethod
+    def load(cls, path: Path) -> DiscSet:
+        with np.load(path) as f:
+            streams = {name[len("stream_"):]: f[name] for name in f.files if name.startswith("stream_")}
+            return cls(f["volumes"], f["labels"], f["patients"].tolist(), f["levels"].tolist(), f["scans"].tolist(),
+                       streams, json.loads(str(f["sequences"])))
+
     @classmethod
     def of(cls, records: list[tuple], sequences: dict[str, str]) -> DiscSet:
         """From ``(volume float array, labels, patient, level, scan, {stream: float array})`` records
@@ -184,10 +203,33 @@ class _OtherStreams:
         return self.found[stream, scan]
 
 
-def build_disc_set(rows: list[ManifestRow], localiser: Localiser | None = None) -> tuple[DiscSet, list[ManifestRow]]:
+def build_disc_set(rows: list[ManifestRow], localiser: Localiser | None = None,
+                   cache: Path | None = None) -> tuple[DiscSet, list[ManifestRow]]:
     """Localise each manifest scan, cut its disc volumes (and those of the row's other streams) and
-    attach the labels. Graded discs the localiser did not find are returned apart (the ``missed`` rows)."""
+    attach the labels. Graded discs the localiser did not find are returned apart (the ``missed`` rows).
+    With ``cache``, through the cache in that folder (:func:`~spinecore.data.cache.cached`; keyed by
+    the rows, the contents of their scans and the localiser's weights)."""
     localiser = localiser or Localiser.load()
+    if cache is None:
+        return _extract_disc_set(rows, localiser)
+    scans = sorted({str(p) for r in rows for p in (r.scan, *r.others.values())})
+    inputs = {"rows": [[r.patient, str(r.scan), r.level, list(r.labels), {s: str(p) for s, p in r.others.items()}]
+                       for r in rows],
+              "scans": {scan: path_digest(Path(scan)) for scan in scans if Path(scan).exists()},
+              "localiser": weights_digest(localiser.network)}
+
+    def save(value: tuple[DiscSet, list[ManifestRow]], entry: Path) -> None:
+        value[0].save(entry / "discs.npz")
+        missed = set(value[1])
+        (entry / "missed.json").write_text(json.dumps([i for i, r in enumerate(rows) if r in missed]))
+
+    def load(entry: Path) -> tuple[DiscSet, list[ManifestRow]]:
+        return DiscSet.load(entry / "discs.npz"), [rows[i] for i in json.loads((entry / "missed.json").read_text())]
+
+    return cached(cache, DISC_SET_PREFIX, inputs, DISC_SET_CODE, lambda: _extract_disc_set(rows, localiser), save, load)
+
+
+def _extract_disc_set(rows: list[ManifestRow], localiser: Localiser) -> tuple[DiscSet, list[ManifestRow]]:
     by_scan: dict[Path, list[ManifestRow]] = defaultdict(list)
     for row in rows:
         by_scan[row.scan].append(row)
