@@ -1,5 +1,6 @@
 """Training and evaluation commands: ``train``, ``train-localiser``, ``evaluate``,
-``evaluate-localiser``, ``evaluate-hotspots``, ``train-patient-head``, ``evaluate-patient-head``."""
+``evaluate-localiser``, ``evaluate-hotspots``, ``train-patient-head``, ``evaluate-patient-head``,
+``train-raw-volume``, ``evaluate-raw-volume``."""
 from __future__ import annotations
 
 import argparse
@@ -228,4 +229,60 @@ def run_evaluate_patient_head(args: argparse.Namespace) -> int:
     with staged_output(args.out) as stage:
         write_patient_evaluation(metrics, stage)
     print((args.out / "patient_metrics.md").read_text())
+    return 0
+
+
+@COMMANDS("train-raw-volume", "train the raw-volume baseline: every lumbar disc's grades from the whole sagittal "
+          "scan, no localisation (thesis 6.3; see README: Raw-volume baseline)",
+          option("--manifest", type=Path, required=True, help=MANIFEST_HELP),
+          option("--scheme", default="spider", help="scheme name (spider, genodisc) or JSON file"),
+          out("model file to write (.pt)"),
+          option("--validation", type=Path, help="manifest whose scans calibrate the probabilities"), seed(),
+          option("--steps", type=positive_int, default=4000, help="optimiser steps (default %(default)s)"),
+          option("--init", type=Path, metavar="GRADER_PT",
+                 help="start Conv1-Conv5 from this disc-volume grader model (the thesis' curriculum, 6.3.1; "
+                      "e.g. Resources/Models/grader.pt); without it, from scratch"))
+def run_train_raw_volume(args: argparse.Namespace) -> int:
+    from spinecore.data.manifests import read_manifest
+    from spinecore.data.scans import build_scan_set
+    from spinecore.grade import get_scheme
+    from spinecore.grade.raw_volume import raw_volume_config
+    from spinecore.models import save_model
+    from spinecore.train.raw_volume import RawVolumeTraining, grader_tower, train_raw_volume_model
+
+    scheme = get_scheme(args.scheme)
+    rows = read_manifest(args.manifest, scheme)
+    validation_rows = read_manifest(args.validation, scheme) if args.validation else None
+    if args.init:
+        grader_tower(args.init, raw_volume_config(scheme))  # fail on a bad --init before the long part
+    settings = RawVolumeTraining(seed=args.seed, steps=args.steps, init=str(args.init) if args.init else None)
+    train = build_scan_set(rows)
+    calibration = build_scan_set(validation_rows) if validation_rows else None
+    trained = train_raw_volume_model(train, scheme, settings, args.command_line, calibration,
+                                     data_note=f"{args.manifest.name}: {len(train)} scans")
+    save_model(args.out, trained)
+    print(f"wrote {args.out} ({len(train)} training scans of {len(set(train.patients))} patients)")
+    return 0
+
+
+@COMMANDS("evaluate-raw-volume", "the raw-volume baseline's metrics on a manifest, as `evaluate` reports a grader's",
+          option("--manifest", type=Path, required=True, help=MANIFEST_HELP + " with reference grades"),
+          option("--model", type=Path, required=True, help="raw-volume model file (spinecore train-raw-volume)"),
+          out("folder for metrics.json and metrics.md"),
+          option("--no-tta", action="store_true", help="evaluate without test-time augmentation"),
+          seed("bootstrap seed"))
+def run_evaluate_raw_volume(args: argparse.Namespace) -> int:
+    from spinecore.data.manifests import read_manifest
+    from spinecore.data.scans import build_scan_set
+    from spinecore.evaluate.raw_volume import evaluate_raw_volume
+    from spinecore.grade.raw_volume import load_raw_volume
+    from spinecore.report import staged_output
+    from spinecore.report.evaluation import write_evaluation
+
+    grader, scheme = load_raw_volume(args.model)
+    data = build_scan_set(read_manifest(args.manifest, scheme))
+    metrics = evaluate_raw_volume(grader, scheme, data, tta=not args.no_tta, seed=args.seed)
+    with staged_output(args.out) as stage:
+        write_evaluation(metrics, stage)
+    print((args.out / "metrics.md").read_text())
     return 0

@@ -169,13 +169,14 @@ class DiscSet:
         and each scan's ``sequences``."""
         volumes, labels, patients, levels, scans, others = zip(*records)
         names = [s for s in STREAM_SHAPES if s != "t2" and any(s in o for o in others)]
-        streams = {s: np.stack([_to_uint8(o[s]) if s in o else np.zeros(STREAM_SHAPES[s], np.uint8) for o in others])
+        streams = {s: np.stack([to_uint8(o[s]) if s in o else np.zeros(STREAM_SHAPES[s], np.uint8) for o in others])
                    for s in names}
-        return cls(np.stack([_to_uint8(v) for v in volumes]), np.array(labels, np.int64), list(patients), list(levels),
+        return cls(np.stack([to_uint8(v) for v in volumes]), np.array(labels, np.int64), list(patients), list(levels),
                    [str(s) for s in scans], streams, sequences)
 
 
-def _to_uint8(volume: np.ndarray) -> np.ndarray:
+def to_uint8(volume: np.ndarray) -> np.ndarray:
+    """A volume of values in [0, 1] as stored: ``uint8``, value × 255."""
     return np.round(volume * 255).astype(np.uint8)
 
 

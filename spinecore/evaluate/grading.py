@@ -5,6 +5,8 @@ halves so the reported error is not measured on its own fit.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from spinecore.data.manifests import DiscSet, ManifestRow
@@ -17,6 +19,7 @@ from spinecore.grade.calibration import (
     softmax,
 )
 from spinecore.grade.grader import Grader
+from spinecore.grade.schemes import GradingScheme
 
 
 def cross_fitted_temperatures(logits: np.ndarray, truth: np.ndarray, patients: np.ndarray) -> np.ndarray:
@@ -29,11 +32,27 @@ def cross_fitted_temperatures(logits: np.ndarray, truth: np.ndarray, patients: n
     return out
 
 
+@dataclass(frozen=True)
+class ModelFacts:
+    """What the metrics read of the model behind a set of logits: its ``scheme`` and ``model_id``, the
+    training set's most frequent grade per task (``majority``, task name → grade) and its per-task
+    softmax ``temperatures``."""
+
+    scheme: GradingScheme
+    model_id: str
+    majority: dict
+    temperatures: list[float]
+
+    @classmethod
+    def of(cls, grader: Grader) -> ModelFacts:
+        return cls(grader.scheme, grader.model_id, grader.metadata.get("train_majority", {}),
+                   grader.net.temperature.tolist())
+
+
 def evaluate_grader(grader: Grader, data: DiscSet, tta: bool = True, seed: int = 0,
                     missed: list[ManifestRow] = ()) -> dict:
-    """All the discs' results (:func:`_results`) and the same per sequence (``by_sequence``: the
-    weighting of each scan's sagittal series, e.g. ``T1``, ``T2``)."""
-    return _evaluation(grader, dataset_logits(grader, data, tta), data, tta, seed, missed)
+    """The metrics of ``grader`` on the discs of ``data`` (:func:`evaluate_logits`)."""
+    return evaluate_logits(dataset_logits(grader, data, tta), data, ModelFacts.of(grader), tta, seed, missed)
 
 
 def check_one_scheme(graders: dict[str, Grader]) -> None:
@@ -59,45 +78,49 @@ def compare_graders(graders: dict[str, Grader], data: DiscSet, tta: bool = True,
                                                        logits[name][n].argmax(1), patients, seed)
                                for name in list(graders)[1:]}
                    for n, task in enumerate(first.scheme.tasks)}
-    models = {name: _evaluation(grader, logits[name], data, tta, seed, missed) for name, grader in graders.items()}
+    models = {name: evaluate_logits(logits[name], data, ModelFacts.of(grader), tta, seed, missed)
+              for name, grader in graders.items()}
     return {"reference": first_name, "tta": tta, "models": models, "differences": differences}
 
 
-def _evaluation(grader: Grader, logits: list[np.ndarray], data: DiscSet, tta: bool, seed: int,
-                missed: list[ManifestRow]) -> dict:
-    """:func:`evaluate_grader` from the model's per-task ``logits`` ``(discs, classes)``."""
+def evaluate_logits(logits: list[np.ndarray], data, model: ModelFacts, tta: bool, seed: int = 0,
+                    missed: list[ManifestRow] = ()) -> dict:
+    """All the discs' results (:func:`_results`) and the same per sequence (``by_sequence``: the
+    weighting of each scan's sagittal series, e.g. ``T1``, ``T2``). ``logits[task]`` ``(discs, classes)``
+    of the discs of ``data`` (a :class:`DiscSet`, or anything with its ``labels``, ``patients``,
+    ``levels``, ``scans`` and ``sequence()``) of ``model``."""
     scan_sequences = np.asarray([data.sequence(s) for s in data.scans])
     by_sequence = {}
     for sequence in sorted(set(scan_sequences)):
         picked = np.flatnonzero(scan_sequences == sequence)
-        by_sequence[sequence] = _results(grader, [x[picked] for x in logits], data.labels[picked],
+        by_sequence[sequence] = _results(model, [x[picked] for x in logits], data.labels[picked],
                                          [data.patients[i] for i in picked], [data.levels[i] for i in picked],
                                          [r for r in missed if data.sequence(r.scan) == sequence], seed)
-    return {"model": grader.model_id, "scheme": grader.scheme.name, "tta": tta,
-            **_results(grader, logits, data.labels, data.patients, data.levels, missed, seed),
+    return {"model": model.model_id, "scheme": model.scheme.name, "tta": tta,
+            **_results(model, logits, data.labels, data.patients, data.levels, missed, seed),
             "by_sequence": by_sequence, "missed": [f"{r.scan} {r.level}" for r in missed]}
 
 
-def _results(grader: Grader, logits: list[np.ndarray], labels: np.ndarray, patients: list[str], levels: list[str],
-             missed: list[ManifestRow], seed: int) -> dict:
+def _results(model: ModelFacts, logits: list[np.ndarray], labels: np.ndarray, patients: list[str],
+             levels: list[str], missed: list[ManifestRow], seed: int) -> dict:
     """Of the discs found (per task ``logits[n]`` ``(discs, classes)``, ``labels`` ``(discs, tasks)``):
     per task the metrics (:func:`task_metrics`), calibration, and the end-to-end accuracy that counts
     the ``missed`` graded discs (not found by the localiser) as wrong; plus the share of graded
     discs found, overall and for L5-S1."""
     patients = np.asarray(patients)
-    majority = grader.metadata.get("train_majority", {})
     tasks = {}
-    for n, task in enumerate(grader.scheme.tasks):
+    for n, task in enumerate(model.scheme.tasks):
         truth = labels[:, n]
         predicted = logits[n].argmax(1)
-        metrics = task_metrics(task, truth, predicted, patients, task.index(majority.get(task.name, task.values[0])), seed)
+        majority = task.index(model.majority.get(task.name, task.values[0]))
+        metrics = task_metrics(task, truth, predicted, patients, majority, seed)
         if metrics["n"] == 0:
             tasks[task.name] = metrics
             continue
         cross = cross_fitted_temperatures(logits[n], truth, patients)
         metrics["ece_uncalibrated"] = round(expected_calibration_error(softmax(logits[n]), truth), 4)
         metrics["ece_calibrated_crossfit"] = round(expected_calibration_error(softmax(logits[n] / cross[:, None]), truth), 4)
-        metrics["temperature"] = round(float(grader.net.temperature[n]), 4)
+        metrics["temperature"] = round(float(model.temperatures[n]), 4)
         metrics["end_to_end"] = end_to_end_accuracy(
             np.concatenate([truth, [r.labels[n] for r in missed]]).astype(truth.dtype),
             np.concatenate([predicted, np.full(len(missed), NOT_FOUND)]),

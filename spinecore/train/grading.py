@@ -24,23 +24,20 @@ from spinecore.grade.network import GradingNet, NetConfig, compact, thesis
 from spinecore.grade.schemes import GradingScheme
 from spinecore.models import TrainedModel
 from spinecore.streams import SAGITTAL
-from spinecore.train.optimisation import adamw_warmup_cosine
+from spinecore.train.optimisation import Optimisation, adamw_warmup_cosine
 from spinecore.train.seeding import seeded
 from spinecore.train.transfer import set_training, transfer
 
 log = logging.getLogger(__name__)
 PRESETS = {"compact": compact, "thesis": thesis}
+#: Steps between two lines of the training log.
+LOG_EVERY = 200
 
 
 @dataclass
-class GradingTraining:
+class GradingTraining(Optimisation):
     """Hyper-parameters of one run (all recorded in the model file)."""
 
-    seed: int = 0
-    steps: int = 4000
-    batch_size: int = 32
-    learning_rate: float = 1e-3
-    weight_decay: float = 5e-4
     preset: str = "compact"
     dims: int = 2
     branch: str | None = None  # None: the preset's branch point (fc6 for a multi-stream net)
@@ -71,12 +68,13 @@ def build_net(config: NetConfig | FusionConfig) -> GradingNet | FusionNet:
     return FusionNet(config) if isinstance(config, FusionConfig) else GradingNet(config)
 
 
-def augmented_batch(data: DiscSet, index, generator: torch.Generator, streams: tuple[str, ...]) -> dict[str, torch.Tensor]:
-    """The discs ``index`` of ``data``, augmented: the sagittal streams by one draw per disc (they stay
-    in register), the axial stream by its own (:data:`~spinecore.grade.augment.AXIAL`); then stream
-    dropout (:func:`~spinecore.grade.fusion.drop_streams`) when there is more than one stream."""
+def augmented_batch(data: DiscSet, index, generator: torch.Generator, streams: tuple[str, ...],
+                    augmentation: Augmentation = Augmentation()) -> dict[str, torch.Tensor]:
+    """The samples ``index`` of ``data``, augmented: the sagittal streams by one draw of ``augmentation``
+    per sample (they stay in register), the axial stream by its own (:data:`~spinecore.grade.augment.AXIAL`);
+    then stream dropout (:func:`~spinecore.grade.fusion.drop_streams`) when there is more than one stream."""
     inputs = {s: torch.from_numpy(v) for s, v in data.inputs(index).items() if s in streams}
-    transforms = draw(inputs["t2"], generator, Augmentation())
+    transforms = draw(inputs["t2"], generator, augmentation)
     out = {s: apply(x, transforms) for s, x in inputs.items() if s in SAGITTAL}
     if "axial" in inputs:
         out["axial"] = augment(inputs["axial"], generator, AXIAL)
@@ -97,25 +95,34 @@ def train_grader(data: DiscSet, scheme: GradingScheme,
     """The trained net and the record of its transferred convolutions (``None`` without ``init``)."""
     rng, generator = seeded(settings.seed)
     net, transferred = start_net(scheme, settings)
+    return optimise(net, data, scheme, settings, rng, generator, tuple(settings.streams)), transferred
+
+
+def optimise(net: GradingNet | FusionNet, data, scheme: GradingScheme, settings: Optimisation,
+             rng: np.random.Generator, generator: torch.Generator, streams: tuple[str, ...] = ("t2",),
+             augmentation: Augmentation = Augmentation()) -> GradingNet | FusionNet:
+    """Train ``net`` (in eval mode when returned) on ``data`` (a :class:`DiscSet`, or anything with its
+    ``labels`` ``(N, tasks)`` and ``inputs(index)``) with the class-balanced multi-task loss of
+    ``scheme``'s tasks, batches of augmented samples drawn with ``rng`` and ``generator``."""
     criterion = MultiTaskLoss(class_weights(data.labels, [t.n_classes for t in scheme.tasks]))
     optimiser, schedule = adamw_warmup_cosine(net, settings.learning_rate, settings.weight_decay, settings.steps)
     set_training(net)
     start, running = time.time(), []
     for step in range(settings.steps):
         index = np.sort(rng.choice(len(data), settings.batch_size, replace=len(data) < settings.batch_size))
-        x = augmented_batch(data, index, generator, tuple(settings.streams))
+        x = augmented_batch(data, index, generator, streams, augmentation)
         loss, per_task = criterion(run(net, x), torch.from_numpy(data.labels[index]))
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
         schedule.step()
         running.append(per_task.numpy())
-        if (step + 1) % 200 == 0 or step + 1 == settings.steps:
+        if (step + 1) % LOG_EVERY == 0 or step + 1 == settings.steps:
             mean = np.mean(running, axis=0)
             log.info("step %d/%d  loss %.3f  (%s)  %.0f s", step + 1, settings.steps, mean.sum(),
                      " ".join(f"{t.name} {v:.2f}" for t, v in zip(scheme.tasks, mean)), time.time() - start)
             running = []
-    return net.eval(), transferred
+    return net.eval()
 
 
 def train_grading_model(train: DiscSet, scheme: GradingScheme, settings: GradingTraining, command: str,

@@ -2,11 +2,23 @@
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
 #: Optimiser steps of the linear warm-up.
 WARMUP_STEPS = 100
+
+
+@dataclass
+class Optimisation:
+    """What every grading run (disc volumes, raw volume) shares: the seed and the optimiser's budget."""
+
+    seed: int = 0
+    steps: int = 4000
+    batch_size: int = 32
+    learning_rate: float = 1e-3
+    weight_decay: float = 5e-4
 
 
 def adamw_warmup_cosine(net: torch.nn.Module, learning_rate: float, weight_decay: float,
