@@ -34,7 +34,6 @@ BLOB_RADIUS_MM = 5.0
 @pytest.fixture(scope="module")
 def fused():
     """A T1 + T2 grader (fc6-sum) trained for a few steps on disc sets whose T1 alone carries the label."""
-    torch.set_num_threads(1)
     g = np.random.default_rng(0)
     n = 64
     labels = g.integers(0, 2, n)
@@ -45,7 +44,7 @@ def fused():
     scheme_labels[:, TASK] = labels
     data = DiscSet(np.round(t2 * 255).astype(np.uint8), scheme_labels, [f"p{i}" for i in range(n)], [LEVEL] * n,
                    ["x"] * n, {"t1": np.round(t1 * 255).astype(np.uint8)})
-    model = train_grading_model(data, GENODISC, GradingTraining(seed=0, steps=60, batch_size=16, streams=("t2", "t1"),
+    model = train_grading_model(data, GENODISC, GradingTraining(seed=0, steps=30, batch_size=8, streams=("t2", "t1"),
                                                                 fusion="fc6-sum"), "test")
     return model, Grader(model.network, GENODISC, model.metadata)
 
