@@ -18,6 +18,7 @@ from spinecore.io import Study, load_study
 from spinecore.io.archive import MAX_ARCHIVE_BYTES
 from spinecore.io.series import Series, Weighting
 from spinecore.saliency.settings import ALL_TASKS, DEFAULT_AUGMENTATIONS, DEFAULT_METHOD, NO_TASKS, Method
+from spinecore.streams import valid_streams
 
 Handler = Callable[[argparse.Namespace], int]
 Option = Callable[[argparse.ArgumentParser], None]
@@ -50,6 +51,14 @@ def positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError("must be at least 1")
     return value
+
+
+def streams_list(text: str) -> tuple[str, ...]:
+    """``--streams``: ``t2`` then any of ``t1``, ``axial``, comma-separated."""
+    streams = tuple(s.strip() for s in text.split(",") if s.strip())
+    if not valid_streams(streams):
+        raise argparse.ArgumentTypeError(f"{text!r}: t2 first, then any of t1, axial (e.g. t2,t1)")
+    return streams
 
 
 def option(*flags: str, **settings) -> Option:

@@ -6,20 +6,13 @@ import argparse
 import json
 from pathlib import Path
 
-from spinecore.cli.common import Commands, data_pack, hotspot_options, model, option, out, positive_int, seed
+from spinecore.cli.common import (Commands, data_pack, hotspot_options, model, option, out, positive_int, seed,
+                                  streams_list)
 from spinecore.errors import SpineCoreError
-from spinecore.streams import FUSIONS, valid_streams
+from spinecore.streams import FUSIONS
 
 COMMANDS = Commands()
 MANIFEST_HELP = "manifest CSV (see README: manifest format)"
-
-
-def streams_list(text: str) -> tuple[str, ...]:
-    """``--streams``: ``t2`` then any of ``t1``, ``axial``, comma-separated."""
-    streams = tuple(s.strip() for s in text.split(",") if s.strip())
-    if not valid_streams(streams):
-        raise argparse.ArgumentTypeError(f"{text!r}: t2 first, then any of t1, axial (e.g. t2,t1)")
-    return streams
 
 
 @COMMANDS("train", "train a grading model from a manifest (see README: manifest format)",
