@@ -1,6 +1,7 @@
 """spinecore.bench: grading a whole phantom study with other streams, and its refusals."""
 import pytest
 import torch
+from conftest import run_cli
 
 from spinecore.bench import bench_grade
 from spinecore.grade import GENODISC
@@ -8,14 +9,12 @@ from spinecore.grade.fusion import FusionConfig, FusionNet
 from spinecore.grade.network import compact
 from spinecore.models import TrainedModel, save_model
 
-from conftest import run_cli
-
 
 def test_bench_grades_a_whole_study_with_its_t1(tmp_path):
     torch.manual_seed(0)
     net = FusionNet(FusionConfig(compact([t.n_classes for t in GENODISC.tasks]), ("t2", "t1"), "fc6-concat")).eval()
-    save_model(tmp_path / "fused.pt", TrainedModel("grader", {**net.config.to_dict(), "scheme": GENODISC.to_dict()}, net,
-                                                   {"model_id": "untrained"}))
+    config = {**net.config.to_dict(), "scheme": GENODISC.to_dict()}
+    save_model(tmp_path / "fused.pt", TrainedModel("grader", config, net, {"model_id": "untrained"}))
     threads = torch.get_num_threads()
     try:
         result = bench_grade(tmp_path / "fused.pt", n_slices=5, repeats=1, threads=1, streams=("t2", "t1"))

@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import run_cli
 
 from spinecore.data.manifests import DiscSet
 from spinecore.extract import disc_volumes, t1_disc_volumes
@@ -16,13 +17,11 @@ from spinecore.grade.loss import MISSING
 from spinecore.grade.network import compact
 from spinecore.io import load_study
 from spinecore.io.write import write_volume
-from spinecore.models import TrainedModel, save_model
+from spinecore.models import save_model
 from spinecore.phantom import PhantomSpec, make_phantom
 from spinecore.pipeline import analyse
 from spinecore.saliency import Method, stream_hotspots
 from spinecore.train.grading import GradingTraining, train_grading_model
-
-from conftest import run_cli
 
 TASK = GENODISC.task_names.index("marrow_upper")
 LEVEL = "L4-L5"
@@ -100,7 +99,8 @@ def test_a_missing_stream_has_no_hotspots(fused, study):
     zero = stream_hotspots(grader.net, {"t2": t2, "t1": np.zeros_like(t2)}, {TASK: 1}, Method.BACKPROP, augmentations=2)
     assert not zero["t1"][TASK].any() and np.allclose(zero["t2"][TASK], alone["t2"][TASK], atol=1e-5)
     for method in Method:
-        both = stream_hotspots(grader.net, {"t2": t2, "t1": t1_volumes[LEVEL].array}, {TASK: 1}, method, augmentations=2)
+        both = stream_hotspots(grader.net, {"t2": t2, "t1": t1_volumes[LEVEL].array}, {TASK: 1}, method,
+                               augmentations=2)
         assert all(m[TASK].shape == (9, 112, 224) and m[TASK].max() > 0 for m in both.values()), method
 
 
@@ -134,7 +134,8 @@ def test_axial_hotspots_lie_in_the_axial_scans(tmp_path):
     t2, t1 = phantom.get("sag_t2").to_series("t2"), phantom.get("sag_t1").to_series("t1")
     axials = [s.to_series(s.name) for s in phantom.series if s.name.startswith("ax_t2_")]
     torch.manual_seed(0)
-    net = FusionNet(FusionConfig(compact([t.n_classes for t in GENODISC.tasks]), ("t2", "t1", "axial"), "fc8-sum")).eval()
+    config = FusionConfig(compact([t.n_classes for t in GENODISC.tasks]), ("t2", "t1", "axial"), "fc8-sum")
+    net = FusionNet(config).eval()
     result = analyse(t2, grader=Grader(net, GENODISC, {"model_id": "untrained"}), tta=False, t1=t1, axials=axials,
                      hotspot_tasks=("herniation",), augmentations=1)
     assert set(result.hotspots) == {"t2", "t1", "axial"}

@@ -91,7 +91,8 @@ def bench_grade(model: Path | None = None, localiser_model: Path | None = None, 
 
 
 def bench_hotspots(model: Path | None = None, localiser_model: Path | None = None,
-                   augmentations: int = DEFAULT_AUGMENTATIONS, threads: int = 2, streams: tuple[str, ...] = ("t2",)) -> dict:
+                   augmentations: int = DEFAULT_AUGMENTATIONS, threads: int = 2,
+                   streams: tuple[str, ...] = ("t2",)) -> dict:
     """Wall time of the hotspots of every task of one phantom disc (L4-L5) in each of ``streams``
     per saliency method."""
     from spinecore.extract import axial_disc_volumes, disc_volume, t1_disc_volumes

@@ -161,7 +161,8 @@ def run_bench(args: argparse.Namespace) -> int:
     else:
         stream_grader(args.grader, args.streams)  # a grader that cannot read the streams: an error before any work
         results = [bench_localise(args.model, n_slices=args.slices, repeats=args.repeats),
-                   bench_grade(args.grader, args.model, n_slices=args.slices, repeats=args.repeats, streams=args.streams),
+                   bench_grade(args.grader, args.model, n_slices=args.slices, repeats=args.repeats,
+                               streams=args.streams),
                    bench_hotspots(args.grader, args.model, streams=args.streams)]
     print(json.dumps(results, indent=1))
     return 0

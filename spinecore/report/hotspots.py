@@ -42,8 +42,8 @@ def write_hotspots(analysis: Analysis, folder: Path) -> list[Path]:
                 path = folder / f"{hotspot_name(volume.level, stream, task)}.nii.gz"
                 written.append(write_volume(path, volume.to_scan_grid(heatmap, scan.shape), scan.geometry))
             title = volume.level if stream == "t2" else f"{volume.level} {stream}"
-            written.append(write_montage(volume, per_level[volume.level], folder / f"{hotspot_name(volume.level, stream)}.png",
-                                         analysis.method.value, title))
+            montage = folder / f"{hotspot_name(volume.level, stream)}.png"
+            written.append(write_montage(volume, per_level[volume.level], montage, analysis.method.value, title))
     return written
 
 

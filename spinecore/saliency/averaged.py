@@ -11,9 +11,9 @@ case of one stream, ``t2``.
 from __future__ import annotations
 
 import numpy as np
-from scipy import ndimage
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
 
 from spinecore.grade.augment import AXIAL, Augmentation, draw, invert
 from spinecore.grade.augment import apply as apply_transforms
@@ -26,7 +26,8 @@ from spinecore.streams import SAGITTAL
 SMOOTHING_PX = 2.0
 
 
-def _excitation(net: GradingNet | FusionNet, x: dict[str, torch.Tensor], scores, tasks) -> list[dict[str, torch.Tensor]]:
+def _excitation(net: GradingNet | FusionNet, x: dict[str, torch.Tensor], scores,
+                tasks: list[int]) -> list[dict[str, torch.Tensor]]:
     """Excitation maps per stream: at the input of a 2-D tower; for a 3-D sagittal tower at the
     output of its Conv1 (thesis 5.1.3: the slice axis kept, in-plane at half resolution), resized
     to the input."""
