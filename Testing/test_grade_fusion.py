@@ -148,8 +148,15 @@ def test_disc_set_holds_other_streams_with_zeros_where_missing(tmp_path):
 
 
 def test_fused_training_smoke_and_bad_options(tmp_path):
-    """A few steps of a T1 + T2 model on phantoms through `spinecore train`; the fusion lands in the model file."""
-    manifest = write_phantom_manifest(tmp_path, (31, 32), GENODISC, n_slices=3, streams=("t2", "t1"))
+    """A few steps of a T1 + T2 model on phantoms through `spinecore phantom-manifest --streams` and `spinecore
+    train`; the fusion lands in the model file."""
+    result = run_cli("phantom-manifest", "--out", tmp_path / "phantoms", "--seeds", "31:33", "--slices", 3,
+                     "--streams", "t2,t1")
+    assert result.returncode == 0, result.stderr
+    manifest = tmp_path / "phantoms" / "manifest.csv"
+    assert all(row.scan_t1.is_file() for row in read_manifest(manifest, GENODISC))
+    assert run_cli("phantom-manifest", "--out", tmp_path / "bad", "--streams", "t1").returncode == 2
+    assert not (tmp_path / "bad").exists()
     out = tmp_path / "fused.pt"
     result = run_cli("train", "--manifest", manifest, "--scheme", "genodisc", "--out", out, "--steps", 2,
                      "--streams", "t2,t1", "--fusion", "fc6-concat")

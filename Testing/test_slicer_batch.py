@@ -1,6 +1,6 @@
 """The batch script (``Slicer --python-script`` or plain Python with slicer-core) on a folder
-holding the bundled sample, a phantom DICOM study and a broken file, with spinecore installed from its
-wheel (test_packaging.py runs this file in a fresh venv)."""
+holding the bundled sample, a phantom DICOM study (sagittal T2 and T1, axial stacks) and a broken
+file, with spinecore installed from its wheel (test_packaging.py runs this file in a fresh venv)."""
 from __future__ import annotations
 
 import shutil
@@ -47,6 +47,12 @@ def test_batch_grades_each_study_and_reports_the_broken_one(batch_run, cohort):
     errors = result.stderr.strip().splitlines()
     assert len(errors) == 1 and str(cohort / "broken.nii.gz") in errors[0] and "Traceback" not in result.stderr
     assert "2 of 3 studies graded" in result.stdout
+    # the bundled grader reads the T2 only: the phantom study's T1 and axial series are given, not used
+    lines = {study: next(line for line in result.stdout.splitlines() if str(cohort / study) in line)
+             for study in ("phantom", "sample.nii.gz")}
+    not_used = "streams: t2 (the model reads t2: t1 and axial not used)"
+    assert lines["phantom"].endswith(f"{not_used}; wrote {out / 'phantom'}")
+    assert "streams: t2; wrote" in lines["sample.nii.gz"]
     for study in ("phantom", "sample"):
         names = {p.relative_to(out / study).as_posix() for p in (out / study).rglob("*") if p.is_file()}
         assert {"structures.seg.nrrd", "heatmap_pfirrmann.nrrd", "gradings.csv", "scene.mrb", "overview.png",
@@ -55,8 +61,9 @@ def test_batch_grades_each_study_and_reports_the_broken_one(batch_run, cohort):
 
 
 @pytest.mark.parametrize("study", ["phantom", "sample"])
-def test_batch_scene_reopens_with_every_output(batch_run, study):
+def test_batch_scene_reopens_with_every_output(batch_run, study, phantom_truth):
     _, out = batch_run
+    series = len(phantom_truth["series"]) if study == "phantom" else 1  # the phantom's T1 and axial series too
     scene = new_scene()
     try:
         assert scene.ReadFromMRB(str(out / study / "scene.mrb"))
@@ -67,7 +74,7 @@ def test_batch_scene_reopens_with_every_output(batch_run, study):
         volumes = [scene.GetNthNodeByClass(i, "vtkMRMLScalarVolumeNode")
                    for i in range(scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode"))]
         heatmaps = [v for v in volumes if v.GetAttribute("SpineNet.Task") == "pfirrmann"]
-        assert len(volumes) == 2 and len(heatmaps) == 1
+        assert len(volumes) == series + 1 and len(heatmaps) == 1
         assert np.array_equal(slicer.util.arrayFromVolume(heatmaps[0]).shape, slicer.util.arrayFromVolume(volumes[0]).shape)
         table = scene.GetFirstNodeByClass("vtkMRMLTableNode")
         assert table.GetNumberOfRows() == curves - 1

@@ -4,7 +4,7 @@ import threading
 from conftest import SAMPLE_T2
 from spinecore.io import load_study
 from SpineNetLib.jobs import BackgroundJob
-from SpineNetLib.logic import SpineNetRunner
+from SpineNetLib.logic import SpineNetInputs, SpineNetRunner
 from SpineNetLib.parameters import SpineNetParameters
 
 
@@ -14,7 +14,7 @@ def test_job_runs_the_pipeline_in_another_thread_and_reports_progress():
 
     def work(progress):
         threads.append(threading.current_thread())
-        return runner.analyse(series, SpineNetParameters(tta=False),
+        return runner.analyse(SpineNetInputs(series), SpineNetParameters(tta=False),
                               lambda f, m: (seen.append((f, m)), progress(f, m)))
 
     job = BackgroundJob(work).start()

@@ -27,7 +27,7 @@ from spinecore.report import write_gradings_csv
 from SpineNetLib.bridge import RAS_FROM_LPS, add_volume_node, lps_to_ras, node_geometry, numpy_matrix
 from SpineNetLib.headless import new_scene, release
 from SpineNetLib.logic import SpineNetRunner
-from SpineNetLib.outputs import INPUT_ATTRIBUTE, outputs_of
+from SpineNetLib.outputs import INPUT_ATTRIBUTE, STREAMS_COLUMN, outputs_of
 from SpineNetLib.parameters import SpineNetParameters
 from SpineNetLib.saving import save_outputs
 
@@ -121,12 +121,13 @@ def test_sample_end_to_end_on_mrml_nodes(scene, runner, tmp_path):
         expected = analysis.heatmap(task)[tuple(in_series.T)]
         assert np.allclose(heat[tuple(hot.T)], expected)
 
-    # table: the columns and values of spinecore's gradings.csv
+    # table: the columns and values of spinecore's gradings.csv, then the streams (the T2 alone here)
     with write_gradings_csv(analysis.gradings, analysis.spine, tmp_path / "gradings.csv").open() as f:
         reader = csv.reader(f)
         header, rows = next(reader), list(reader)
     table = outputs.table
-    assert [table.GetColumnName(c) for c in range(table.GetNumberOfColumns())] == header
+    assert [table.GetColumnName(c) for c in range(table.GetNumberOfColumns())] == header + [STREAMS_COLUMN]
+    assert [table.GetCellText(r, len(header)) for r in range(table.GetNumberOfRows())] == ["t2"] * len(rows)
     assert header[:3] == ["level", "flags", "anterior_height_mm"]
     assert table.GetNumberOfRows() == len(rows) == len(discs)
     for r, row in enumerate(rows):

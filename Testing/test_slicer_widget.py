@@ -23,6 +23,7 @@ import slicer
 
 from conftest import SLICER_MODULE
 from slicer_stand_ins import ParameterNodeStandIn, stand_in_modules
+from spinecore.errors import StreamError
 from spinecore.pipeline import Cancelled
 from spinecore.saliency.settings import Method
 from SpineNetLib.headless import new_scene, release
@@ -75,19 +76,26 @@ def widgets() -> types.SimpleNamespace:
                                  progressBar=types.SimpleNamespace(value=0))
 
 
+def node_ids(*nodes) -> tuple:
+    return tuple(None if node is None else node.GetID() for node in nodes)
+
+
 class Runner:
-    """Records what the widget asks for; ``analyse`` reports progress until it is cancelled."""
+    """Records what the widget asks for; ``analyse`` reports progress until it is cancelled, or
+    raises ``error`` when one is given."""
 
-    def __init__(self):
-        self.calls, self.started = [], threading.Event()
+    def __init__(self, error: Exception | None = None):
+        self.calls, self.started, self.error = [], threading.Event(), error
 
-    def series(self, volume_node):
-        self.calls.append(("series", volume_node.GetID()))
+    def inputs(self, volume_node, t1_node, axial_nodes):
+        self.calls.append(("inputs", node_ids(volume_node, t1_node, *axial_nodes)))
         return f"series of {volume_node.GetID()}"
 
-    def analyse(self, series, settings, progress):
-        self.calls.append(("analyse", series, settings))
+    def analyse(self, inputs, settings, progress):
+        self.calls.append(("analyse", inputs, settings))
         self.started.set()
+        if self.error is not None:
+            raise self.error
         while True:
             progress(0.5, "grading")  # raises Cancelled once the job is cancelled
             threading.Event().wait(0.01)
@@ -96,8 +104,8 @@ class Runner:
 class Logic:
     """The logic replaced: the parameter node as a stand-in for Slicer's wrapper, the engine installed or not."""
 
-    def __init__(self, declared: type, engine: bool = True):
-        self.node, self.engine, self.runner, self.asked = ParameterNodeStandIn(declared), engine, Runner(), 0
+    def __init__(self, declared: type, engine: bool = True, runner: Runner | None = None):
+        self.node, self.engine, self.runner, self.asked = ParameterNodeStandIn(declared), engine, runner or Runner(), 0
 
     def getParameterNode(self):
         return self.node
@@ -127,7 +135,7 @@ def open_widget(SpineNet, scene):
 
 def test_the_parameter_node_holds_every_setting_of_a_run(SpineNet):
     declared = SpineNet.SpineNetParameterNode.__annotations__
-    assert list(declared) == ["input_volume", *(f.name for f in fields(SpineNetParameters))]
+    assert list(declared) == ["input_volume", "t1_volume", "axial_volume", *(f.name for f in fields(SpineNetParameters))]
     assert declared["augmentations"].__metadata__[0].maximum == SpineNet.MAX_AUGMENTATIONS
     node = ParameterNodeStandIn(SpineNet.SpineNetParameterNode)
     SpineNet.storeSettings(node, CHOSEN)
@@ -149,7 +157,8 @@ def test_the_ui_binds_widgets_the_wrapper_can_bind_to_declared_fields(SpineNet):
     bound = {w.find("property[@name='SlicerParameterName']/string").text: w.get("class")
              for w in ui.iter("widget") if w.find("property[@name='SlicerParameterName']") is not None}
     hints = typing.get_type_hints(SpineNet.SpineNetParameterNode)  # Annotated[int, ...] → int
-    assert bound == {name: BINDABLE[hints[name]] for name in ("input_volume", "tta", "augmentations", "all_slices")}
+    assert bound == {name: BINDABLE[hints[name]]
+                     for name in ("input_volume", "t1_volume", "axial_volume", "tta", "augmentations", "all_slices")}
 
 
 def test_a_new_parameter_node_gets_the_engine_defaults_and_the_first_volume(SpineNet, scene, open_widget):
@@ -158,6 +167,7 @@ def test_a_new_parameter_node_gets_the_engine_defaults_and_the_first_volume(Spin
     widget = open_widget(logic)
     assert SpineNet.settingsOf(logic.node) == SpineNetParameters()
     assert logic.node.input_volume is volume and logic.node.bound is widget.ui
+    assert logic.node.t1_volume is None and logic.node.axial_volume is None  # the other streams are chosen, not guessed
     assert widget.ui.methodComboBox.items == [m.value for m in Method] and widget.ui.optionsCollapsibleButton.enabled
     assert widget.ui.applyButton.enabled and logic.asked == 0  # opening the module installs nothing
 
@@ -186,13 +196,16 @@ def test_apply_asks_for_the_engine_and_runs_nothing_when_declined(SpineNet, scen
 
 
 def test_a_job_runs_the_node_settings_and_closing_the_scene_cancels_it(SpineNet, scene, open_widget):
-    volume = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "T2")
+    volume, t1, axial = (scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", name) for name in ("T2", "T1", "AX"))
     logic = Logic(SpineNet.SpineNetParameterNode)
     widget = open_widget(logic)
     SpineNet.storeSettings(logic.node, CHOSEN)
-    widget.start(logic.node.input_volume, SpineNet.settingsOf(logic.node))  # what Apply starts, under a wait cursor
+    logic.node.t1_volume, logic.node.axial_volume = t1, axial
+    node = logic.node  # what Apply starts, under a wait cursor:
+    widget.start(node.input_volume, SpineNet.settingsOf(node), node.t1_volume, node.axial_volume)
     assert logic.runner.started.wait(10)
-    assert logic.runner.calls == [("series", volume.GetID()), ("analyse", f"series of {volume.GetID()}", CHOSEN)]
+    assert logic.runner.calls == [("inputs", node_ids(volume, t1, axial)),
+                                  ("analyse", f"series of {volume.GetID()}", CHOSEN)]
     assert widget.ui.cancelButton.enabled and not widget.ui.applyButton.enabled
 
     job, bindings = widget.job, len(logic.node.bindings)
@@ -201,3 +214,19 @@ def test_a_job_runs_the_node_settings_and_closing_the_scene_cancels_it(SpineNet,
     assert logic.node.bindings[bindings:] == ["disconnect", "connect"] and logic.node.bound is widget.ui
     widget.onPoll()
     assert widget.job is None and widget.ui.statusLabel.text == "Cancelled." and not widget.ui.cancelButton.enabled
+
+
+def test_a_failed_job_shows_its_one_line_error(SpineNet, scene, open_widget, monkeypatch):
+    """A T1 of another geometry (the runner's StreamError) ends the job with the engine's one line."""
+    volume = scene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "T2")
+    error = StreamError("T1 elsewhere", "the T1 series does not overlap any disc of the sagittal T2")
+    logic = Logic(SpineNet.SpineNetParameterNode, runner=Runner(error))
+    widget = open_widget(logic)
+    shown = []
+    monkeypatch.setattr(slicer.util, "errorDisplay", shown.append)
+    widget.start(volume, SpineNet.settingsOf(logic.node))
+    assert widget.job.wait(10)
+    assert logic.runner.calls[0] == ("inputs", node_ids(volume, None))  # no T1, no axial
+    widget.onPoll()
+    assert widget.ui.statusLabel.text == f"Failed: {error}" and "\n" not in widget.ui.statusLabel.text
+    assert shown == [f"SpineNet failed: {error}"] and widget.job is None and widget.ui.applyButton.enabled

@@ -12,7 +12,8 @@ from spinecore.grade.loss import MISSING
 from spinecore.data.manifests import (ManifestRow, build_disc_set, read_manifest, write_manifest,
                                       write_phantom_manifest)
 from spinecore.evaluate.grading import evaluate_grader
-from spinecore.evaluate.metrics import NOT_FOUND, average_class_accuracy, end_to_end_accuracy, kappa, task_metrics
+from spinecore.evaluate.metrics import (NOT_FOUND, average_class_accuracy, end_to_end_accuracy, kappa,
+                                       paired_difference, task_metrics)
 from spinecore.grade.calibration import expected_calibration_error, fit_temperature, softmax
 from spinecore.levels import DISCS
 from spinecore.train.grading import GradingTraining, train_grading_model
@@ -96,6 +97,20 @@ def test_phantom_trained_model_separates_grades(tmp_path):
         assert metrics[task]["kappa"] > 0.6 and metrics[task]["average_class_accuracy"] > 0.8, metrics[task]
 
 
+def test_paired_difference_resamples_both_models_together():
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 3, 300)
+    patients = np.repeat(np.arange(30), 10)
+    reference = np.where(rng.random(300) < 0.5, truth, (truth + 1) % 3)
+    better = np.where(rng.random(300) < 0.8, truth, reference)
+    result = paired_difference(truth, reference, better, patients)
+    assert result["difference"] == round(average_class_accuracy(truth, better) - average_class_accuracy(truth, reference), 4)
+    assert 0 < result["ci95"][0] < result["difference"] < result["ci95"][1] and result["outside_zero"]
+    assert paired_difference(truth, reference, reference, patients)["ci95"] == [0, 0]
+    truth[:100] = MISSING
+    assert paired_difference(truth, reference, better, patients)["n"] == 200
+
+
 def test_train_and_evaluate_commands_are_reproducible(tmp_path):
     """`spinecore train` on a small phantom manifest twice with one seed gives identical weights;
     `spinecore evaluate` reports every task with intervals and the baseline."""
@@ -116,6 +131,26 @@ def test_train_and_evaluate_commands_are_reproducible(tmp_path):
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert set(metrics["tasks"]) == set(GENODISC.task_names) and metrics["discs"] == len(rows)
     assert "| pfirrmann |" in (tmp_path / "eval" / "metrics.md").read_text()
+
+    # several models on the same discs: each model's results as alone, and the paired difference; a model of
+    # another scheme is refused before any work
+    assert run_cli("train", "--manifest", manifest, "--scheme", "genodisc", "--out", tmp_path / "c.pt",
+                   "--steps", 3, "--seed", 5).returncode == 0
+    result = run_cli("evaluate", "--manifest", manifest, "--model", tmp_path / "a.pt", "--model", tmp_path / "c.pt",
+                     "--out", tmp_path / "compare", "--no-tta")
+    assert result.returncode == 0, result.stderr
+    comparison = json.loads((tmp_path / "compare" / "comparison.json").read_text())
+    assert list(comparison["models"]) == ["1-a", "2-c"] and comparison["reference"] == "1-a"
+    assert comparison["models"]["1-a"] == metrics
+    for task in GENODISC.task_names:
+        accuracies = [comparison["models"][m]["tasks"][task]["average_class_accuracy"] for m in ("1-a", "2-c")]
+        assert abs(comparison["differences"][task]["2-c"]["difference"] - (accuracies[1] - accuracies[0])) < 1e-3
+    assert json.loads((tmp_path / "compare" / "2-c" / "metrics.json").read_text()) == comparison["models"]["2-c"]
+    assert "| pfirrmann |" in (tmp_path / "compare" / "comparison.md").read_text()
+    result = run_cli("evaluate", "--manifest", manifest, "--model", tmp_path / "a.pt",
+                     "--model", REPO / "Resources" / "Models" / "grader.pt", "--out", tmp_path / "mixed")
+    assert result.returncode != 0 and "compare models of one scheme" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "mixed").exists()
 
 
 def test_phantom_manifest_with_independent_findings_labels_the_drawn_grades(tmp_path):

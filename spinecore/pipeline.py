@@ -47,6 +47,8 @@ class Analysis:
     hotspots: dict[str, dict[str, dict[str, np.ndarray]]] = field(default_factory=dict)
     #: The other streams' disc volumes the grader read: ``others[stream][level]`` (``t1``, ``axial``).
     others: dict[str, dict[str, StructureVolume]] = field(default_factory=dict)
+    #: The other streams given for the run that the grader does not read (``t1``, ``axial``): not used.
+    unused_streams: tuple[str, ...] = ()
     #: The scans the other streams were cut from.
     t1: Series | None = None
     axials: tuple[Series, ...] = ()
@@ -130,5 +132,6 @@ def analyse(series: Series, localiser: Localiser | None = None, grader: Grader |
     maps = (disc_hotspots(grader, volumes, gradings, others, hotspot_tasks, Method(method), augmentations, seed, report)
             if hotspot_tasks else {})
     report(1.0, "done")
-    return Analysis(series, spine, volumes, gradings, Method(method), maps, others,
+    unused = tuple(name for name, given in (("t1", t1), ("axial", axials)) if given and name not in grader.streams)
+    return Analysis(series, spine, volumes, gradings, Method(method), maps, others, unused,
                     t1 if "t1" in others else None, tuple(axials) if "axial" in others else ())

@@ -7,6 +7,8 @@
 (see ``spinecore.io.find_studies``). Each study gets ``DIR/<study>/`` with
 ``structures.seg.nrrd``, ``quadrilaterals/*.mrk.json``, ``heatmap_<task>.nrrd``, ``gradings.csv``,
 ``scene.mrb``, ``gradings.json``, ``vertebrae.json`` and ``overview.png``, or nothing if it fails.
+A study's sagittal T1 and axial series (or, for a single study, ``--t1`` / ``--axial``) go to the
+grader with its sagittal scan, as in ``spinecore grade``; a grader that does not read them says so.
 A study that cannot be read is reported in one line and skipped; the exit code is then 1. The
 first line printed names the spinecore that grades (version and folder).
 """
@@ -22,7 +24,8 @@ import slicer  # noqa: E402  (Slicer's own, or slicer-core's)
 
 import spinecore  # noqa: E402
 from spinecore.errors import SpineCoreError  # noqa: E402
-from spinecore.io import Weighting, find_studies, load_study  # noqa: E402
+from spinecore.io import Weighting, companion_series, find_studies, load_study  # noqa: E402
+from spinecore.io.series import Series  # noqa: E402
 from spinecore.io.volume import volume_stem  # noqa: E402
 from spinecore.report import staged_output  # noqa: E402
 from spinecore.saliency import DEFAULT_AUGMENTATIONS, DEFAULT_METHOD, Method  # noqa: E402
@@ -50,6 +53,10 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser.add_argument("--method", choices=[m.value for m in Method], default=DEFAULT_METHOD.value)
     parser.add_argument("--augmentations", type=int, default=DEFAULT_AUGMENTATIONS)
     parser.add_argument("--all-slices", action="store_true", help="a quadrilateral per slice, not just the mid slice")
+    parser.add_argument("--t1", type=Path, help="a single study's sagittal T1 (file, DICOM folder or zip), for a model "
+                                                "that reads T1 (default: the study's sagittal T1 series, if any)")
+    parser.add_argument("--axial", type=Path, help="a single study's axial series (file, DICOM folder or zip), for a "
+                                                   "model that reads axial (default: the study's axial series)")
     return parser.parse_args(argv)
 
 
@@ -71,15 +78,25 @@ def new_study_scene():
     return new_scene()
 
 
+def series_node(scene, series: Series, name: str):
+    """``series`` as a volume node named after its description, else ``name``."""
+    return add_volume_node(scene, series.description or name, series.array, series.geometry)
+
+
 def grade_study(runner: SpineNetRunner, path: Path, out: Path, args, parameters: SpineNetParameters) -> str:
-    study = load_study(path).sagittal(Weighting(args.weighting))
+    """Grade one study with its other streams into ``out``; the summary line of the run."""
+    study = load_study(path)
+    sagittal = study.sagittal(Weighting(args.weighting))
+    t1, axials = companion_series(study, sagittal, args.t1, args.axial)
     scene = new_study_scene()
     try:
-        node = add_volume_node(scene, study.description or path.name, study.array, study.geometry)
-        analysis, outputs = runner.run(node, parameters)
+        node = series_node(scene, sagittal, path.name)
+        t1_node = None if t1 is None else series_node(scene, t1, f"{path.name} T1")
+        axial_nodes = [series_node(scene, axial, f"{path.name} axial {n}") for n, axial in enumerate(axials, 1)]
+        analysis, outputs = runner.run(node, parameters, t1_node=t1_node, axial_nodes=axial_nodes)
         with staged_output(out) as stage:
             save_outputs(scene, outputs, analysis, stage)
-        return ", ".join(d.level for d in analysis.gradings.discs) or "no discs"
+        return runner.summary(analysis, parameters)
     finally:
         if not IN_SLICER:
             from SpineNetLib.headless import release
@@ -91,13 +108,15 @@ def main(argv: list[str]) -> int:
     args = parse(argv)
     print(f"spinecore {spinecore.__version__} ({Path(spinecore.__file__).parent})")
     try:
+        studies = find_studies(args.input)
+        if (args.t1 or args.axial) and len(studies) > 1:
+            raise ValueError(f"{args.input}: --t1 and --axial go with a single study, not a folder of {len(studies)}")
         runner = SpineNetRunner()
         known = runner.grader(args.model).scheme.task_names
         runner.localiser(args.localiser)
         tasks = hotspot_tasks(args.hotspots, known)
         parameters = SpineNetParameters(args.model, args.localiser, not args.no_tta, tasks, args.method,
                                         args.augmentations, args.all_slices)
-        studies = find_studies(args.input)
     except (SpineCoreError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -106,8 +125,8 @@ def main(argv: list[str]) -> int:
     for n, path in enumerate(studies, start=1):
         out = args.output / study_name(path, taken)
         try:
-            levels = grade_study(runner, path, out, args, parameters)
-            print(f"[{n}/{len(studies)}] {path}: graded {levels}; wrote {out}")
+            summary = grade_study(runner, path, out, args, parameters)
+            print(f"[{n}/{len(studies)}] {path}: {summary}; wrote {out}")
         except (SpineCoreError, OSError) as exc:
             failed += 1
             print(f"error: {exc}", file=sys.stderr)

@@ -26,14 +26,17 @@ def engine_installed() -> bool:
 
 @parameterNodeWrapper
 class SpineNetParameterNode:
-    """The module's settings, kept in the scene's parameter node (saved with the scene): the input and
-    the fields of SpineNetLib.parameters.SpineNetParameters under the same names. The widgets whose
+    """The module's settings, kept in the scene's parameter node (saved with the scene): the input, the
+    same patient's optional sagittal T1 and axial volumes (for a grader that reads them; None: not given)
+    and the fields of SpineNetLib.parameters.SpineNetParameters under the same names. The widgets whose
     ``SlicerParameterName`` (SpineNet.ui) names a field are bound to it by ``connectGui``; the model
     paths, the hotspot tasks and the method are bound by SpineNetWidget (empty path: bundled model; the
     tasks and methods come from the engine). ``method`` is empty until the engine's defaults are
     stored (:func:`storeSettings` of ``SpineNetParameters()``, once the engine is installed)."""
 
     input_volume: vtkMRMLScalarVolumeNode
+    t1_volume: vtkMRMLScalarVolumeNode
+    axial_volume: vtkMRMLScalarVolumeNode
     grader_model: str
     localiser_model: str
     tta: bool
@@ -244,15 +247,16 @@ class SpineNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.initializeParameterNode()  # the engine's choices and defaults, now that it is installed
             self.showGraderTasks()
         with slicer.util.tryWithErrorDisplay("Could not start SpineNet.", waitCursor=True):
-            self.start(self._parameterNode.input_volume, settingsOf(self._parameterNode))
+            node = self._parameterNode
+            self.start(node.input_volume, settingsOf(node), node.t1_volume, node.axial_volume)
 
-    def start(self, volumeNode, settings):
-        """Read the volume (GUI thread) and analyse it in a worker thread; :meth:`onPoll` shows the result."""
+    def start(self, volumeNode, settings, t1Node=None, axialNode=None):
+        """Read the volumes (GUI thread) and analyse them in a worker thread; :meth:`onPoll` shows the result."""
         from SpineNetLib.jobs import BackgroundJob
 
         self.node, self.params = volumeNode, settings
-        series = self.logic.runner.series(volumeNode)
-        self.job = BackgroundJob(lambda progress: self.logic.runner.analyse(series, settings, progress)).start()
+        inputs = self.logic.runner.inputs(volumeNode, t1Node, [] if axialNode is None else [axialNode])
+        self.job = BackgroundJob(lambda progress: self.logic.runner.analyse(inputs, settings, progress)).start()
         self.ui.applyButton.enabled, self.ui.cancelButton.enabled = False, True
         self.timer.start()
 
@@ -281,13 +285,15 @@ class SpineNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.resultsTableView.setMRMLTableNode(outputs.table)
             heatmap = next(iter(outputs.heatmaps.values()), None)
             slicer.util.setSliceViewerLayers(background=self.node, foreground=heatmap, foregroundOpacity=0.5)
-            graded = ", ".join(d.level for d in job.result.gradings.discs) or "no discs"
-            self.ui.statusLabel.text = f"Graded {graded}."
+            summary = self.logic.runner.summary(job.result, self.params)
+            logging.info(f"SpineNet, {self.node.GetName()}: {summary}")
+            self.ui.statusLabel.text = f"Done: {summary}."
 
 
 class SpineNetLogic(ScriptedLoadableModuleLogic):
     """No Qt: usable from the Python console. ``SpineNetLogic().run(volumeNode)`` grades a volume
-    and returns ``(analysis, outputs)``; see SpineNetLib.logic.SpineNetRunner."""
+    (with ``t1_node=`` / ``axial_nodes=`` the same patient's other series, for a grader that reads
+    them) and returns ``(analysis, outputs)``; see SpineNetLib.logic.SpineNetRunner."""
 
     def __init__(self):
         super().__init__()
@@ -328,8 +334,8 @@ class SpineNetLogic(ScriptedLoadableModuleLogic):
         if PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=False, torchVersionRequirement=requirement) is None:
             raise RuntimeError("The PyTorch extension did not install PyTorch.")
 
-    def run(self, volumeNode, parameters=None, progress=None):
-        return self.runner.run(volumeNode, parameters, progress)
+    def run(self, volumeNode, parameters=None, progress=None, t1_node=None, axial_nodes=()):
+        return self.runner.run(volumeNode, parameters, progress, t1_node, axial_nodes)
 
 
 class SpineNetTest(ScriptedLoadableModuleTest):

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from spinecore.cli.common import Commands, data_pack, option, out, positive_int, seed
+from spinecore.cli.common import Commands, data_pack, option, out, positive_int, seed, streams_list
 
 if TYPE_CHECKING:
     from spinecore.data.manifests import ManifestRow
@@ -50,14 +50,18 @@ def run_phantom(args: argparse.Namespace) -> int:
           option("--slices", type=positive_int, help="sagittal slices per scan (default: the phantom's)"),
           option("--independent-findings", action="store_true",
                  help="draw every finding independently of degeneration and of the others, so a grader can "
-                      "learn each only from its own evidence (for evaluate-hotspots)"))
+                      "learn each only from its own evidence (for evaluate-hotspots)"),
+          option("--streams", type=streams_list, default=("t2",),
+                 help="series per phantom, comma-separated: t2 then any of t1, axial (default t2; written as the "
+                      "manifest's scan_t1/scan_axial columns)"))
 def run_phantom_manifest(args: argparse.Namespace) -> int:
     from spinecore.data.manifests import write_phantom_manifest
     from spinecore.grade import get_scheme
     from spinecore.report import staged_output
 
     with staged_output(args.out) as stage:
-        write_phantom_manifest(stage, args.seeds, get_scheme(args.scheme), args.independent_findings, args.slices)
+        write_phantom_manifest(stage, args.seeds, get_scheme(args.scheme), args.independent_findings, args.slices,
+                               args.streams)
     print(f"wrote {len(args.seeds)} phantom scans and {args.out / 'manifest.csv'}")
     return 0
 

@@ -88,22 +88,30 @@ def run_train_localiser(args: argparse.Namespace) -> int:
 
 @COMMANDS("evaluate", "per-task accuracy, kappa, intervals and baselines on a manifest",
           option("--manifest", type=Path, required=True, help=MANIFEST_HELP + " with reference grades"),
-          model("grading"), out("folder for metrics.json and metrics.md"),
+          option("--model", type=Path, action="append",
+                 help="grading model file (default: the bundled one); give it again to compare models on the "
+                      "same discs (comparison.md: paired differences from the first)"),
+          out("folder for metrics.json and metrics.md (several models: comparison.json/.md and one folder each)"),
           option("--no-tta", action="store_true", help="evaluate without test-time augmentation"),
           seed("bootstrap seed"))
 def run_evaluate(args: argparse.Namespace) -> int:
     from spinecore.data.manifests import build_disc_set, read_manifest
-    from spinecore.evaluate.grading import evaluate_grader
+    from spinecore.evaluate.grading import check_one_scheme, compare_graders, evaluate_grader
     from spinecore.grade import Grader
     from spinecore.report import staged_output
-    from spinecore.report.evaluation import write_evaluation
+    from spinecore.report.evaluation import write_comparison, write_evaluation
 
-    grader = Grader.load(args.model)
-    data, missed = build_disc_set(read_manifest(args.manifest, grader.scheme))
-    metrics = evaluate_grader(grader, data, tta=not args.no_tta, seed=args.seed, missed=missed)
+    paths = args.model or [None]
+    graders = {f"{n}-{path.stem}" if path else "bundled": Grader.load(path) for n, path in enumerate(paths, start=1)}
+    check_one_scheme(graders)
+    first = next(iter(graders.values()))
+    data, missed = build_disc_set(read_manifest(args.manifest, first.scheme))
     with staged_output(args.out) as stage:
-        write_evaluation(metrics, stage)
-    print((args.out / "metrics.md").read_text())
+        if len(graders) == 1:
+            write_evaluation(evaluate_grader(first, data, tta=not args.no_tta, seed=args.seed, missed=missed), stage)
+        else:
+            write_comparison(compare_graders(graders, data, tta=not args.no_tta, seed=args.seed, missed=missed), stage)
+    print((args.out / ("metrics.md" if len(graders) == 1 else "comparison.md")).read_text())
     return 0
 
 

@@ -7,9 +7,8 @@ from pathlib import Path
 
 from spinecore.cli.common import (Commands, any_study, hotspots, model, option, out, positive_int, read_sagittal,
                                   read_study, sagittal_study, streams_list)
-from spinecore.errors import SeriesNotFoundError
-from spinecore.io import Study, load_study
-from spinecore.io.series import Plane, Series, Weighting
+from spinecore.io import companion_series
+from spinecore.io.series import Weighting
 
 COMMANDS = Commands()
 
@@ -79,7 +78,7 @@ def run_grade(args: argparse.Namespace) -> int:
     from spinecore.localise import Localiser
     from spinecore.pipeline import analyse
     from spinecore.report import check_dicom_out, write_analysis
-    from spinecore.report.gradings import streams_note
+    from spinecore.report.gradings import streams_note, unused_streams_note
     from spinecore.saliency import Method
     from spinecore.saliency.settings import hotspot_tasks
 
@@ -87,7 +86,7 @@ def run_grade(args: argparse.Namespace) -> int:
     series = study.sagittal(Weighting(args.weighting))
     if args.dicom_out:
         check_dicom_out(series, args.input)
-    t1, axials = companion_series(args, study, series)
+    t1, axials = companion_series(study, series, args.t1, args.axial, max_archive_bytes=args.max_archive_mb * 1024**2)
     localiser, grader = Localiser.load(args.localiser), Grader.load(args.model)
     result = analyse(series, localiser, grader, tta=not args.no_tta,
                      hotspot_tasks=hotspot_tasks(args.hotspots, grader.scheme.task_names), method=Method(args.method),
@@ -96,28 +95,10 @@ def run_grade(args: argparse.Namespace) -> int:
     levels = ", ".join(d.level for d in result.gradings.discs) or "none"
     extras = "".join(name for name, wanted in ((", hotspots/", result.hotspots), (", seg.dcm, sr.dcm", args.dicom_out))
                      if wanted)
-    unused = [name for name, given in (("t1", t1), ("axial", axials)) if given and name not in grader.streams]
-    note = f" (the model reads {'+'.join(grader.streams)}: {' and '.join(unused)} not used)" if unused else ""
+    note = unused_streams_note(grader.streams, result.unused_streams)
     print(f"{series.description or series.source}: graded discs {levels}; {streams_note(result.gradings)}{note}; "
           f"wrote gradings.csv, gradings.json, vertebrae.json, overview.png{extras} to {args.out}")
     return 0
-
-
-def companion_series(args: argparse.Namespace, study: Study, series: Series) -> tuple[Series | None, list[Series]]:
-    """The sagittal T1 and the axial series to grade with ``series``: from ``--t1`` / ``--axial``, else
-    from the study itself (its sagittal T1 unless ``series`` is one, its axial series)."""
-    if args.t1:
-        t1 = load_study(args.t1, max_archive_bytes=args.max_archive_mb * 1024**2).sagittal(Weighting.T1)
-    else:
-        t1 = next((s for s in study.select(Plane.SAGITTAL, Weighting.T1) if s is not series), None)
-        t1 = t1 if series.weighting != Weighting.T1 else None
-    if args.axial:
-        axials = load_study(args.axial, max_archive_bytes=args.max_archive_mb * 1024**2).select(Plane.AXIAL)
-        if not axials:
-            raise SeriesNotFoundError(args.axial, "no axial series")
-    else:
-        axials = study.select(Plane.AXIAL)
-    return t1, axials
 
 
 @COMMANDS("extract", "write the disc (9x112x224) and vertebral-body (9x224x224) volumes the models see, as NIfTI "
@@ -145,7 +126,8 @@ def run_extract(args: argparse.Namespace) -> int:
                  help="instead: studies per hour of spinecore batch on N phantom studies with 1 and 2 workers"),
           option("--serve", type=positive_int, metavar="N",
                  help="instead: load check of spinecore serve: N concurrent uploads, time to result, peak memory"),
-          option("--jobs", type=positive_int, default=1, help="with --serve: the server's --jobs (default %(default)s)"),
+          option("--jobs", type=positive_int, default=1,
+                 help="with --serve: the server's --jobs (default %(default)s)"),
           option("--streams", type=streams_list, default=("t2",),
                  help="grading and hotspots: the streams of the phantom study, comma-separated, e.g. t2,t1 (default "
                       "t2; more than t2 needs a --grader that reads them)"))

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 from spinecore.data.manifests import DiscSet, ManifestRow
-from spinecore.evaluate.metrics import NOT_FOUND, end_to_end_accuracy, task_metrics
+from spinecore.errors import SpineCoreError
+from spinecore.evaluate.metrics import NOT_FOUND, end_to_end_accuracy, paired_difference, task_metrics
 from spinecore.grade.calibration import (
     dataset_logits,
     expected_calibration_error,
@@ -32,7 +33,39 @@ def evaluate_grader(grader: Grader, data: DiscSet, tta: bool = True, seed: int =
                     missed: list[ManifestRow] = ()) -> dict:
     """All the discs' results (:func:`_results`) and the same per sequence (``by_sequence``: the
     weighting of each scan's sagittal series, e.g. ``T1``, ``T2``)."""
-    logits = dataset_logits(grader, data, tta)
+    return _evaluation(grader, dataset_logits(grader, data, tta), data, tta, seed, missed)
+
+
+def check_one_scheme(graders: dict[str, Grader]) -> None:
+    """Models compared on one manifest must grade one scheme."""
+    first = next(iter(graders.values()))
+    for name, grader in graders.items():
+        if grader.scheme.to_dict() != first.scheme.to_dict():
+            raise SpineCoreError(None, f"model {name} grades scheme {grader.scheme.name!r}, not the first model's "
+                                       f"{first.scheme.name!r}: compare models of one scheme")
+
+
+def compare_graders(graders: dict[str, Grader], data: DiscSet, tta: bool = True, seed: int = 0,
+                    missed: list[ManifestRow] = ()) -> dict:
+    """Several models (``name → grader``, one scheme) on the same discs: each model's
+    :func:`evaluate_grader` results (``models``), and per task the paired difference of each later
+    model's average per-class accuracy from the first model's (``differences``: task → model → result
+    of :func:`~spinecore.evaluate.metrics.paired_difference`)."""
+    check_one_scheme(graders)
+    (first_name, first), *_ = graders.items()
+    logits = {name: dataset_logits(grader, data, tta) for name, grader in graders.items()}
+    patients = np.asarray(data.patients)
+    differences = {task.name: {name: paired_difference(data.labels[:, n], logits[first_name][n].argmax(1),
+                                                       logits[name][n].argmax(1), patients, seed)
+                               for name in list(graders)[1:]}
+                   for n, task in enumerate(first.scheme.tasks)}
+    models = {name: _evaluation(grader, logits[name], data, tta, seed, missed) for name, grader in graders.items()}
+    return {"reference": first_name, "tta": tta, "models": models, "differences": differences}
+
+
+def _evaluation(grader: Grader, logits: list[np.ndarray], data: DiscSet, tta: bool, seed: int,
+                missed: list[ManifestRow]) -> dict:
+    """:func:`evaluate_grader` from the model's per-task ``logits`` ``(discs, classes)``."""
     scan_sequences = np.asarray([data.sequence(s) for s in data.scans])
     by_sequence = {}
     for sequence in sorted(set(scan_sequences)):

@@ -64,6 +64,23 @@ def end_to_end_accuracy(truth: np.ndarray, predicted: np.ndarray, patients: np.n
             "accuracy_ci95": _interval(boot["accuracy"])}
 
 
+def paired_difference(truth: np.ndarray, reference: np.ndarray, other: np.ndarray, patients: np.ndarray,
+                      seed: int = 0) -> dict:
+    """Average per-class accuracy of the ``other`` predictions minus that of the ``reference``
+    predictions on the same graded samples (``truth`` != MISSING), with a 95 % interval from patient
+    bootstraps that resample both together (a paired comparison: far narrower than two intervals)."""
+    graded = truth != MISSING
+    truth, reference, other, patients = truth[graded], reference[graded], other[graded], patients[graded]
+    if len(truth) == 0:
+        return {"n": 0}
+    boot = bootstrap({"difference": lambda i: average_class_accuracy(truth[i], other[i])
+                      - average_class_accuracy(truth[i], reference[i])}, patients, seed)
+    interval = _interval(boot["difference"])
+    return {"n": int(len(truth)),
+            "difference": round(average_class_accuracy(truth, other) - average_class_accuracy(truth, reference), 4),
+            "ci95": interval, "outside_zero": bool(interval[0] is not None and (interval[0] > 0 or interval[1] < 0))}
+
+
 def task_metrics(task: Task, truth: np.ndarray, predicted: np.ndarray, patients: np.ndarray, majority: int,
                  seed: int = 0) -> dict:
     """Metrics of one task over graded samples (``truth`` != MISSING), with bootstrap intervals

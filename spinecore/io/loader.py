@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pydicom
 
-from spinecore.errors import GeometryError, InputError
+from spinecore.errors import GeometryError, InputError, SeriesNotFoundError
 from spinecore.io.archive import MAX_ARCHIVE_BYTES, read_zip_members
 from spinecore.io.dicom import image_or_none, read_dataset, series_from_images
-from spinecore.io.series import Series, Study
+from spinecore.io.series import Plane, Series, Study, Weighting
 from spinecore.io.volume import VOLUME_SUFFIXES, is_volume_file, read_volume
 
 log = logging.getLogger(__name__)
@@ -118,6 +118,28 @@ def load_study(path: str | os.PathLike, *, max_archive_bytes: int = MAX_ARCHIVE_
     series = [_check_series(s) for s in series]
     series.sort(key=lambda s: (s.plane.value, s.weighting.value, s.description, s.uid))
     return Study(source=str(path), series=tuple(series))
+
+
+def companion_series(study: Study, series: Series, t1: str | os.PathLike | None = None,
+                     axial: str | os.PathLike | None = None, *,
+                     max_archive_bytes: int = MAX_ARCHIVE_BYTES) -> tuple[Series | None, list[Series]]:
+    """The sagittal T1 and the axial series to grade with ``series`` (a sagittal series of
+    ``study``): read from the ``t1`` / ``axial`` inputs when given (a file, DICOM folder or zip; all
+    of ``axial``'s axial series), else taken from ``study`` itself (its sagittal T1 unless
+    ``series`` is one, and its axial series). Raises :class:`SeriesNotFoundError` when ``axial``
+    holds no axial series."""
+    if t1 is not None:
+        t1_series = load_study(t1, max_archive_bytes=max_archive_bytes).sagittal(Weighting.T1)
+    elif series.weighting == Weighting.T1:
+        t1_series = None
+    else:
+        t1_series = next((s for s in study.select(Plane.SAGITTAL, Weighting.T1) if s is not series), None)
+    if axial is None:
+        return t1_series, study.select(Plane.AXIAL)
+    axials = load_study(axial, max_archive_bytes=max_archive_bytes).select(Plane.AXIAL)
+    if not axials:
+        raise SeriesNotFoundError(axial, "no axial series")
+    return t1_series, axials
 
 
 def _study_uid(folder: Path) -> str | None:

@@ -1,4 +1,5 @@
-"""Evaluation results as files: grader metrics (``metrics.json``, ``metrics.md``), localiser
+"""Evaluation results as files: grader metrics (``metrics.json``, ``metrics.md``), a comparison of
+several graders (``comparison.json``, ``comparison.md``), localiser
 metrics and contact sheets, hotspot metrics (``hotspot_metrics.json``/``.md``) and the real-disc
 hotspot sheet."""
 from __future__ import annotations
@@ -58,6 +59,41 @@ def _results_table(results: dict) -> list[str]:
 def write_evaluation(metrics: dict, folder: Path) -> None:
     (folder / "metrics.json").write_text(json.dumps(metrics, indent=1))
     (folder / "metrics.md").write_text(evaluation_table(metrics))
+
+
+def comparison_table(comparison: dict) -> str:
+    """Per task: each model's average per-class accuracy with its interval, and each later model's
+    paired difference from the first (``*`` where its interval excludes zero)."""
+    models = comparison["models"]
+    reference = comparison["reference"]
+    first = models[reference]
+    lines = [(f"{first['discs']} discs of {first['patients']} patients, TTA {'on' if comparison['tta'] else 'off'}; "
+              "average per-class accuracy % (95 % interval of 1000 patient bootstraps); Δ: paired difference from "
+              f"`{reference}` in points (its interval; * when it excludes 0)"), "",
+             "| task | " + " | ".join(f"`{name}`" for name in models) + " |", "|---|" + "---|" * len(models)]
+    for task, m in first["tasks"].items():
+        if m["n"] == 0:
+            continue
+        cells = []
+        for name, results in models.items():
+            t = results["tasks"][task]
+            cell = f"{100 * t['average_class_accuracy']:.1f} ({_ci(t['accuracy_ci95'])})"
+            if name != reference:
+                d = comparison["differences"][task][name]
+                cell += (f"; Δ {100 * d['difference']:+.1f} ({100 * d['ci95'][0]:+.1f} to {100 * d['ci95'][1]:+.1f})"
+                         + ("*" if d["outside_zero"] else ""))
+            cells.append(cell)
+        lines.append(f"| {task} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def write_comparison(comparison: dict, folder: Path) -> None:
+    """``comparison.json``/``.md`` and each model's own ``<name>/metrics.json``/``.md``."""
+    (folder / "comparison.json").write_text(json.dumps(comparison, indent=1))
+    (folder / "comparison.md").write_text(comparison_table(comparison))
+    for name, metrics in comparison["models"].items():
+        (folder / name).mkdir()
+        write_evaluation(metrics, folder / name)
 
 
 def hotspot_table(metrics: dict) -> str:

@@ -5,6 +5,7 @@ import csv
 import json
 from dataclasses import fields
 from pathlib import Path
+from typing import Sequence
 
 from spinecore.grade.grader import Gradings
 from spinecore.grade.schemes import GradingScheme
@@ -81,11 +82,22 @@ def write_gradings_json(gradings: Gradings, spine: Spine, path: Path) -> Path:
     return path
 
 
+def streams_text(streams: Sequence[str]) -> str:
+    """A disc's streams as one cell of text, e.g. ``"t2 + t1"``."""
+    return " + ".join(streams)
+
+
 def streams_note(gradings: Gradings) -> str:
     """What the grades rest on, e.g. ``"streams: t2 + t1"`` or ``"streams: t2 + t1 (L1-L2: t2)"``."""
     common = max((d.streams for d in gradings.discs), key=len, default=("t2",))
-    exceptions = [f"{d.level}: {' + '.join(d.streams)}" for d in gradings.discs if d.streams != common]
-    return f"streams: {' + '.join(common)}" + (f" ({'; '.join(exceptions)})" if exceptions else "")
+    exceptions = [f"{d.level}: {streams_text(d.streams)}" for d in gradings.discs if d.streams != common]
+    return f"streams: {streams_text(common)}" + (f" ({'; '.join(exceptions)})" if exceptions else "")
+
+
+def unused_streams_note(model_streams: Sequence[str], unused: Sequence[str]) -> str:
+    """``" (the model reads t2: t1 not used)"`` for streams given to a run that its model does not
+    read (:attr:`spinecore.pipeline.Analysis.unused_streams`), ``""`` when there are none."""
+    return f" (the model reads {'+'.join(model_streams)}: {' and '.join(unused)} not used)" if unused else ""
 
 
 def write_grading_overview(series: Series, spine: Spine, gradings: Gradings, path: Path) -> Path:

@@ -1,23 +1,36 @@
-"""The module's logic without Qt: volume node → spinecore → nodes in the scene. Usable from the
+"""The module's logic without Qt: volume nodes → spinecore → nodes in the scene. Usable from the
 Python console, batch scripts and tests (with ``slicer-core``).
 
-The work is split so a GUI can keep responsive: :meth:`SpineNetRunner.series` and
+The work is split so a GUI can keep responsive: :meth:`SpineNetRunner.inputs` and
 :meth:`SpineNetRunner.show` touch the scene (main thread); :meth:`SpineNetRunner.analyse` is
 pure spinecore and may run in a worker thread.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Sequence
 
 from spinecore.grade import Grader
 from spinecore.io.series import Series
 from spinecore.localise import Localiser
 from spinecore.pipeline import Analysis, Progress, analyse
+from spinecore.report.gradings import streams_note, unused_streams_note
 from spinecore.saliency import Method
 
 from SpineNetLib.bridge import series_from_volume_node
 from SpineNetLib.outputs import SpineNetOutputs, show_analysis
 from SpineNetLib.parameters import SpineNetParameters
+
+
+@dataclass(frozen=True)
+class SpineNetInputs:
+    """The series of one run: the sagittal ``series`` that is localised, graded and shown, and the
+    same patient's optional sagittal ``t1`` and ``axials`` for a grader that reads them."""
+
+    series: Series
+    t1: Series | None = None
+    axials: tuple[Series, ...] = ()
 
 
 class SpineNetRunner:
@@ -38,23 +51,37 @@ class SpineNetRunner:
         return self._graders[path]
 
     @staticmethod
-    def series(volume_node) -> Series:
-        """The node's voxels and geometry as a spinecore series (main thread)."""
-        return series_from_volume_node(volume_node)
+    def inputs(volume_node, t1_node=None, axial_nodes: Sequence = ()) -> SpineNetInputs:
+        """The nodes' voxels and geometry as spinecore series (main thread): the sagittal scan, its
+        optional sagittal T1 and axial volume nodes."""
+        return SpineNetInputs(series_from_volume_node(volume_node),
+                              None if t1_node is None else series_from_volume_node(t1_node),
+                              tuple(series_from_volume_node(node) for node in axial_nodes))
 
-    def analyse(self, series: Series, parameters: SpineNetParameters, progress: Progress | None = None) -> Analysis:
-        """The spinecore pipeline on ``series`` (no scene access: safe in a worker thread)."""
-        return analyse(series, self.localiser(parameters.localiser_model), self.grader(parameters.grader_model),
+    def analyse(self, inputs: SpineNetInputs, parameters: SpineNetParameters,
+                progress: Progress | None = None) -> Analysis:
+        """The spinecore pipeline on ``inputs`` (no scene access: safe in a worker thread). A T1 or
+        axial series the grader does not read is not used (:meth:`summary` says so); one the grader
+        reads that does not match the sagittal scan raises :class:`~spinecore.errors.StreamError`."""
+        return analyse(inputs.series, self.localiser(parameters.localiser_model), self.grader(parameters.grader_model),
                        tta=parameters.tta, hotspot_tasks=parameters.hotspot_tasks, method=Method(parameters.method),
-                       augmentations=parameters.augmentations, progress=progress)
+                       augmentations=parameters.augmentations, progress=progress, t1=inputs.t1, axials=inputs.axials)
+
+    def summary(self, analysis: Analysis, parameters: SpineNetParameters) -> str:
+        """One line for the status and the log: the graded discs, the streams their grades rest on
+        and the given streams the grader does not read, e.g. ``graded L4-L5, L5-S1; streams: t2
+        (the model reads t2: t1 not used)``."""
+        graded = ", ".join(d.level for d in analysis.gradings.discs) or "no discs"
+        unused = unused_streams_note(self.grader(parameters.grader_model).streams, analysis.unused_streams)
+        return f"graded {graded}; {streams_note(analysis.gradings)}{unused}"
 
     def show(self, volume_node, analysis: Analysis, parameters: SpineNetParameters) -> SpineNetOutputs:
         """Put ``analysis`` into the node's scene, replacing its earlier outputs (main thread)."""
         return show_analysis(volume_node.GetScene(), volume_node, analysis, parameters.all_slices)
 
-    def run(self, volume_node, parameters: SpineNetParameters | None = None,
-            progress: Progress | None = None) -> tuple[Analysis, SpineNetOutputs]:
-        """All three steps, synchronously."""
+    def run(self, volume_node, parameters: SpineNetParameters | None = None, progress: Progress | None = None,
+            t1_node=None, axial_nodes: Sequence = ()) -> tuple[Analysis, SpineNetOutputs]:
+        """All three steps, synchronously, with the optional sagittal T1 and axial volume nodes."""
         parameters = parameters or SpineNetParameters()
-        analysis = self.analyse(self.series(volume_node), parameters, progress)
+        analysis = self.analyse(self.inputs(volume_node, t1_node, axial_nodes), parameters, progress)
         return analysis, self.show(volume_node, analysis, parameters)

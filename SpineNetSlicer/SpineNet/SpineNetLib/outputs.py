@@ -13,7 +13,7 @@ import numpy as np
 from spinecore.levels import level_colour
 from spinecore.localise import CORNER_NAMES, Spine, structure_masks
 from spinecore.pipeline import Analysis
-from spinecore.report.gradings import disc_rows, grading_columns
+from spinecore.report.gradings import disc_rows, grading_columns, streams_text
 from spinecore.saliency.settings import HEATMAP_SHOWN_FROM
 
 from SpineNetLib.bridge import add_volume_node, ijk_to_ras_of, lps_to_ras, node_geometry, to_node_grid, vtk_matrix
@@ -21,6 +21,7 @@ from SpineNetLib.bridge import add_volume_node, ijk_to_ras_of, lps_to_ras, node_
 INPUT_ATTRIBUTE = "SpineNet.InputVolume"
 ROLE_ATTRIBUTE = "SpineNet.Role"
 HEATMAP_COLOURS = "vtkMRMLColorTableNodeIron"
+STREAMS_COLUMN = "streams"  # the gradings table's column of each disc's streams
 
 
 @dataclass
@@ -144,7 +145,9 @@ def add_heatmap_volumes(scene, input_node, analysis: Analysis) -> dict:
 
 def add_gradings_table(scene, input_node, analysis: Analysis):
     """The gradings with the columns of spinecore's ``gradings.csv`` (:func:`grading_columns`):
-    level, QC flags, disc measurements, one integer column per task, then ``<task>_confidence``."""
+    level, QC flags, disc measurements, one integer column per task, then ``<task>_confidence``;
+    last :data:`STREAMS_COLUMN`, the streams each disc's grades rest on (``t2 + t1``, as
+    ``gradings.json`` lists them)."""
     import vtk
 
     node = _tag(scene.AddNewNodeByClass("vtkMRMLTableNode", f"{input_node.GetName()} SpineNet gradings"),
@@ -159,6 +162,11 @@ def add_gradings_table(scene, input_node, analysis: Analysis):
         for row in rows:
             column.InsertNextValue(float("nan") if row[name] is None else row[name])  # not measured
         table.AddColumn(column)
+    streams = vtk.vtkStringArray()
+    streams.SetName(STREAMS_COLUMN)
+    for disc in gradings.discs:
+        streams.InsertNextValue(streams_text(disc.streams))
+    table.AddColumn(streams)
     node.SetUseColumnTitleAsColumnHeader(True)
     node.SetAttribute("SpineNet.Model", gradings.model_id)
     node.SetAttribute("SpineNet.Scheme", gradings.scheme.name)
