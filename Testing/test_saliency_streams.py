@@ -150,3 +150,20 @@ def test_axial_hotspots_lie_in_the_axial_scans(tmp_path):
         heat = result.heatmap("herniation", "axial", scan)
         assert heat.shape == scan.shape and heat.max() > 0
         assert np.all(volume.to_scan_grid(maps["herniation"], scan.shape) <= heat + 1e-6)
+
+
+def test_excitation_of_a_3d_fused_grader_stops_at_conv1_of_each_sagittal_stream():
+    """Two streams run through the one 3-D sagittal tower: each gets its own Conv1 map (thesis
+    5.1.3), resized to its volume; the 2-D axial tower's map is at its input; a missing T1 has none."""
+    torch.manual_seed(0)
+    config = FusionConfig(compact([t.n_classes for t in GENODISC.tasks], dims=3), ("t2", "t1", "axial"), "fc6-concat")
+    net = FusionNet(config).eval()
+    g = np.random.default_rng(0)
+    volumes = {"t2": g.random((9, 112, 224)), "t1": g.random((9, 112, 224)), "axial": g.random((3, 224, 224))}
+    maps = stream_hotspots(net, volumes, {0: 1}, Method.EXCITATION, augmentations=1)
+    assert {s: m[0].shape for s, m in maps.items()} == {s: v.shape for s, v in volumes.items()}
+    # contrastive excitation conserves probability: the sagittal streams' positive parts are not both empty
+    assert maps["t2"][0].max() + maps["t1"][0].max() > 0 and maps["axial"][0].max() > 0
+    missing = stream_hotspots(net, {**volumes, "t1": np.zeros((9, 112, 224))}, {0: 1}, Method.EXCITATION,
+                              augmentations=1)
+    assert not missing["t1"][0].any() and missing["axial"][0].shape == (3, 224, 224)

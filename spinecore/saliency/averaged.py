@@ -35,7 +35,9 @@ def _excitation(net: GradingNet | FusionNet, x: dict[str, torch.Tensor], scores,
     tops = [h[task][-1] for h in (net.heads.values() if fused else [net.heads]) for task in tasks]
     three_d = (net.dims["sagittal"] if fused else net.config.dims) == 3
     stop_at = (net.towers["sagittal"] if fused else net.trunk)[0][0] if three_d else None
-    stopped = [s for s in (net.streams if fused else ("t2",)) if s in x and s in SAGITTAL] if three_d else []
+    # the streams through the 3-D tower, in the order it runs them (a missing, all-zero stream skips it)
+    stopped = [s for s in (net.streams if fused else ("t2",)) if s in SAGITTAL and s in x and bool(x[s].any())
+               ] if three_d else []
     maps = (excitation(net, x, scores, tops, stop_at, stopped) if fused
             else [{"t2": m} for m in excitation(net, x["t2"], scores, tops, stop_at)])
     return [{s: F.interpolate(m, size=x[s].shape[2:], mode="bilinear", align_corners=False) if s in stopped else m
