@@ -27,14 +27,15 @@ def test_analyse_grades_every_disc_and_composes_heatmaps_in_the_scan_grid(sample
                      progress=lambda f, m: reports.append((f, m)))
     assert [d.level for d in result.gradings.discs] == [d.level for d in result.spine.discs] == \
         [v.level for v in result.volumes]
-    assert result.hotspot_tasks == ["modic"] and set(result.hotspots) == {d.level for d in result.spine.discs}
+    assert result.hotspot_tasks == ["modic"] and set(result.hotspots) == {"t2"}  # a single-stream grader
+    assert set(result.hotspots["t2"]) == {d.level for d in result.spine.discs}
     fractions = [f for f, _ in reports]
     assert fractions == sorted(fractions) and fractions[0] == 0.0 and reports[-1] == (1.0, "done")
     heat = result.heatmap("modic")
     assert heat.shape == sample.shape and heat.max() == pytest.approx(1.0)
     # each disc's own map, put in the scan grid, never exceeds the composed one
     for volume in result.volumes:
-        own = volume.to_scan_grid(result.hotspots[volume.level]["modic"], sample.shape)
+        own = volume.to_scan_grid(result.hotspots["t2"][volume.level]["modic"], sample.shape)
         assert np.all(own <= heat + 1e-6)
     assert not result.heatmap("pfirrmann").any()
 

@@ -9,15 +9,32 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from spinecore.errors import SpineCoreError
+from spinecore.io.series import Plane
 from spinecore.saliency.settings import DEFAULT_AUGMENTATIONS
 
 
 @lru_cache(maxsize=2)
-def _phantom_series(n_slices: int):
-    """The benchmark scan: phantom seed 7's sagittal T2 with ``n_slices`` slices."""
+def _phantom_scans(n_slices: int, streams: tuple[str, ...] = ("t2",)):
+    """The benchmark study, phantom seed 7 with ``n_slices`` sagittal slices: its sagittal T2, its
+    sagittal T1 when ``streams`` has ``t1`` (else ``None``) and its axial stacks when it has ``axial``."""
     from spinecore.phantom import PhantomSpec, make_phantom
 
-    return make_phantom(PhantomSpec(seed=7, n_slices=n_slices, t1=False, axial=False)).get("sag_t2").to_series("phantom-7")
+    study = make_phantom(PhantomSpec(seed=7, n_slices=n_slices, t1="t1" in streams, axial="axial" in streams))
+    t1 = study.get("sag_t1").to_series("phantom-7-t1") if "t1" in streams else None
+    axials = [s.to_series(f"phantom-7-{s.name}") for s in study.series if s.plane is Plane.AXIAL]
+    return study.get("sag_t2").to_series("phantom-7"), t1, axials
+
+
+def stream_grader(model: Path | None, streams: tuple[str, ...]):
+    """The grader of ``model`` (default: the bundled one); it must read every one of ``streams``."""
+    from spinecore.grade import Grader
+
+    grader = Grader.load(model)
+    if set(streams) - set(grader.streams):
+        raise SpineCoreError(model, f"the grader reads {'+'.join(grader.streams)}: benching {'+'.join(streams)} needs "
+                                    "a model that reads them (--grader FUSED.pt, e.g. from spinecore train --streams)")
+    return grader
 
 
 def _timed(run, repeats: int) -> tuple[object, dict]:
@@ -46,7 +63,7 @@ def bench_localise(model: Path | None = None, n_slices: int = 15, repeats: int =
     from spinecore.localise import Localiser
 
     torch.set_num_threads(threads)
-    series = _phantom_series(n_slices)
+    series = _phantom_scans(n_slices)[0]
     localiser = Localiser.load(model)
     spine, timing = _timed(lambda: localiser(series), repeats)
     return {"task": "localise", "threads": threads, "shape": list(series.shape),
@@ -54,43 +71,51 @@ def bench_localise(model: Path | None = None, n_slices: int = 15, repeats: int =
 
 
 def bench_grade(model: Path | None = None, localiser_model: Path | None = None, n_slices: int = 15, repeats: int = 5,
-                threads: int = 2) -> dict:
+                threads: int = 2, streams: tuple[str, ...] = ("t2",)) -> dict:
     """Wall time of grading a whole phantom study as ``spinecore grade`` does (localisation, disc
-    extraction, 54-view TTA; files excluded) and the process's peak resident memory."""
+    extraction of every one of ``streams``, 54-view TTA; files excluded) and the process's peak
+    resident memory. ``streams`` beyond ``t2`` need a ``model`` that reads them."""
     import resource
 
-    from spinecore.grade import Grader
     from spinecore.localise import Localiser
+    from spinecore.pipeline import analyse
 
     torch.set_num_threads(threads)
-    series = _phantom_series(n_slices)
-    localiser, grader = Localiser.load(localiser_model), Grader.load(model)
-    gradings, timing = _timed(lambda: grader(series, localiser(series), tta=True), repeats)
-    return {"task": "grade (localise + extract + 54-view TTA)", "threads": threads, "shape": list(series.shape),
-            "discs": len(gradings.discs), **timing,
+    series, t1, axials = _phantom_scans(n_slices, streams)
+    localiser, grader = Localiser.load(localiser_model), stream_grader(model, streams)
+    result, timing = _timed(lambda: analyse(series, localiser, grader, tta=True, t1=t1, axials=axials), repeats)
+    return {"task": "grade (localise + extract + 54-view TTA)", "streams": "+".join(streams), "threads": threads,
+            "shape": list(series.shape), "discs": len(result.gradings.discs),
+            "discs_per_stream": {s: len(result.stream_volumes(s)) for s in streams}, **timing,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
 
 
 def bench_hotspots(model: Path | None = None, localiser_model: Path | None = None,
-                   augmentations: int = DEFAULT_AUGMENTATIONS, threads: int = 2) -> dict:
-    """Wall time of the hotspots of every task of one phantom disc (L4-L5) per saliency method."""
-    from spinecore.extract import disc_volume
-    from spinecore.grade import Grader
+                   augmentations: int = DEFAULT_AUGMENTATIONS, threads: int = 2,
+                   streams: tuple[str, ...] = ("t2",)) -> dict:
+    """Wall time of the hotspots of every task of one phantom disc (L4-L5) in each of ``streams``
+    per saliency method."""
+    from spinecore.extract import axial_disc_volumes, disc_volume, t1_disc_volumes
     from spinecore.localise import Localiser
-    from spinecore.saliency import Method, hotspots
+    from spinecore.saliency import Method, stream_hotspots
 
     torch.set_num_threads(threads)
-    series = _phantom_series(15)
-    volume = disc_volume(series, Localiser.load(localiser_model)(series), "L4-L5")
-    grader = Grader.load(model)
+    series, t1, axials = _phantom_scans(15, streams)
+    spine = Localiser.load(localiser_model)(series)
+    volumes = {"t2": disc_volume(series, spine, "L4-L5")}
+    if t1 is not None:
+        volumes["t1"] = t1_disc_volumes(t1, [volumes["t2"]], spine, series)["L4-L5"]
+    if axials:
+        volumes["axial"] = axial_disc_volumes(axials, spine, ["L4-L5"], series)["L4-L5"]
+    grader = stream_grader(model, streams)
     classes = {n: 1 if t.n_classes == 2 else 0 for n, t in enumerate(grader.scheme.tasks)}
     seconds = {}
     for method in Method:
         start = time.perf_counter()
-        hotspots(grader.net, volume.array, classes, method, augmentations)
+        stream_hotspots(grader.net, {s: v.array for s, v in volumes.items()}, classes, method, augmentations)
         seconds[method.value] = round(time.perf_counter() - start, 2)
     return {"task": f"hotspots of all {len(classes)} tasks of one disc, {augmentations} augmentations",
-            "threads": threads, "seconds": seconds}
+            "streams": "+".join(streams), "threads": threads, "seconds": seconds}
 
 
 def bench_cohort(n_studies: int, workers: tuple[int, ...] = (1, 2), n_slices: int = 15, tta: bool = True,

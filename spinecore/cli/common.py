@@ -120,7 +120,8 @@ def hotspots(parser: argparse.ArgumentParser) -> None:
     :func:`hotspot_options`."""
     parser.add_argument("--hotspots", nargs="?", const=ALL_TASKS, default=NO_TASKS, metavar="TASKS",
                         help="also write evidence hotspots (hotspots/<level>_<task>.nii.gz in the scan grid, "
-                             f"<level>.png) of TASKS: comma-separated task names, or {ALL_TASKS} (the default "
+                             "<level>.png; a multi-stream model also <level>_<task>_t1.nii.gz in the T1's grid, "
+                             f"_axial likewise) of TASKS: comma-separated task names, or {ALL_TASKS} (the default "
                              "when TASKS is left out)")
     hotspot_options("saliency method for --hotspots (default %(default)s)")(parser)
 

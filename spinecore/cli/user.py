@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 from spinecore.cli.common import (Commands, any_study, hotspots, model, option, out, positive_int, read_sagittal,
-                                  read_study, sagittal_study)
+                                  read_study, sagittal_study, streams_list)
 from spinecore.io import companion_series
 from spinecore.io.series import Weighting
 
@@ -126,9 +126,13 @@ def run_extract(args: argparse.Namespace) -> int:
                  help="instead: studies per hour of spinecore batch on N phantom studies with 1 and 2 workers"),
           option("--serve", type=positive_int, metavar="N",
                  help="instead: load check of spinecore serve: N concurrent uploads, time to result, peak memory"),
-          option("--jobs", type=positive_int, default=1, help="with --serve: the server's --jobs (default %(default)s)"))
+          option("--jobs", type=positive_int, default=1,
+                 help="with --serve: the server's --jobs (default %(default)s)"),
+          option("--streams", type=streams_list, default=("t2",),
+                 help="grading and hotspots: the streams of the phantom study, comma-separated, e.g. t2,t1 (default "
+                      "t2; more than t2 needs a --grader that reads them)"))
 def run_bench(args: argparse.Namespace) -> int:
-    from spinecore.bench import bench_cohort, bench_grade, bench_hotspots, bench_localise
+    from spinecore.bench import bench_cohort, bench_grade, bench_hotspots, bench_localise, stream_grader
 
     if args.serve:
         from spinecore.serve.loadcheck import load_check
@@ -137,8 +141,10 @@ def run_bench(args: argparse.Namespace) -> int:
     elif args.cohort:
         results = [bench_cohort(args.cohort, n_slices=args.slices, localiser_model=args.model, model=args.grader)]
     else:
+        stream_grader(args.grader, args.streams)  # a grader that cannot read the streams: an error before any work
         results = [bench_localise(args.model, n_slices=args.slices, repeats=args.repeats),
-                   bench_grade(args.grader, args.model, n_slices=args.slices, repeats=args.repeats),
-                   bench_hotspots(args.grader, args.model)]
+                   bench_grade(args.grader, args.model, n_slices=args.slices, repeats=args.repeats,
+                               streams=args.streams),
+                   bench_hotspots(args.grader, args.model, streams=args.streams)]
     print(json.dumps(results, indent=1))
     return 0

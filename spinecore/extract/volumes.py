@@ -27,6 +27,8 @@ VERTEBRA_SHAPE = (SLICES, 224, 224)
 DISC_WIDTH_PER_ENDPLATE = 1.8
 #: Vertebra volume side as a multiple of the body's larger dimension.
 VERTEBRA_SIDE_PER_SIZE = 1.6
+#: Volume coordinates this close to a voxel count as on it (rounding error of the index maps).
+ON_GRID = 1e-6
 
 
 @dataclass(frozen=True)
@@ -57,25 +59,26 @@ class StructureVolume:
 
     def to_scan_grid(self, values: np.ndarray, scan_shape: tuple[int, int, int]) -> np.ndarray:
         """Resample per-voxel ``values`` of this volume (e.g. a hotspot map) into the scan's voxel
-        grid (bilinear within each slice; 0 outside the volume)."""
+        grid ``(slice, row, column)``: trilinear, 0 outside the volume and on its absent slices.
+        ``to_scan`` may be any affine (a T1 volume cut in the T2's frame lies obliquely in the T1's
+        grid); a volume cut along the scan's own slices lands bilinearly on one scan slice per
+        volume slice."""
         out = np.zeros(scan_shape, np.float32)
-        plane = self.to_scan[1:3, 1:3]
-        inverse = np.linalg.inv(plane)
-        rows, cols = self.array.shape[1:]
-        corners = np.array([[0, 0], [0, cols - 1], [rows - 1, 0], [rows - 1, cols - 1]], float)
-        footprint = corners @ plane.T + self.to_scan[1:3, 3]
-        lo = np.clip(np.floor(footprint.min(0)).astype(int), 0, None)
-        hi = np.minimum(np.ceil(footprint.max(0)).astype(int) + 1, scan_shape[1:])
+        corners = np.array(np.meshgrid(*[(0, n - 1) for n in self.array.shape], indexing="ij")).reshape(3, -1).T
+        footprint = self.scan_index(corners)
+        lo = np.clip(np.floor(footprint.min(0) - ON_GRID).astype(int), 0, None)
+        hi = np.minimum(np.ceil(footprint.max(0) + ON_GRID).astype(int) + 1, scan_shape)
         if np.any(hi <= lo):
             return out
-        jj, ii = np.mgrid[lo[0]:hi[0], lo[1]:hi[1]]
-        source = inverse @ (np.stack([jj.ravel(), ii.ravel()]).astype(float) - self.to_scan[1:3, 3:4])
-        for s in np.flatnonzero(self.present):
-            k = int(round(self.to_scan[0, 0] * s + self.to_scan[0, 3]))
-            sampled = ndimage.map_coordinates(values[s], source, order=1, mode="constant", cval=0.0)
-            out[k, lo[0]:hi[0], lo[1]:hi[1]] = sampled.reshape(jj.shape)
+        scan = np.mgrid[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]].reshape(3, -1)
+        inverse = np.linalg.inv(self.to_scan)
+        source = inverse[:3, :3] @ scan + inverse[:3, 3:4]
+        snapped = np.round(source)
+        source = np.where(np.abs(source - snapped) < ON_GRID, snapped, source)  # exact voxels stay inside
+        shown = np.where(self.present[:, None, None], values, 0.0).astype(np.float32)
+        sampled = ndimage.map_coordinates(shown, source, order=1, mode="constant", cval=0.0)
+        out[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = sampled.reshape(hi - lo)
         return out
-
 
 
 def in_plane_frame(series: Series, centre_vox: np.ndarray, across_mm: np.ndarray, pixel_mm: float,

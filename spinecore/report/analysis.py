@@ -43,8 +43,7 @@ def write_analysis(analysis: Analysis, out: Path, dicom_out: bool = False) -> No
         write_vertebrae_json(analysis.spine, stage / "vertebrae.json")
         write_grading_overview(analysis.series, analysis.spine, analysis.gradings, stage / "overview.png")
         if analysis.hotspots:
-            write_hotspots(analysis.series, list(analysis.volumes), analysis.hotspots, stage / HOTSPOTS_FOLDER,
-                           analysis.method.value)
+            write_hotspots(analysis, stage / HOTSPOTS_FOLDER)
         if dicom_out:
             from spinecore.report.dicom import write_dicom  # highdicom: an optional dependency
 

@@ -2,6 +2,7 @@
 
 >>> from spinecore.saliency import Method, hotspots
 >>> maps = hotspots(grader.net, volume.array, {0: 2}, Method.EXCITATION)   # doctest: +SKIP
+>>> maps = stream_hotspots(fused.net, {"t2": t2.array, "t1": t1.array}, {0: 2})["t1"]   # doctest: +SKIP
 
 Names and defaults (:mod:`~spinecore.saliency.settings`) import without torch; the rest loads on
 first use.
@@ -12,7 +13,7 @@ from spinecore.saliency.settings import (DEFAULT_AUGMENTATIONS, DEFAULT_METHOD, 
                                          Method)
 
 _LAZY = {"hotspot_boxes": "boxes", "volume_iou": "boxes", "whole_volume_boxes": "boxes",
-         "hotspots": "averaged", "scan_heatmap": "averaged",
+         "hotspots": "averaged", "scan_heatmap": "averaged", "stream_hotspots": "averaged",
          "backprop": "methods", "excitation": "methods", "guided": "methods"}
 
 __all__ = ["DEFAULT_AUGMENTATIONS", "DEFAULT_METHOD", "HEATMAP_OPACITY", "HEATMAP_SHOWN_FROM", "Method", *_LAZY]

@@ -1,10 +1,12 @@
 """Saliency of class scores with respect to the input volume (thesis 5.1).
 
 All three methods work on any ``torch.nn`` model through forward hooks on its own layers (the
-model is never edited). Each takes a list of ``scores`` (callables mapping the model's output to
-one value per sample), runs one forward pass and one backward pass per score, and returns one
-non-negative map per score with the input's shape: one map per input slice for disc volumes
-``(N, 9, 112, 224)`` (eq. 5.4).
+model is never edited). Each takes the input ``x`` (a tensor, or a dict ``stream → tensor`` for a
+multi-stream model, which is then called with the dict), a list of ``scores`` (callables mapping
+the model's output to one value per sample), runs one forward pass and one backward pass per score,
+and returns one non-negative map per score with the input's shape (a dict of maps for a dict
+input; an input the scores do not depend on gets a zero map): one map per input slice for disc
+volumes ``(N, 9, 112, 224)`` (eq. 5.4).
 
 * ``backprop`` (Simonyan et al. 2014): ``|∂score/∂x|``.
 * ``guided`` (Springenberg et al. 2015): ReLUs pass back only positive gradients at positive
@@ -28,6 +30,8 @@ from torch import nn
 
 EPS = 1e-6  # guards W⁺x ≈ 0; smaller values let single voxels blow up
 Score = Callable[[object], torch.Tensor]
+#: A model's input: one tensor, or one per stream.
+Inputs = torch.Tensor | dict[str, torch.Tensor]
 
 
 class _GuidedReLU(torch.autograd.Function):
@@ -99,30 +103,51 @@ def _hooks(model: nn.Module, hook_for: Callable[[nn.Module], Callable | None]):
             h.remove()
 
 
-def _input_gradients(model, x, scores: Sequence[Score], hook_for) -> list[torch.Tensor]:
-    inputs = x.detach().clone().requires_grad_(True)
+def _leaves(x: Inputs) -> Inputs:
+    """Copies of the input tensor(s) that record gradients."""
+    if isinstance(x, dict):
+        return {k: v.detach().clone().requires_grad_(True) for k, v in x.items()}
+    return x.detach().clone().requires_grad_(True)
+
+
+def _gradients(y: torch.Tensor, targets: Inputs) -> Inputs:
+    """``∂y/∂targets`` in the targets' structure; zero for a target ``y`` does not depend on."""
+    if not isinstance(targets, dict):
+        return _gradients(y, {None: targets})[None]
+    found = torch.autograd.grad(y, list(targets.values()), retain_graph=True, allow_unused=True)
+    return {k: torch.zeros_like(t) if g is None else g for (k, t), g in zip(targets.items(), found)}
+
+
+def _each(maps: Inputs, f: Callable[[torch.Tensor], torch.Tensor]) -> Inputs:
+    return {k: f(m) for k, m in maps.items()} if isinstance(maps, dict) else f(maps)
+
+
+def _input_gradients(model, x: Inputs, scores: Sequence[Score], hook_for) -> list[Inputs]:
+    inputs = _leaves(x)
     with torch.enable_grad(), _hooks(model, hook_for):
         outputs = model(inputs)
-        return [torch.autograd.grad(score(outputs).sum(), inputs, retain_graph=True)[0] for score in scores]
+        return [_gradients(score(outputs).sum(), inputs) for score in scores]
 
 
-def backprop(model: nn.Module, x: torch.Tensor, scores: Sequence[Score]) -> list[torch.Tensor]:
-    return [g.abs() for g in _input_gradients(model, x, scores, lambda m: None)]
+def backprop(model: nn.Module, x: Inputs, scores: Sequence[Score]) -> list[Inputs]:
+    return [_each(g, torch.abs) for g in _input_gradients(model, x, scores, lambda m: None)]
 
 
-def guided(model: nn.Module, x: torch.Tensor, scores: Sequence[Score]) -> list[torch.Tensor]:
+def guided(model: nn.Module, x: Inputs, scores: Sequence[Score]) -> list[Inputs]:
     def hook_for(m):
         return (lambda mod, inp, out: _GuidedReLU.apply(out)) if isinstance(m, nn.ReLU) else None
 
-    return [g.abs() for g in _input_gradients(model, x, scores, hook_for)]
+    return [_each(g, torch.abs) for g in _input_gradients(model, x, scores, hook_for)]
 
 
-def excitation(model: nn.Module, x: torch.Tensor, scores: Sequence[Score], tops: Sequence[nn.Linear],
-               stop_at: nn.Module | None = None) -> list[torch.Tensor]:
-    """Contrastive excitation backprop; ``tops[i]`` is the last linear layer of ``scores[i]``.
-    Maps are taken at the input ``x`` (same shape), or at the output of ``stop_at`` summed over
-    its channels ``(N, *spatial)``."""
-    captured: dict[str, torch.Tensor] = {}
+def excitation(model: nn.Module, x: Inputs, scores: Sequence[Score], tops: Sequence[nn.Linear],
+               stop_at: nn.Module | None = None, stopped: Sequence[str] = ()) -> list[Inputs]:
+    """Contrastive excitation backprop; ``tops``: the last linear layers of the scores (each
+    score's unit there is contrasted with its dual). Maps are taken at the input ``x`` (same shape),
+    or at the output of ``stop_at`` summed over its channels ``(N, *spatial)``: for a tensor ``x``
+    at its one call; for a dict ``x``, the inputs ``stopped`` names (in the order the model calls
+    ``stop_at`` on them, e.g. two streams through one shared tower) at its calls, the others at the input."""
+    captured: list[torch.Tensor] = []
     top_ids = set(map(id, tops))
 
     def rule_hook(m):
@@ -140,17 +165,19 @@ def excitation(model: nn.Module, x: torch.Tensor, scores: Sequence[Score], tops:
 
         def capture(mod, inp, out):
             out = rule(mod, inp, out) if rule else out
-            captured["output"] = out
+            captured.append(out)
             return out
         return capture
 
-    inputs = x.detach().clone().requires_grad_(True)
+    single = not isinstance(x, dict)
+    inputs = _leaves({None: x} if single else x)
+    stopped = [None] if single and stop_at is not None else list(stopped)
     maps = []
     with torch.enable_grad(), _hooks(model, hook_for):
-        outputs = model(inputs)
-        target = captured.get("output", inputs)
+        outputs = model(inputs[None] if single else inputs)
+        targets = {k: captured[stopped.index(k)] if k in stopped else v for k, v in inputs.items()}
         for score in scores:
-            (p,) = torch.autograd.grad(score(outputs).sum(), target, retain_graph=True)
-            p = p.clamp(min=0)
-            maps.append(p if stop_at is None else p.sum(1))
+            found = _gradients(score(outputs).sum(), targets)
+            found = {k: p.clamp(min=0).sum(1) if k in stopped else p.clamp(min=0) for k, p in found.items()}
+            maps.append(found[None] if single else found)
     return maps
