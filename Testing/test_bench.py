@@ -25,7 +25,7 @@ def test_bench_grades_a_whole_study_with_its_t1(tmp_path):
     assert result["median_s"] > 0 and result["peak_rss_mb"] > 0
 
 
-@pytest.mark.parametrize("options, reason", [(["--streams", "t2,t1"], "the grader reads t2: benching t2+t1 needs"),
+@pytest.mark.parametrize("options, reason", [(["--streams", "t2,axial"], "the grader reads t2: benching t2+axial needs"),
                                              (["--streams", "t1"], "t2 first")])
 def test_bench_refuses_streams_its_grader_cannot_read(options, reason):
     result = run_cli("bench", "--repeats", 1, *options)

@@ -1,5 +1,7 @@
 """Multi-stream grading (thesis 6.1.2, 6.2.2): fusion networks, missing streams, stream dropout,
 model files, manifests with other streams and training a fused model."""
+import shutil
+
 import numpy as np
 import pytest
 import torch
@@ -8,9 +10,11 @@ from spinecore.data.manifests import DiscSet, ManifestRow, build_disc_set, read_
 from spinecore.extract import disc_volumes, t1_disc_volumes
 from spinecore.grade import GENODISC, SPIDER, Grader, compact, load_grader_net
 from spinecore.grade.fusion import FusionConfig, FusionNet, drop_streams
+from spinecore.grade.grader import BUNDLED_T1T2, default_grader_path
 from spinecore.grade.loss import MISSING
-from spinecore.models import TrainedModel, save_model
+from spinecore.models import TrainedModel, default_model_path, save_model
 from spinecore.phantom import PhantomSpec, make_phantom
+from spinecore.pipeline import analyse
 from spinecore.streams import FUSIONS
 from spinecore.train.grading import GradingTraining, train_grading_model
 
@@ -223,8 +227,13 @@ def test_grade_with_separate_t1_file(phantom_dir, fused_models, tmp_path):
     streams = _streams(tmp_path / "fused")
     assert streams and all(s == ["t2", "t1"] for s in streams.values())
     assert "streams: t2 + t1" in result.stdout
+    # by default a study with a T1 is graded by the bundled T1 + T2 grader
+    result = run_cli("grade", t2, "--t1", t1, "--out", tmp_path / "default", "--no-tta")
+    assert result.returncode == 0, result.stderr
+    assert all(s == ["t2", "t1"] for s in _streams(tmp_path / "default").values()) and "not used" not in result.stdout
     # the bundled T2 model grades the T2 only, and says so: no fake fusion
-    result = run_cli("grade", t2, "--t1", t1, "--out", tmp_path / "plain", "--no-tta")
+    result = run_cli("grade", t2, "--t1", t1, "--model", default_model_path("grader"), "--out", tmp_path / "plain",
+                     "--no-tta")
     assert result.returncode == 0, result.stderr
     assert all(s == ["t2"] for s in _streams(tmp_path / "plain").values()) and "t1 not used" in result.stdout
 
@@ -256,12 +265,48 @@ def test_grade_dicom_study_uses_its_t1_and_axial_series(phantom_dir, phantom_tru
         assert used == (["t2", "t1", "axial"] if level in axial_levels else ["t2", "t1"]), level
 
 
+def test_the_default_grader_of_a_study_with_a_t1_is_the_t1_t2_model_when_the_folder_has_one(fused_models, tmp_path,
+                                                                                              monkeypatch):
+    folder = tmp_path / "models"
+    folder.mkdir()
+    for kind in ("grader", "localiser"):
+        shutil.copy(default_model_path(kind), folder)
+    monkeypatch.setenv("SPINECORE_MODELS", str(folder))
+    study = make_phantom(PhantomSpec(seed=6, axial=False, n_slices=5))
+    t2, t1 = study.get("sag_t2").to_series("t2"), study.get("sag_t1").to_series("t1")
+    assert default_grader_path(t1=True) == folder / "grader.pt"  # no T1 + T2 model there: the T2 one
+    assert analyse(t2, tta=False, t1=t1).unused_streams == ("t1",)
+    shutil.copy(fused_models["t2", "t1"], folder / BUNDLED_T1T2)
+    assert default_grader_path(t1=True) == folder / BUNDLED_T1T2 and default_grader_path() == folder / "grader.pt"
+    with_t1 = analyse(t2, tta=False, t1=t1)
+    assert with_t1.gradings.model_streams == ("t2", "t1") and with_t1.gradings.model_id == "fused-t2+t1"
+    assert all(d.streams == ("t2", "t1") for d in with_t1.gradings.discs) and not with_t1.unused_streams
+    assert analyse(t2, tta=False).gradings.model_streams == ("t2",)
+
+
+def test_bundled_t1_t2_grader_is_small_documented_and_reads_both_sagittal_streams():
+    path = default_grader_path(t1=True)
+    assert path.name == BUNDLED_T1T2 and path.stat().st_size < 20e6
+    checkpoint = torch.load(path, weights_only=True)
+    command = checkpoint["metadata"]["command"]
+    assert command.startswith(("spinecore train ", "spinecore -v train ")) and "--streams t2,t1" in command
+    assert command in (REPO / "Resources" / "Models" / "grader_t1t2.md").read_text()
+    grader = Grader.load(t1=True)
+    assert grader.streams == ("t2", "t1") and grader.scheme == SPIDER and torch.all(grader.net.temperature > 0)
+
+
 @pytest.mark.skipif(not (REPO.parent / "shared" / "data" / "spider_midsag").is_dir(), reason="needs the shared SPIDER data")
 def test_spider_manifests_pair_each_t2_with_the_patients_t1():
-    from spinecore.data.spider import spider_manifests
+    from spinecore.data.spider import spider_manifests, validation_pairs
 
     rows = [r for part in spider_manifests(REPO.parent / "shared" / "data", SPIDER).values() for r in part]
     paired = [r for r in rows if r.scan_t1 is not None]
     assert len({r.patient for r in paired}) > 100
     assert all(r.scan.name == f"{r.patient}_t2.nii.gz" and r.scan_t1.name == f"{r.patient}_t1.nii.gz" for r in paired)
     assert all(r.scan_t1 is None for r in rows if not r.scan.name.endswith("_t2.nii.gz"))
+    validation = spider_manifests(REPO.parent / "shared" / "data", SPIDER)["validation"]
+    pairs = validation_pairs(validation)
+    assert pairs["validation_pairs"] == [r for r in validation if r.scan_t1 is not None] and pairs["validation_pairs"]
+    assert [(r.scan, r.level, r.labels) for r in pairs["validation_pairs_t2_only"]] == \
+        [(r.scan, r.level, r.labels) for r in pairs["validation_pairs"]]
+    assert all(r.scan_t1 is None for r in pairs["validation_pairs_t2_only"])

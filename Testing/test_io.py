@@ -213,3 +213,18 @@ def test_find_studies_tells_one_study_from_a_folder_of_studies(phantom_dir, tmp_
     (tmp_path / "empty").mkdir()
     with pytest.raises(InputError, match="empty"):
         find_studies(tmp_path / "empty")
+
+
+def test_a_study_s_own_t1_is_the_one_that_shares_the_t2_s_space():
+    import dataclasses
+
+    from spinecore.geometry import Geometry
+    from spinecore.io import Study, companion_series
+
+    phantom = make_phantom(PhantomSpec(seed=6, n_slices=3, axial=False))
+    t2, t1 = phantom.get("sag_t2").to_series("t2"), phantom.get("sag_t1").to_series("t1")
+    affine = t1.geometry.affine.copy()
+    affine[:3, 3] += (0.0, 0.0, 600.0)  # a whole-spine study's cervical T1: 60 cm higher
+    cervical = dataclasses.replace(t1, geometry=Geometry(affine, t1.geometry.shape), uid="cervical")
+    assert companion_series(Study("s", (t2, cervical, t1)), t2) == (t1, [])
+    assert companion_series(Study("s", (t2, cervical)), t2) == (None, [])  # nothing of the T2's space: no partner

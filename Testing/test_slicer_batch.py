@@ -47,10 +47,10 @@ def test_batch_grades_each_study_and_reports_the_broken_one(batch_run, cohort):
     errors = result.stderr.strip().splitlines()
     assert len(errors) == 1 and str(cohort / "broken.nii.gz") in errors[0] and "Traceback" not in result.stderr
     assert "2 of 3 studies graded" in result.stdout
-    # the bundled grader reads the T2 only: the phantom study's T1 and axial series are given, not used
+    # the phantom study has a T1: the bundled T1 + T2 grader reads it; its axial series are given, not used
     lines = {study: next(line for line in result.stdout.splitlines() if str(cohort / study) in line)
              for study in ("phantom", "sample.nii.gz")}
-    not_used = "streams: t2 (the model reads t2: t1 and axial not used)"
+    not_used = "streams: t2 + t1 (the model reads t2+t1: axial not used)"
     assert lines["phantom"].endswith(f"{not_used}; wrote {out / 'phantom'}")
     assert "streams: t2; wrote" in lines["sample.nii.gz"]
     for study in ("phantom", "sample"):

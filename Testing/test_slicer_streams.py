@@ -10,6 +10,7 @@ import sys
 
 import numpy as np
 import pytest
+import slicer
 import vtk
 
 from conftest import BATCH_SCRIPT
@@ -18,7 +19,7 @@ from spinecore.errors import SeriesNotFoundError, StreamError
 from spinecore.extract import t1_disc_volumes
 from spinecore.grade import GENODISC
 from spinecore.io import companion_series, load_study
-from spinecore.models import save_model
+from spinecore.models import default_model_path, save_model
 from spinecore.phantom import PhantomSpec, make_phantom
 from spinecore.train.grading import GradingTraining, train_grading_model
 from SpineNetLib.bridge import add_volume_node
@@ -84,7 +85,7 @@ def test_a_t1_node_on_its_own_grid_adds_the_t1_stream(scene, phantom, fused_mode
     assert len(levels) >= 5
     assert [d.streams for d in analysis.gradings.discs] == [("t2", "t1")] * len(levels)
     assert table_streams(outputs.table) == ["t2 + t1"] * len(levels)
-    assert runner.summary(analysis, settings) == f"graded {', '.join(levels)}; streams: t2 + t1"
+    assert runner.summary(analysis) == f"graded {', '.join(levels)}; streams: t2 + t1"
     # the node's IJK-to-RAS carried the T1's own pose: its disc volumes are the ones cut from the phantom's T1
     t1 = t1_disc_volumes(phantom.get("sag_t1").to_series("T1"), list(analysis.volumes), analysis.spine, analysis.series)
     assert sorted(analysis.others["t1"]) == sorted(levels)
@@ -110,14 +111,39 @@ def test_axial_nodes_add_the_axial_stream_where_they_hold_the_disc(scene, phanto
     assert table_streams(outputs.table) == [" + ".join(s) for s in expected]
 
 
+def test_heatmaps_come_per_stream_over_the_node_each_stream_was_read_from(scene, phantom, fused_model, runner):
+    nodes = nodes_of(scene, phantom)
+    axials = [node for name, node in nodes.items() if name.startswith("ax_t2_")]
+    settings = SpineNetParameters(grader_model=str(fused_model), tta=False, hotspot_tasks=("pfirrmann",),
+                                  augmentations=1)
+    analysis, outputs = runner.run(nodes["sag_t2"], settings, t1_node=nodes["sag_t1"], axial_nodes=axials)
+    over = {"pfirrmann": (nodes["sag_t2"], "t2", analysis.series), "pfirrmann_t1": (nodes["sag_t1"], "t1", analysis.t1)}
+    over |= {f"pfirrmann_axial{n}": (node, "axial", scan)
+             for n, (node, scan) in enumerate(zip(axials, analysis.scans("axial")), start=1)}
+    assert list(outputs.heatmaps) == list(over)  # the T2's first: the one the module shows over the input
+    for name, (source, stream, scan) in over.items():
+        heat_node = outputs.heatmaps[name]
+        assert heat_node.GetAttribute("SpineNet.Stream") == stream and heat_node.GetAttribute("SpineNet.Task") == "pfirrmann"
+        assert heat_node.GetImageData().GetDimensions() == source.GetImageData().GetDimensions(), name
+        source_ijk, heat_ijk = vtk.vtkMatrix4x4(), vtk.vtkMatrix4x4()
+        source.GetIJKToRASMatrix(source_ijk)
+        heat_node.GetIJKToRASMatrix(heat_ijk)
+        assert all(abs(source_ijk.GetElement(r, c) - heat_ijk.GetElement(r, c)) < 1e-6 for r in range(4) for c in range(4))
+        heat = slicer.util.arrayFromVolume(heat_node)
+        assert np.allclose(heat, analysis.heatmap("pfirrmann", stream, scan), atol=1e-6) and heat.max() > 0, name
+    # a re-run replaces them all, the other streams' too
+    _, again = runner.run(nodes["sag_t2"], settings, t1_node=nodes["sag_t1"], axial_nodes=axials)
+    assert sorted(n.GetID() for n in outputs_of(scene, nodes["sag_t2"])) == sorted(n.GetID() for n in again.nodes)
+
+
 def test_a_t2_model_grades_the_t2_and_says_the_others_were_not_used(scene, phantom, runner):
     nodes = nodes_of(scene, phantom)
-    settings = SpineNetParameters(tta=False)  # the bundled T2 grader
+    settings = SpineNetParameters(grader_model=str(default_model_path("grader")), tta=False)  # the bundled T2 grader
     analysis, outputs = runner.run(nodes["sag_t2"], settings, t1_node=nodes["sag_t1"],
                                    axial_nodes=[nodes["ax_t2_l4-l5"]])
     assert analysis.unused_streams == ("t1", "axial") and not analysis.others
     assert set(table_streams(outputs.table)) == {"t2"}
-    assert runner.summary(analysis, settings).endswith("; streams: t2 (the model reads t2: t1 and axial not used)")
+    assert runner.summary(analysis).endswith("; streams: t2 (the model reads t2: t1 and axial not used)")
 
 
 def test_a_t1_node_of_another_geometry_is_a_one_line_error_and_adds_nothing(scene, phantom, fused_model, runner):
@@ -143,8 +169,8 @@ def run_batch(*args) -> subprocess.CompletedProcess:
 
 def test_batch_grades_a_dicom_study_with_its_t1_and_axial_series(phantom_dir, phantom_truth, fused_model, tmp_path):
     out = tmp_path / "results"
-    result = run_batch("--input", phantom_dir / "dicom", "--output", out, "--model", fused_model, "--hotspots", "none",
-                       "--no-tta")
+    result = run_batch("--input", phantom_dir / "dicom", "--output", out, "--model", fused_model, "--hotspots",
+                       "pfirrmann", "--augmentations", "1", "--no-tta")
     assert result.returncode == 0, result.stderr
     assert "; streams: t2 + t1 + axial (" in result.stdout and "not used" not in result.stdout
     document = json.loads((out / "dicom" / "gradings.json").read_text())
@@ -153,11 +179,13 @@ def test_batch_grades_a_dicom_study_with_its_t1_and_axial_series(phantom_dir, ph
     for disc in document["discs"]:
         assert disc["streams"] == (list(STREAMS) if disc["level"] in axial else ["t2", "t1"]), disc["level"]
     scene = new_scene()
-    try:  # the scene holds the series the grades rest on: sagittal T2 and T1, the axial stacks
+    try:  # the scene holds the series the grades rest on (sagittal T2 and T1, the axial stacks) and a heatmap over each
         assert scene.ReadFromMRB(str(out / "dicom" / "scene.mrb"))
         volumes = {scene.GetNthNodeByClass(i, "vtkMRMLScalarVolumeNode").GetName()
                    for i in range(scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode"))}
-        assert len(volumes) == 2 + len(axial)
+        heatmaps = ["pfirrmann", "pfirrmann_t1", *(f"pfirrmann_axial{n}" for n in range(1, len(axial) + 1))]
+        assert len(volumes) == 2 + len(axial) + len(heatmaps)
+        assert all((out / "dicom" / f"heatmap_{name}.nrrd").is_file() for name in heatmaps)
         table = scene.GetFirstNodeByClass("vtkMRMLTableNode")
         assert table_streams(table) == [" + ".join(d["streams"]) for d in document["discs"]]
     finally:

@@ -27,10 +27,11 @@ def _phantom_scans(n_slices: int, streams: tuple[str, ...] = ("t2",)):
 
 
 def stream_grader(model: Path | None, streams: tuple[str, ...]):
-    """The grader of ``model`` (default: the bundled one); it must read every one of ``streams``."""
+    """The grader of ``model`` (default: the bundled one for ``streams``, as
+    :func:`~spinecore.grade.grader.default_grader_path` picks it); it must read every one of ``streams``."""
     from spinecore.grade import Grader
 
-    grader = Grader.load(model)
+    grader = Grader.load(model, t1="t1" in streams)
     if set(streams) - set(grader.streams):
         raise SpineCoreError(model, f"the grader reads {'+'.join(grader.streams)}: benching {'+'.join(streams)} needs "
                                     "a model that reads them (--grader FUSED.pt, e.g. from spinecore train --streams)")

@@ -117,11 +117,12 @@ def analyse(series: Series, localiser: Localiser | None = None, grader: Grader |
             hotspot_tasks: Sequence[str] = (), method: Method = DEFAULT_METHOD,
             augmentations: int = DEFAULT_AUGMENTATIONS, seed: int = 0, progress: Progress | None = None,
             t1: Series | None = None, axials: Sequence[Series] = ()) -> Analysis:
-    """Localise, extract and grade every disc of ``series`` (default models: the bundled ones) with
-    the same patient's sagittal ``t1`` and ``axials`` when the grader reads them, then compute
-    hotspots of the given grade for each of ``hotspot_tasks`` in every stream each disc was graded with."""
+    """Localise, extract and grade every disc of ``series`` (default models: the bundled ones, the
+    T1 + T2 grader when there is a ``t1``) with the same patient's sagittal ``t1`` and ``axials``
+    when the grader reads them, then compute hotspots of the given grade for each of ``hotspot_tasks``
+    in every stream each disc was graded with."""
     report = progress or (lambda fraction, message: None)
-    grader = grader or Grader.load()
+    grader = grader or Grader.load(t1=t1 is not None)
     _check_hotspots(grader, hotspot_tasks)
     report(0.0, "localising vertebrae")
     spine = (localiser or Localiser.load())(series)

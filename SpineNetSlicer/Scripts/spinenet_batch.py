@@ -5,10 +5,12 @@
 
 ``--input`` is one study (a volume file, a DICOM zip, file or folder) or a folder of studies
 (see ``spinecore.io.find_studies``). Each study gets ``DIR/<study>/`` with
-``structures.seg.nrrd``, ``quadrilaterals/*.mrk.json``, ``heatmap_<task>.nrrd``, ``gradings.csv``,
+``structures.seg.nrrd``, ``quadrilaterals/*.mrk.json``, ``heatmap_<task>.nrrd`` (and, for a
+fused grader, ``heatmap_<task>_t1.nrrd`` / ``heatmap_<task>_axial<n>.nrrd`` over those scans), ``gradings.csv``,
 ``scene.mrb``, ``gradings.json``, ``vertebrae.json`` and ``overview.png``, or nothing if it fails.
 A study's sagittal T1 and axial series (or, for a single study, ``--t1`` / ``--axial``) go to the
-grader with its sagittal scan, as in ``spinecore grade``; a grader that does not read them says so.
+grader with its sagittal scan, as in ``spinecore grade`` (by default the bundled T1 + T2 grader when
+there is a T1); a grader that does not read them says so.
 A study that cannot be read is reported in one line and skipped; the exit code is then 1. The
 first line printed names the spinecore that grades (version and folder).
 """
@@ -43,7 +45,8 @@ def parse(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="spinenet_batch.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--input", type=Path, required=True, help="a study, or a folder of studies")
     parser.add_argument("--output", type=Path, required=True, help="results folder (one subfolder per study)")
-    parser.add_argument("--model", default="", help="grader model file (default: the bundled one)")
+    parser.add_argument("--model", default="", help="grader model file (default: the bundled T2 grader, or "
+                        "the bundled T1 + T2 grader for a study with a sagittal T1)")
     parser.add_argument("--localiser", default="", help="localiser model file (default: the bundled one)")
     parser.add_argument("--weighting", choices=[w.value for w in Weighting], default="T2",
                         help="preferred sagittal weighting (default T2; any sagittal series if absent)")
@@ -96,7 +99,7 @@ def grade_study(runner: SpineNetRunner, path: Path, out: Path, args, parameters:
         analysis, outputs = runner.run(node, parameters, t1_node=t1_node, axial_nodes=axial_nodes)
         with staged_output(out) as stage:
             save_outputs(scene, outputs, analysis, stage)
-        return runner.summary(analysis, parameters)
+        return runner.summary(analysis)
     finally:
         if not IN_SLICER:
             from SpineNetLib.headless import release

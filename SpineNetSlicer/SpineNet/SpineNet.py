@@ -84,6 +84,7 @@ class SpineNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         VTKObservationMixin.__init__(self)
         self.logic = logic
         self.job = None
+        self.streamNodes = (None, [])  # the T1 and axial nodes of the running job
         self.modelsWanted = False  # models (and torch) load on the first Apply, never on opening the module
         self._parameterNode = None
         self._parameterNodeGuiTag = None
@@ -255,7 +256,8 @@ class SpineNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         from SpineNetLib.jobs import BackgroundJob
 
         self.node, self.params = volumeNode, settings
-        inputs = self.logic.runner.inputs(volumeNode, t1Node, [] if axialNode is None else [axialNode])
+        self.streamNodes = (t1Node, [] if axialNode is None else [axialNode])
+        inputs = self.logic.runner.inputs(volumeNode, *self.streamNodes)
         self.job = BackgroundJob(lambda progress: self.logic.runner.analyse(inputs, settings, progress)).start()
         self.ui.applyButton.enabled, self.ui.cancelButton.enabled = False, True
         self.timer.start()
@@ -281,11 +283,11 @@ class SpineNetWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.statusLabel.text = f"Failed: {job.error}"
             slicer.util.errorDisplay(f"SpineNet failed: {job.error}")
         else:
-            outputs = self.logic.runner.show(self.node, job.result, self.params)
+            outputs = self.logic.runner.show(self.node, job.result, self.params, *self.streamNodes)
             self.ui.resultsTableView.setMRMLTableNode(outputs.table)
             heatmap = next(iter(outputs.heatmaps.values()), None)
             slicer.util.setSliceViewerLayers(background=self.node, foreground=heatmap, foregroundOpacity=0.5)
-            summary = self.logic.runner.summary(job.result, self.params)
+            summary = self.logic.runner.summary(job.result)
             logging.info(f"SpineNet, {self.node.GetName()}: {summary}")
             self.ui.statusLabel.text = f"Done: {summary}."
 

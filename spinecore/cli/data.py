@@ -81,14 +81,16 @@ def run_phantom_patients(args: argparse.Namespace) -> int:
 
 
 @COMMANDS("spider-manifests", "write train/validation manifests of the SPIDER gradings", data_pack(),
-          out("folder for spider_train.csv, spider_validation.csv"),
+          out("folder for spider_train.csv, spider_validation.csv and, for the T1 + T2 check, "
+              "spider_validation_pairs.csv (validation T2 rows with their T1), spider_validation_pairs_t2_only.csv"),
           option("--scheme", default="spider", help="scheme name or JSON file (default %(default)s)"))
 def run_spider_manifests(args: argparse.Namespace) -> int:
-    from spinecore.data.spider import spider_manifests
+    from spinecore.data.spider import spider_manifests, validation_pairs
     from spinecore.grade import get_scheme
 
     scheme = get_scheme(args.scheme)
-    _write_manifests(args.out, "spider", scheme, spider_manifests(args.data, scheme))
+    parts = spider_manifests(args.data, scheme)
+    _write_manifests(args.out, "spider", scheme, parts | validation_pairs(parts["validation"]))
     return 0
 
 

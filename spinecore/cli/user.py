@@ -63,7 +63,9 @@ def run_localise(args: argparse.Namespace) -> int:
 
 
 @COMMANDS("grade", "localise and grade every disc: gradings.csv/.json, vertebrae.json, overview.png", sagittal_study,
-          model("grading"), model("localiser", "--localiser"),
+          option("--model", type=Path, help="grading model file (default: the bundled T2 grader, or the bundled "
+                                            "T1 + T2 grader when there is a sagittal T1)"),
+          model("localiser", "--localiser"),
           option("--no-tta", action="store_true", help="one view per disc instead of the 54-view average"),
           hotspots,
           option("--dicom-out", action="store_true",
@@ -87,7 +89,7 @@ def run_grade(args: argparse.Namespace) -> int:
     if args.dicom_out:
         check_dicom_out(series, args.input)
     t1, axials = companion_series(study, series, args.t1, args.axial, max_archive_bytes=args.max_archive_mb * 1024**2)
-    localiser, grader = Localiser.load(args.localiser), Grader.load(args.model)
+    localiser, grader = Localiser.load(args.localiser), Grader.load(args.model, t1=t1 is not None)
     result = analyse(series, localiser, grader, tta=not args.no_tta,
                      hotspot_tasks=hotspot_tasks(args.hotspots, grader.scheme.task_names), method=Method(args.method),
                      augmentations=args.augmentations, t1=t1, axials=axials)
@@ -95,7 +97,7 @@ def run_grade(args: argparse.Namespace) -> int:
     levels = ", ".join(d.level for d in result.gradings.discs) or "none"
     extras = "".join(name for name, wanted in ((", hotspots/", result.hotspots), (", seg.dcm, sr.dcm", args.dicom_out))
                      if wanted)
-    note = unused_streams_note(grader.streams, result.unused_streams)
+    note = unused_streams_note(result.gradings.model_streams, result.unused_streams)
     print(f"{series.description or series.source}: graded discs {levels}; {streams_note(result.gradings)}{note}; "
           f"wrote gradings.csv, gradings.json, vertebrae.json, overview.png{extras} to {args.out}")
     return 0
@@ -130,7 +132,7 @@ def run_extract(args: argparse.Namespace) -> int:
                  help="with --serve: the server's --jobs (default %(default)s)"),
           option("--streams", type=streams_list, default=("t2",),
                  help="grading and hotspots: the streams of the phantom study, comma-separated, e.g. t2,t1 (default "
-                      "t2; more than t2 needs a --grader that reads them)"))
+                      "t2; t2,t1 takes the bundled T1 + T2 grader; an axial stream needs a --grader that reads it)"))
 def run_bench(args: argparse.Namespace) -> int:
     from spinecore.bench import bench_cohort, bench_grade, bench_hotspots, bench_localise, stream_grader
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import csv
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 from spinecore.data.manifests import ManifestRow
@@ -55,6 +56,14 @@ def spider_manifests(data_root: Path, scheme: GradingScheme) -> dict[str, list[M
             part = "validation" if r["Patient"] in validation else "train"
             split[part].append(ManifestRow(r["Patient"], scan.resolve(), r["level"], labels, t1_partner(scan)))
     return split
+
+
+def validation_pairs(validation: list[ManifestRow]) -> dict[str, list[ManifestRow]]:
+    """The fusion check's manifests (thesis Table 6.2): ``validation_pairs``, the ``validation`` rows
+    with a T1 partner, and ``validation_pairs_t2_only``, the same rows without it (a fused model given
+    the T2 alone)."""
+    pairs = [r for r in validation if r.scan_t1 is not None]
+    return {"validation_pairs": pairs, "validation_pairs_t2_only": [replace(r, scan_t1=None) for r in pairs]}
 
 
 def t1_partner(scan: Path) -> Path | None:

@@ -16,10 +16,12 @@ from spinecore.grade.schemes import GradingScheme
 from spinecore.grade.tta import CENTRE_VIEW, View, make_views, views_for
 from spinecore.io.series import Series
 from spinecore.localise.spine import Spine
-from spinecore.models import default_model_path, load_model
+from spinecore.models import default_model_path, load_model, models_dir
 from spinecore.streams import SAGITTAL
 
 KIND = "grader"
+#: The bundled T1 + T2 grader (FC8 sum, thesis 6.2): the default for a study with a sagittal T1.
+BUNDLED_T1T2 = "grader_t1t2.pt"
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,8 @@ class Gradings:
     model_id: str
     tta: bool
     discs: tuple[DiscGrading, ...]
+    #: The streams the model reads (its discs may have fewer).
+    model_streams: tuple[str, ...] = ("t2",)
 
     def predicted(self, disc: DiscGrading, task: str) -> tuple[int, float]:
         """The grade (in the scheme's own values) and its probability."""
@@ -79,6 +83,13 @@ def load_grader_net(path: Path | None) -> tuple[GradingNet | FusionNet, GradingS
     return net.eval(), scheme, dict(checkpoint.get("metadata", {}))
 
 
+def default_grader_path(t1: bool = False) -> Path:
+    """The bundled grader for a study: the T1 + T2 model (:data:`BUNDLED_T1T2`) when the study has a
+    sagittal ``t1`` and the models folder holds that model, else the T2 model."""
+    fused = models_dir() / BUNDLED_T1T2
+    return fused if t1 and fused.is_file() else default_model_path(KIND)
+
+
 def stream_views(stream: str, views: tuple[View, ...]) -> tuple[View, ...]:
     """The TTA views of a stream: the sagittal streams take them all (together, in register); the
     axial stream only their in-plane patch shifts (its slices are not sagittal)."""
@@ -86,7 +97,8 @@ def stream_views(stream: str, views: tuple[View, ...]) -> tuple[View, ...]:
 
 
 class Grader:
-    """A grading model: ``Grader.load(path)`` reads a model file (default: the bundled one);
+    """A grading model: ``Grader.load(path)`` reads a model file (default: the bundled one for a study
+    with or without a sagittal T1, :func:`default_grader_path`);
     ``grader(series, spine)`` grades every disc the localiser found. ``streams``: the inputs the
     model reads (``("t2",)`` for a single-stream model)."""
 
@@ -96,8 +108,8 @@ class Grader:
         self.streams = tuple(net.streams)
 
     @classmethod
-    def load(cls, path: Path | None = None) -> "Grader":
-        return cls(*load_grader_net(path))
+    def load(cls, path: Path | None = None, *, t1: bool = False) -> "Grader":
+        return cls(*load_grader_net(path if path is not None else default_grader_path(t1)))
 
     @torch.inference_mode()
     def logits(self, inputs: dict[str, torch.Tensor], tta: bool = True) -> list[torch.Tensor]:
@@ -130,7 +142,7 @@ class Grader:
             discs = tuple(self._disc(v, {t.name: probs[n][i] for n, t in enumerate(self.scheme.tasks)},
                                      ("t2", *(s for s in self.streams if v.level in others.get(s, {}))))
                           for i, v in enumerate(volumes))
-        return Gradings(self.scheme, self.model_id, tta, discs)
+        return Gradings(self.scheme, self.model_id, tta, discs, self.streams)
 
     @staticmethod
     def _disc(volume: StructureVolume, probabilities: dict[str, np.ndarray], streams: tuple[str, ...]) -> DiscGrading:

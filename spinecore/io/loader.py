@@ -1,10 +1,12 @@
 """The one entry point for reading scans: :func:`load_study`."""
 from __future__ import annotations
 
+import itertools
 import logging
 import os
 from pathlib import Path
 
+import numpy as np
 import pydicom
 
 from spinecore.errors import GeometryError, InputError, SeriesNotFoundError
@@ -125,21 +127,37 @@ def companion_series(study: Study, series: Series, t1: str | os.PathLike | None 
                      max_archive_bytes: int = MAX_ARCHIVE_BYTES) -> tuple[Series | None, list[Series]]:
     """The sagittal T1 and the axial series to grade with ``series`` (a sagittal series of
     ``study``): read from the ``t1`` / ``axial`` inputs when given (a file, DICOM folder or zip; all
-    of ``axial``'s axial series), else taken from ``study`` itself (its sagittal T1 unless
-    ``series`` is one, and its axial series). Raises :class:`SeriesNotFoundError` when ``axial``
-    holds no axial series."""
+    of ``axial``'s axial series), else taken from ``study`` itself (its sagittal T1 that shares the
+    most space with ``series``, none when none does, e.g. a whole-spine study's cervical T1; none
+    when ``series`` is a T1; and its axial series). Raises :class:`SeriesNotFoundError` when
+    ``axial`` holds no axial series."""
     if t1 is not None:
         t1_series = load_study(t1, max_archive_bytes=max_archive_bytes).sagittal(Weighting.T1)
     elif series.weighting == Weighting.T1:
         t1_series = None
     else:
-        t1_series = next((s for s in study.select(Plane.SAGITTAL, Weighting.T1) if s is not series), None)
+        shared = [(shared_mm3(s, series), s) for s in study.select(Plane.SAGITTAL, Weighting.T1) if s is not series]
+        space, t1_series = max(shared, key=lambda pair: pair[0], default=(0.0, None))
+        t1_series = t1_series if space > 0 else None
     if axial is None:
         return t1_series, study.select(Plane.AXIAL)
     axials = load_study(axial, max_archive_bytes=max_archive_bytes).select(Plane.AXIAL)
     if not axials:
         raise SeriesNotFoundError(axial, "no axial series")
     return t1_series, axials
+
+
+def _extent_mm(series: Series) -> tuple[np.ndarray, np.ndarray]:
+    """The LPS bounding box (min, max corners) of ``series``' voxels, each voxel a box of its spacing."""
+    corners = np.array(list(itertools.product(*[(-0.5, n - 0.5) for n in series.shape])))
+    mm = series.geometry.vox_to_mm(corners)
+    return mm.min(0), mm.max(0)
+
+
+def shared_mm3(a: Series, b: Series) -> float:
+    """The volume (mm³) of the intersection of two series' LPS bounding boxes: 0 when apart."""
+    (low_a, high_a), (low_b, high_b) = _extent_mm(a), _extent_mm(b)
+    return float(np.prod(np.clip(np.minimum(high_a, high_b) - np.maximum(low_a, low_b), 0.0, None)))
 
 
 def _study_uid(folder: Path) -> str | None:

@@ -38,17 +38,18 @@ class SpineNetRunner:
 
     def __init__(self):
         self._localisers: dict[str, Localiser] = {}
-        self._graders: dict[str, Grader] = {}
+        self._graders: dict[tuple[str, bool], Grader] = {}
 
     def localiser(self, path: str = "") -> Localiser:
         if path not in self._localisers:
             self._localisers[path] = Localiser.load(Path(path) if path else None)
         return self._localisers[path]
 
-    def grader(self, path: str = "") -> Grader:
-        if path not in self._graders:
-            self._graders[path] = Grader.load(Path(path) if path else None)
-        return self._graders[path]
+    def grader(self, path: str = "", t1: bool = False) -> Grader:
+        """The grader of ``path``; with none, the bundled one for a run with or without a ``t1``."""
+        if (path, t1) not in self._graders:
+            self._graders[path, t1] = Grader.load(Path(path) if path else None, t1=t1)
+        return self._graders[path, t1]
 
     @staticmethod
     def inputs(volume_node, t1_node=None, axial_nodes: Sequence = ()) -> SpineNetInputs:
@@ -63,25 +64,31 @@ class SpineNetRunner:
         """The spinecore pipeline on ``inputs`` (no scene access: safe in a worker thread). A T1 or
         axial series the grader does not read is not used (:meth:`summary` says so); one the grader
         reads that does not match the sagittal scan raises :class:`~spinecore.errors.StreamError`."""
-        return analyse(inputs.series, self.localiser(parameters.localiser_model), self.grader(parameters.grader_model),
+        grader = self.grader(parameters.grader_model, t1=inputs.t1 is not None)
+        return analyse(inputs.series, self.localiser(parameters.localiser_model), grader,
                        tta=parameters.tta, hotspot_tasks=parameters.hotspot_tasks, method=Method(parameters.method),
                        augmentations=parameters.augmentations, progress=progress, t1=inputs.t1, axials=inputs.axials)
 
-    def summary(self, analysis: Analysis, parameters: SpineNetParameters) -> str:
+    @staticmethod
+    def summary(analysis: Analysis) -> str:
         """One line for the status and the log: the graded discs, the streams their grades rest on
         and the given streams the grader does not read, e.g. ``graded L4-L5, L5-S1; streams: t2
         (the model reads t2: t1 not used)``."""
         graded = ", ".join(d.level for d in analysis.gradings.discs) or "no discs"
-        unused = unused_streams_note(self.grader(parameters.grader_model).streams, analysis.unused_streams)
+        unused = unused_streams_note(analysis.gradings.model_streams, analysis.unused_streams)
         return f"graded {graded}; {streams_note(analysis.gradings)}{unused}"
 
-    def show(self, volume_node, analysis: Analysis, parameters: SpineNetParameters) -> SpineNetOutputs:
-        """Put ``analysis`` into the node's scene, replacing its earlier outputs (main thread)."""
-        return show_analysis(volume_node.GetScene(), volume_node, analysis, parameters.all_slices)
+    @staticmethod
+    def show(volume_node, analysis: Analysis, parameters: SpineNetParameters, t1_node=None,
+             axial_nodes: Sequence = ()) -> SpineNetOutputs:
+        """Put ``analysis`` into the node's scene, replacing its earlier outputs (main thread); the
+        other streams' heatmaps go over the ``t1_node`` and ``axial_nodes`` the run read."""
+        return show_analysis(volume_node.GetScene(), volume_node, analysis, parameters.all_slices,
+                             {"t1": [t1_node] if t1_node is not None else [], "axial": list(axial_nodes)})
 
     def run(self, volume_node, parameters: SpineNetParameters | None = None, progress: Progress | None = None,
             t1_node=None, axial_nodes: Sequence = ()) -> tuple[Analysis, SpineNetOutputs]:
         """All three steps, synchronously, with the optional sagittal T1 and axial volume nodes."""
         parameters = parameters or SpineNetParameters()
         analysis = self.analyse(self.inputs(volume_node, t1_node, axial_nodes), parameters, progress)
-        return analysis, self.show(volume_node, analysis, parameters)
+        return analysis, self.show(volume_node, analysis, parameters, t1_node, axial_nodes)

@@ -1,5 +1,6 @@
 """A spinecore analysis as MRML nodes: a segmentation (one segment per vertebral body and disc),
-one closed curve per vertebral body, one heatmap volume per hotspot task and a gradings table.
+one closed curve per vertebral body, one heatmap volume per hotspot task and stream (over the scan
+that stream was read from) and a gradings table.
 
 Every output carries the attribute ``SpineNet.InputVolume`` = the input node's ID, so a re-run
 replaces exactly its own outputs and never the user's nodes. No Qt here.
@@ -7,6 +8,7 @@ replaces exactly its own outputs and never the user's nodes. No Qt here.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Sequence
 
 import numpy as np
 
@@ -15,6 +17,7 @@ from spinecore.localise import CORNER_NAMES, Spine, structure_masks
 from spinecore.pipeline import Analysis
 from spinecore.report.gradings import disc_rows, grading_columns, streams_text
 from spinecore.saliency.settings import HEATMAP_SHOWN_FROM
+from spinecore.streams import STREAMS
 
 from SpineNetLib.bridge import add_volume_node, ijk_to_ras_of, lps_to_ras, node_geometry, to_node_grid, vtk_matrix
 
@@ -121,25 +124,48 @@ def add_vertebra_curves(scene, input_node, spine: Spine, all_slices: bool = Fals
     return curves
 
 
-def add_heatmap_volumes(scene, input_node, analysis: Analysis) -> dict:
-    """``{task: volume node}``: the hotspots of every disc composed in the input's voxel grid
-    (values 0–1), shown with the Iron colour table, transparent below :data:`HEATMAP_SHOWN_FROM`."""
-    grid = node_geometry(input_node)
+def heatmap_name(task: str, stream: str, scan_number: int, scans: int) -> str:
+    """The key of a heatmap in :attr:`SpineNetOutputs.heatmaps` (and its file ``heatmap_<key>.nrrd``):
+    ``task`` over the T2, ``<task>_t1`` over the T1, ``<task>_axial`` (``<task>_axial<n>`` for the
+    n-th of several axial scans) over an axial scan."""
+    return task if stream == "t2" else f"{task}_{stream}{scan_number if scans > 1 else ''}"
+
+
+def _heatmap_node(scene, input_node, node, heat: np.ndarray, geometry, task: str, stream: str, title: str,
+                  method: str):
+    """A heatmap volume of ``task`` in ``stream`` over ``node``'s voxel grid, tagged as an output of ``input_node``."""
+    grid = node_geometry(node)
+    heatmap = _tag(add_volume_node(scene, f"{input_node.GetName()} SpineNet heatmap {title}",
+                                   to_node_grid(heat, geometry, grid), grid), input_node, "heatmap")
+    heatmap.SetAttribute("SpineNet.Task", task)
+    heatmap.SetAttribute("SpineNet.Stream", stream)
+    heatmap.SetAttribute("SpineNet.Method", method)
+    display = heatmap.GetDisplayNode()
+    display.SetAndObserveColorNodeID(HEATMAP_COLOURS)
+    display.AutoWindowLevelOff()
+    display.SetWindowLevelMinMax(0.0, 1.0)
+    display.SetLowerThreshold(HEATMAP_SHOWN_FROM)
+    display.SetUpperThreshold(1.0)
+    display.ApplyThresholdOn()
+    return heatmap
+
+
+def add_heatmap_volumes(scene, input_node, analysis: Analysis, stream_nodes: dict[str, Sequence] | None = None) -> dict:
+    """``{name: volume node}`` (names: :func:`heatmap_name`): per hotspot task and stream, the hotspots of
+    every disc composed in the voxel grid of the node that stream was read from (values 0–1), shown with
+    the Iron colour table, transparent below :data:`HEATMAP_SHOWN_FROM`. The T2's lie over
+    ``input_node``; the other streams' over ``stream_nodes`` (``{"t1": [node], "axial": [node, …]}``,
+    in the order of the run's inputs); a stream without nodes there gets none."""
+    nodes = {"t2": [input_node], **(stream_nodes or {})}
     heatmaps = {}
-    for task in analysis.hotspot_tasks:
-        heat = to_node_grid(analysis.heatmap(task), analysis.series.geometry, grid)
-        node = _tag(add_volume_node(scene, f"{input_node.GetName()} SpineNet heatmap {task}", heat, grid),
-                    input_node, "heatmap")
-        node.SetAttribute("SpineNet.Task", task)
-        node.SetAttribute("SpineNet.Method", analysis.method.value)
-        display = node.GetDisplayNode()
-        display.SetAndObserveColorNodeID(HEATMAP_COLOURS)
-        display.AutoWindowLevelOff()
-        display.SetWindowLevelMinMax(0.0, 1.0)
-        display.SetLowerThreshold(HEATMAP_SHOWN_FROM)
-        display.SetUpperThreshold(1.0)
-        display.ApplyThresholdOn()
-        heatmaps[task] = node
+    for stream in (s for s in STREAMS if s in analysis.hotspots):
+        scans = analysis.scans(stream)
+        for number, (scan, node) in enumerate(zip(scans, nodes.get(stream, ())), start=1):
+            for task in analysis.hotspot_tasks:
+                name = heatmap_name(task, stream, number, len(scans))
+                title = task if stream == "t2" else f"{task} {name.removeprefix(task + '_')}"
+                heatmaps[name] = _heatmap_node(scene, input_node, node, analysis.heatmap(task, stream, scan),
+                                               scan.geometry, task, stream, title, analysis.method.value)
     return heatmaps
 
 
@@ -174,12 +200,14 @@ def add_gradings_table(scene, input_node, analysis: Analysis):
     return node
 
 
-def show_analysis(scene, input_node, analysis: Analysis, all_slices: bool = False) -> SpineNetOutputs:
-    """Replace ``input_node``'s earlier SpineNet outputs by the nodes of ``analysis``."""
+def show_analysis(scene, input_node, analysis: Analysis, all_slices: bool = False,
+                  stream_nodes: dict[str, Sequence] | None = None) -> SpineNetOutputs:
+    """Replace ``input_node``'s earlier SpineNet outputs by the nodes of ``analysis`` (heatmaps of the
+    other streams over their ``stream_nodes``, :func:`add_heatmap_volumes`)."""
     remove_outputs(scene, input_node)
     return SpineNetOutputs(
         segmentation=add_structure_segmentation(scene, input_node, analysis.spine, analysis.series.geometry),
         curves=add_vertebra_curves(scene, input_node, analysis.spine, all_slices),
-        heatmaps=add_heatmap_volumes(scene, input_node, analysis),
+        heatmaps=add_heatmap_volumes(scene, input_node, analysis, stream_nodes),
         table=add_gradings_table(scene, input_node, analysis),
     )
