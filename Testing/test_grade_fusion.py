@@ -15,6 +15,7 @@ from spinecore.grade.loss import MISSING
 from spinecore.models import TrainedModel, default_model_path, save_model
 from spinecore.phantom import PhantomSpec, make_phantom
 from spinecore.pipeline import analyse
+from spinecore.report.gradings import unused_streams_note
 from spinecore.streams import FUSIONS
 from spinecore.train.grading import GradingTraining, train_grading_model
 
@@ -282,6 +283,27 @@ def test_the_default_grader_of_a_study_with_a_t1_is_the_t1_t2_model_when_the_fol
     assert with_t1.gradings.model_streams == ("t2", "t1") and with_t1.gradings.model_id == "fused-t2+t1"
     assert all(d.streams == ("t2", "t1") for d in with_t1.gradings.discs) and not with_t1.unused_streams
     assert analyse(t2, tta=False).gradings.model_streams == ("t2",)
+
+
+def test_a_t1_taken_from_the_study_that_misses_the_discs_is_left_out_with_its_reason(fused_models):
+    import dataclasses
+
+    from spinecore.errors import StreamError
+    from spinecore.geometry import Geometry
+
+    study = make_phantom(PhantomSpec(seed=6, axial=False, n_slices=5))
+    t2, t1 = study.get("sag_t2").to_series("t2"), study.get("sag_t1").to_series("t1")
+    affine = t1.geometry.affine.copy()
+    affine[:3, 1] *= -1.0  # the T1 flipped front to back: it shares the T2's space, none of its discs
+    elsewhere = dataclasses.replace(t1, geometry=Geometry(affine, t1.geometry.shape))
+    grader = Grader.load(fused_models["t2", "t1"])
+    with pytest.raises(StreamError):
+        analyse(t2, grader=grader, tta=False, t1=elsewhere)  # asked for: an error
+    alone = analyse(t2, grader=grader, tta=False, t1=elsewhere, t1_optional=True)  # came with the study: left out
+    assert alone.unused_streams == ("t1",) and "does not overlap" in alone.unused_reasons["t1"]
+    assert alone.gradings.discs and all(d.streams == ("t2",) for d in alone.gradings.discs)
+    note = unused_streams_note(alone.gradings.model_streams, alone.unused_streams, alone.unused_reasons)
+    assert note.startswith(" (t1 not used: the T1 series does not overlap") and "\n" not in note
 
 
 def test_bundled_t1_t2_grader_is_small_documented_and_reads_both_sagittal_streams():

@@ -73,9 +73,12 @@ def test_batch_scene_reopens_with_every_output(batch_run, study, phantom_truth):
         assert segmentation.GetNumberOfSegments() == 2 * curves - 1
         volumes = [scene.GetNthNodeByClass(i, "vtkMRMLScalarVolumeNode")
                    for i in range(scene.GetNumberOfNodesByClass("vtkMRMLScalarVolumeNode"))]
-        heatmaps = [v for v in volumes if v.GetAttribute("SpineNet.Task") == "pfirrmann"]
-        assert len(volumes) == series + 1 and len(heatmaps) == 1
-        assert np.array_equal(slicer.util.arrayFromVolume(heatmaps[0]).shape, slicer.util.arrayFromVolume(volumes[0]).shape)
+        heatmaps = {v.GetAttribute("SpineNet.Stream"): v for v in volumes
+                    if v.GetAttribute("SpineNet.Task") == "pfirrmann"}
+        streams = ["t1", "t2"] if study == "phantom" else ["t2"]  # the bundled T1 + T2 grader reads the phantom's T1
+        assert len(volumes) == series + len(streams) and sorted(heatmaps) == streams
+        assert np.array_equal(slicer.util.arrayFromVolume(heatmaps["t2"]).shape,
+                              slicer.util.arrayFromVolume(volumes[0]).shape)
         table = scene.GetFirstNodeByClass("vtkMRMLTableNode")
         assert table.GetNumberOfRows() == curves - 1
     finally:

@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from spinecore.errors import SpineCoreError
+from spinecore.errors import SpineCoreError, StreamError
 from spinecore.extract import StructureVolume, axial_disc_volumes, disc_volumes, t1_disc_volumes
 from spinecore.grade import Grader
 from spinecore.grade.grader import Gradings
@@ -47,11 +47,14 @@ class Analysis:
     hotspots: dict[str, dict[str, dict[str, np.ndarray]]] = field(default_factory=dict)
     #: The other streams' disc volumes the grader read: ``others[stream][level]`` (``t1``, ``axial``).
     others: dict[str, dict[str, StructureVolume]] = field(default_factory=dict)
-    #: The other streams given for the run that the grader does not read (``t1``, ``axial``): not used.
+    #: The other streams given for the run that were not used (``t1``, ``axial``): the grader does not
+    #: read them, or (:attr:`unused_reasons`) they did not match.
     unused_streams: tuple[str, ...] = ()
     #: The scans the other streams were cut from.
     t1: Series | None = None
     axials: tuple[Series, ...] = ()
+    #: Why a given stream the grader reads was not used (``{"t1": reason}``, see ``t1_optional``).
+    unused_reasons: dict[str, str] = field(default_factory=dict)
 
     @property
     def hotspot_tasks(self) -> list[str]:
@@ -86,15 +89,23 @@ def _check_hotspots(grader: Grader, hotspot_tasks: Sequence[str]) -> None:
 
 
 def other_streams(grader: Grader, series: Series, spine: Spine, volumes: list[StructureVolume], t1: Series | None,
-                  axials: Sequence[Series]) -> dict[str, dict[str, StructureVolume]]:
+                  axials: Sequence[Series], t1_optional: bool = False) -> tuple[dict[str, dict[str, StructureVolume]],
+                                                                                dict[str, str]]:
     """The disc volumes of the other streams the grader reads, by stream and level (a T2-only
-    grader reads none: the T1 and axial series are then not used)."""
-    others = {}
+    grader reads none: the T1 and axial series are then not used), and why a stream was left out:
+    with ``t1_optional`` a T1 that does not match (:class:`~spinecore.errors.StreamError`) is left
+    out with its reason instead of raising."""
+    others, left_out = {}, {}
     if t1 is not None and "t1" in grader.streams:
-        others["t1"] = t1_disc_volumes(t1, volumes, spine, series)
+        try:
+            others["t1"] = t1_disc_volumes(t1, volumes, spine, series)
+        except StreamError as exc:
+            if not t1_optional:
+                raise
+            left_out["t1"] = exc.reason
     if axials and "axial" in grader.streams:
         others["axial"] = axial_disc_volumes(list(axials), spine, [v.level for v in volumes], series)
-    return others
+    return others, left_out
 
 
 def disc_hotspots(grader: Grader, volumes: Sequence[StructureVolume], gradings: Gradings,
@@ -116,11 +127,13 @@ def disc_hotspots(grader: Grader, volumes: Sequence[StructureVolume], gradings: 
 def analyse(series: Series, localiser: Localiser | None = None, grader: Grader | None = None, *, tta: bool = True,
             hotspot_tasks: Sequence[str] = (), method: Method = DEFAULT_METHOD,
             augmentations: int = DEFAULT_AUGMENTATIONS, seed: int = 0, progress: Progress | None = None,
-            t1: Series | None = None, axials: Sequence[Series] = ()) -> Analysis:
+            t1: Series | None = None, axials: Sequence[Series] = (), t1_optional: bool = False) -> Analysis:
     """Localise, extract and grade every disc of ``series`` (default models: the bundled ones, the
     T1 + T2 grader when there is a ``t1``) with the same patient's sagittal ``t1`` and ``axials``
     when the grader reads them, then compute hotspots of the given grade for each of ``hotspot_tasks``
-    in every stream each disc was graded with."""
+    in every stream each disc was graded with. ``t1_optional``: the ``t1`` was taken from the study,
+    not asked for, so one that holds none of the discs is not used (with the reason in
+    :attr:`Analysis.unused_reasons`) rather than an error."""
     report = progress or (lambda fraction, message: None)
     grader = grader or Grader.load(t1=t1 is not None)
     _check_hotspots(grader, hotspot_tasks)
@@ -128,11 +141,11 @@ def analyse(series: Series, localiser: Localiser | None = None, grader: Grader |
     spine = (localiser or Localiser.load())(series)
     report(0.3, f"grading {len(spine.discs)} discs")
     volumes = tuple(disc_volumes(series, spine))
-    others = other_streams(grader, series, spine, list(volumes), t1, axials)
+    others, left_out = other_streams(grader, series, spine, list(volumes), t1, axials, t1_optional)
     gradings = grader.grade_volumes(list(volumes), tta, others)
     maps = (disc_hotspots(grader, volumes, gradings, others, hotspot_tasks, Method(method), augmentations, seed, report)
             if hotspot_tasks else {})
     report(1.0, "done")
-    unused = tuple(name for name, given in (("t1", t1), ("axial", axials)) if given and name not in grader.streams)
+    unused = tuple(name for name, given in (("t1", t1), ("axial", axials)) if given and name not in others)
     return Analysis(series, spine, volumes, gradings, Method(method), maps, others, unused,
-                    t1 if "t1" in others else None, tuple(axials) if "axial" in others else ())
+                    t1 if "t1" in others else None, tuple(axials) if "axial" in others else (), left_out)

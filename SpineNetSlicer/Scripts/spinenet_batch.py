@@ -96,7 +96,8 @@ def grade_study(runner: SpineNetRunner, path: Path, out: Path, args, parameters:
         node = series_node(scene, sagittal, path.name)
         t1_node = None if t1 is None else series_node(scene, t1, f"{path.name} T1")
         axial_nodes = [series_node(scene, axial, f"{path.name} axial {n}") for n, axial in enumerate(axials, 1)]
-        analysis, outputs = runner.run(node, parameters, t1_node=t1_node, axial_nodes=axial_nodes)
+        analysis, outputs = runner.run(node, parameters, t1_node=t1_node, axial_nodes=axial_nodes,
+                                       t1_optional=args.t1 is None)
         with staged_output(out) as stage:
             save_outputs(scene, outputs, analysis, stage)
         return runner.summary(analysis)

@@ -92,12 +92,12 @@ def run_grade(args: argparse.Namespace) -> int:
     localiser, grader = Localiser.load(args.localiser), Grader.load(args.model, t1=t1 is not None)
     result = analyse(series, localiser, grader, tta=not args.no_tta,
                      hotspot_tasks=hotspot_tasks(args.hotspots, grader.scheme.task_names), method=Method(args.method),
-                     augmentations=args.augmentations, t1=t1, axials=axials)
+                     augmentations=args.augmentations, t1=t1, axials=axials, t1_optional=args.t1 is None)
     write_analysis(result, args.out, dicom_out=args.dicom_out)
     levels = ", ".join(d.level for d in result.gradings.discs) or "none"
     extras = "".join(name for name, wanted in ((", hotspots/", result.hotspots), (", seg.dcm, sr.dcm", args.dicom_out))
                      if wanted)
-    note = unused_streams_note(result.gradings.model_streams, result.unused_streams)
+    note = unused_streams_note(result.gradings.model_streams, result.unused_streams, result.unused_reasons)
     print(f"{series.description or series.source}: graded discs {levels}; {streams_note(result.gradings)}{note}; "
           f"wrote gradings.csv, gradings.json, vertebrae.json, overview.png{extras} to {args.out}")
     return 0

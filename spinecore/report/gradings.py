@@ -94,10 +94,16 @@ def streams_note(gradings: Gradings) -> str:
     return f"streams: {streams_text(common)}" + (f" ({'; '.join(exceptions)})" if exceptions else "")
 
 
-def unused_streams_note(model_streams: Sequence[str], unused: Sequence[str]) -> str:
+def unused_streams_note(model_streams: Sequence[str], unused: Sequence[str],
+                        reasons: dict[str, str] | None = None) -> str:
     """``" (the model reads t2: t1 not used)"`` for streams given to a run that its model does not
-    read (:attr:`spinecore.pipeline.Analysis.unused_streams`), ``""`` when there are none."""
-    return f" (the model reads {'+'.join(model_streams)}: {' and '.join(unused)} not used)" if unused else ""
+    read (:attr:`spinecore.pipeline.Analysis.unused_streams`), ``" (t1 not used: REASON)"`` for one
+    it reads that did not match (``reasons``), ``""`` when there are none."""
+    reasons = reasons or {}
+    unread = [s for s in unused if s not in reasons]
+    parts = [f"the model reads {'+'.join(model_streams)}: {' and '.join(unread)} not used"] if unread else []
+    parts += [f"{s} not used: {reasons[s]}" for s in unused if s in reasons]
+    return f" ({'; '.join(parts)})" if parts else ""
 
 
 def write_grading_overview(series: Series, spine: Spine, gradings: Gradings, path: Path) -> Path:

@@ -26,11 +26,13 @@ from SpineNetLib.parameters import SpineNetParameters
 @dataclass(frozen=True)
 class SpineNetInputs:
     """The series of one run: the sagittal ``series`` that is localised, graded and shown, and the
-    same patient's optional sagittal ``t1`` and ``axials`` for a grader that reads them."""
+    same patient's optional sagittal ``t1`` and ``axials`` for a grader that reads them;
+    ``t1_optional``: the T1 was taken from the study, not chosen (see :func:`~spinecore.pipeline.analyse`)."""
 
     series: Series
     t1: Series | None = None
     axials: tuple[Series, ...] = ()
+    t1_optional: bool = False
 
 
 class SpineNetRunner:
@@ -52,12 +54,12 @@ class SpineNetRunner:
         return self._graders[path, t1]
 
     @staticmethod
-    def inputs(volume_node, t1_node=None, axial_nodes: Sequence = ()) -> SpineNetInputs:
+    def inputs(volume_node, t1_node=None, axial_nodes: Sequence = (), t1_optional: bool = False) -> SpineNetInputs:
         """The nodes' voxels and geometry as spinecore series (main thread): the sagittal scan, its
         optional sagittal T1 and axial volume nodes."""
         return SpineNetInputs(series_from_volume_node(volume_node),
                               None if t1_node is None else series_from_volume_node(t1_node),
-                              tuple(series_from_volume_node(node) for node in axial_nodes))
+                              tuple(series_from_volume_node(node) for node in axial_nodes), t1_optional)
 
     def analyse(self, inputs: SpineNetInputs, parameters: SpineNetParameters,
                 progress: Progress | None = None) -> Analysis:
@@ -67,7 +69,8 @@ class SpineNetRunner:
         grader = self.grader(parameters.grader_model, t1=inputs.t1 is not None)
         return analyse(inputs.series, self.localiser(parameters.localiser_model), grader,
                        tta=parameters.tta, hotspot_tasks=parameters.hotspot_tasks, method=Method(parameters.method),
-                       augmentations=parameters.augmentations, progress=progress, t1=inputs.t1, axials=inputs.axials)
+                       augmentations=parameters.augmentations, progress=progress, t1=inputs.t1, axials=inputs.axials,
+                       t1_optional=inputs.t1_optional)
 
     @staticmethod
     def summary(analysis: Analysis) -> str:
@@ -75,7 +78,7 @@ class SpineNetRunner:
         and the given streams the grader does not read, e.g. ``graded L4-L5, L5-S1; streams: t2
         (the model reads t2: t1 not used)``."""
         graded = ", ".join(d.level for d in analysis.gradings.discs) or "no discs"
-        unused = unused_streams_note(analysis.gradings.model_streams, analysis.unused_streams)
+        unused = unused_streams_note(analysis.gradings.model_streams, analysis.unused_streams, analysis.unused_reasons)
         return f"graded {graded}; {streams_note(analysis.gradings)}{unused}"
 
     @staticmethod
@@ -87,8 +90,9 @@ class SpineNetRunner:
                              {"t1": [t1_node] if t1_node is not None else [], "axial": list(axial_nodes)})
 
     def run(self, volume_node, parameters: SpineNetParameters | None = None, progress: Progress | None = None,
-            t1_node=None, axial_nodes: Sequence = ()) -> tuple[Analysis, SpineNetOutputs]:
-        """All three steps, synchronously, with the optional sagittal T1 and axial volume nodes."""
+            t1_node=None, axial_nodes: Sequence = (), t1_optional: bool = False) -> tuple[Analysis, SpineNetOutputs]:
+        """All three steps, synchronously, with the optional sagittal T1 and axial volume nodes
+        (``t1_optional``: the T1 came with the study, see :class:`SpineNetInputs`)."""
         parameters = parameters or SpineNetParameters()
-        analysis = self.analyse(self.inputs(volume_node, t1_node, axial_nodes), parameters, progress)
+        analysis = self.analyse(self.inputs(volume_node, t1_node, axial_nodes, t1_optional), parameters, progress)
         return analysis, self.show(volume_node, analysis, parameters, t1_node, axial_nodes)
