@@ -96,3 +96,25 @@ def installed_engine(tmp_path_factory) -> InstalledEngine:
                                capture_output=True, text=True, cwd=folder, env=env, timeout=600)
     assert installed.returncode == 0, installed.stderr
     return InstalledEngine(wheel, python, site, env)
+
+
+def disc_set_labelled_by_t1(task: str, level: str, lesion: tuple[slice, ...], n: int = 64):
+    """``(DiscSet, labels)``: ``n`` random T2 disc volumes of ``level`` and their T1 copies in which
+    the discs labelled 1 for ``task`` (genodisc scheme) carry a bright ``lesion`` (slices, rows,
+    columns); only the T1 shows the label. Seeded: the same data every call."""
+    import numpy as np
+
+    from spinecore.data.manifests import DiscSet
+    from spinecore.grade import GENODISC
+    from spinecore.grade.loss import MISSING
+
+    g = np.random.default_rng(0)
+    labels = g.integers(0, 2, n)
+    t2 = g.uniform(0.2, 0.6, (n, 9, 112, 224)).astype(np.float32)
+    t1 = t2.copy()
+    t1[(labels == 1, *lesion)] = 1.0
+    scheme_labels = np.full((n, len(GENODISC.tasks)), MISSING)
+    scheme_labels[:, GENODISC.task_names.index(task)] = labels
+    data = DiscSet(np.round(t2 * 255).astype(np.uint8), scheme_labels, [f"p{i}" for i in range(n)], [level] * n,
+                   ["x"] * n, {"t1": np.round(t1 * 255).astype(np.uint8)})
+    return data, labels

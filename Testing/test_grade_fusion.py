@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from spinecore.data.manifests import DiscSet, ManifestRow, build_disc_set, read_manifest, write_manifest, write_phantom_manifest
+from spinecore.data.manifests import ManifestRow, build_disc_set, read_manifest, write_manifest, write_phantom_manifest
 from spinecore.extract import disc_volumes, t1_disc_volumes
 from spinecore.grade import GENODISC, SPIDER, Grader, compact, load_grader_net
 from spinecore.grade.fusion import FusionConfig, FusionNet, drop_streams
@@ -19,7 +19,7 @@ from spinecore.report.gradings import unused_streams_note
 from spinecore.streams import FUSIONS
 from spinecore.train.grading import GradingTraining, train_grading_model
 
-from conftest import REPO, run_cli
+from conftest import REPO, disc_set_labelled_by_t1, run_cli
 
 N_CLASSES = [t.n_classes for t in SPIDER.tasks]
 STREAM_SETS = [("t2", "t1"), ("t2", "axial"), ("t2", "t1", "axial")]
@@ -181,17 +181,8 @@ def test_fused_training_smoke_and_bad_options(tmp_path):
 
 def test_fused_model_learns_from_its_streams():
     """Training on disc sets whose T1 alone carries the label: the fused model must use it."""
-    g = np.random.default_rng(0)
-    n = 64
-    labels = g.integers(0, 2, n)
-    t2 = g.uniform(0.2, 0.6, (n, 9, 112, 224)).astype(np.float32)
-    t1 = t2.copy()
-    t1[labels == 1, :, 40:70, 80:140] = 1.0  # a bright lesion only the T1 shows
-    scheme_labels = np.full((n, len(GENODISC.tasks)), MISSING)
-    task = GENODISC.task_names.index("marrow_upper")
-    scheme_labels[:, task] = labels
-    data = DiscSet(np.round(t2 * 255).astype(np.uint8), scheme_labels, [f"p{i}" for i in range(n)], ["L4-L5"] * n,
-                   ["x"] * n, {"t1": np.round(t1 * 255).astype(np.uint8)})
+    data, labels = disc_set_labelled_by_t1("marrow_upper", "L4-L5", (slice(None), slice(40, 70), slice(80, 140)))
+    n, task = len(labels), GENODISC.task_names.index("marrow_upper")
     settings = GradingTraining(seed=0, steps=60, batch_size=16, streams=("t2", "t1"), fusion="fc6-sum")
     model = train_grading_model(data, GENODISC, settings, "test")
     grader = Grader(model.network, GENODISC, model.metadata)

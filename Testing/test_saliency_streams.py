@@ -7,13 +7,11 @@ import json
 import numpy as np
 import pytest
 import torch
-from conftest import run_cli
+from conftest import disc_set_labelled_by_t1, run_cli
 
-from spinecore.data.manifests import DiscSet
 from spinecore.extract import disc_volumes, t1_disc_volumes
 from spinecore.grade import GENODISC, Grader
 from spinecore.grade.fusion import FusionConfig, FusionNet
-from spinecore.grade.loss import MISSING
 from spinecore.grade.network import compact
 from spinecore.io import load_study
 from spinecore.io.write import write_volume
@@ -33,16 +31,7 @@ BLOB_RADIUS_MM = 5.0
 @pytest.fixture(scope="module")
 def fused():
     """A T1 + T2 grader (fc6-sum) trained for a few steps on disc sets whose T1 alone carries the label."""
-    g = np.random.default_rng(0)
-    n = 64
-    labels = g.integers(0, 2, n)
-    t2 = g.uniform(0.2, 0.6, (n, 9, 112, 224)).astype(np.float32)
-    t1 = t2.copy()
-    t1[(labels == 1, *BLOB)] = 1.0
-    scheme_labels = np.full((n, len(GENODISC.tasks)), MISSING)
-    scheme_labels[:, TASK] = labels
-    data = DiscSet(np.round(t2 * 255).astype(np.uint8), scheme_labels, [f"p{i}" for i in range(n)], [LEVEL] * n,
-                   ["x"] * n, {"t1": np.round(t1 * 255).astype(np.uint8)})
+    data, _ = disc_set_labelled_by_t1(GENODISC.task_names[TASK], LEVEL, BLOB)
     model = train_grading_model(data, GENODISC, GradingTraining(seed=0, steps=30, batch_size=8, streams=("t2", "t1"),
                                                                 fusion="fc6-sum"), "test")
     return model, Grader(model.network, GENODISC, model.metadata)

@@ -68,7 +68,7 @@ class Gradings:
 def load_grader_net(path: Path | None) -> tuple[GradingNet | FusionNet, GradingScheme, dict]:
     """The network, scheme and metadata of a grader model file (default: the bundled one); a
     multi-stream model (its config holds ``streams`` and ``fusion``) gives a :class:`FusionNet`."""
-    path = Path(path) if path is not None else default_model_path(KIND)
+    path = Path(path) if path is not None else default_grader_path()
     checkpoint = load_model(path, KIND)
     try:
         config = checkpoint["config"]
