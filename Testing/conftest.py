@@ -45,6 +45,11 @@ def phantom_truth(phantom_dir) -> dict:
     return json.loads((phantom_dir / "ground_truth.json").read_text())
 
 
+def in_full_view(entries: list[dict]) -> list[dict]:
+    """The phantom truth's vertebrae or discs that the view does not cut through (no ``partial_view``)."""
+    return [e for e in entries if not e.get("partial_view")]
+
+
 def run_cli(*args: str, cwd: Path | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
     """Run ``python -m spinecore ARGS`` and capture its output."""
     return subprocess.run([sys.executable, "-m", "spinecore", *map(str, args)], capture_output=True, text=True,

@@ -6,6 +6,8 @@ from spinecore.extract import DISC_SHAPE, VERTEBRA_SHAPE, disc_volumes, vertebra
 from spinecore.localise import localise
 from spinecore.phantom import PhantomSpec, make_phantom
 
+from conftest import in_full_view
+
 
 def _study(**spec):
     study = make_phantom(PhantomSpec(axial=False, t1=False, **spec))
@@ -48,11 +50,14 @@ def test_single_slice_is_zero_padded_and_normalised():
     study, series = _study(seed=3, n_slices=1)
     volumes = disc_volumes(series, study.reference_spine())
     assert volumes
+    in_view = {d["level"] for d in in_full_view(study.truth["discs"])}
     for volume in volumes:
         assert volume.present.tolist() == [False] * 4 + [True] + [False] * 4
         assert not volume.array[volume.present == False].any()  # noqa: E712
         middle = volume.array[4]
         assert middle.min() >= 0.0 and middle.max() <= 1.0
+        if volume.level not in in_view:
+            continue  # the view cuts through the upper body
         # the bodies above and below fill the top and bottom rows: their median is 0.5
         bodies = np.concatenate([middle[:15, 80:140].ravel(), middle[-15:, 80:140].ravel()])
         assert abs(np.median(bodies) - 0.5) < 0.1
@@ -98,7 +103,7 @@ def test_values_go_back_into_the_scan_grid():
     volume = disc_volumes(series, study.reference_spine())[1]
     marker = np.zeros(volume.array.shape, np.float32)
     marker[4, 50:62, 100:124] = 1.0
-    scan = volume.to_scan_grid(marker, series.shape)
+    scan = volume.to_scan_grid(marker)
     assert scan.shape == series.shape
     k, j, i = np.argwhere(scan > 0.5).mean(0)
     expected = volume.scan_index([4, 55.5, 111.5])

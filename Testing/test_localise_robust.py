@@ -8,6 +8,7 @@ from scipy import ndimage
 from spinecore.errors import LocalisationError
 from spinecore.geometry import Geometry
 from spinecore.io.series import Plane, Series, Weighting
+from spinecore.levels import VERTEBRAE
 from spinecore.localise import Localiser
 from spinecore.localise.grid import to_grid
 from spinecore.localise.infer import fill_gaps, mirrored
@@ -16,6 +17,8 @@ from spinecore.localise.spine import INFERRED_VERTEBRA, PARTIAL_VIEW, Vertebra, 
 from spinecore.phantom import PhantomSpec, make_phantom
 from spinecore.phantom.render import LABELS
 from spinecore.phantom.study import SAGITTAL_AXES
+
+from conftest import in_full_view
 
 #: Disc centres of inferred neighbours must lie this close (mm, in the slice plane) to the truth.
 CENTRE_TOLERANCE_MM = 5.0
@@ -80,8 +83,9 @@ def test_body_missed_by_the_detector_is_inferred_and_flagged():
     assert spine.levels == [v["level"] for v in study.truth["vertebrae"]]
     l3 = spine.vertebra("L3")
     assert l3.flags == (INFERRED_VERTEBRA,) and l3.score == 0.0
-    assert all(not v.flags for v in spine.vertebrae if v.level != "L3")
-    flagged = {d.level for d in spine.discs if INFERRED_VERTEBRA in d.flags}
+    in_view = {v["level"] for v in in_full_view(study.truth["vertebrae"])}
+    assert all(not v.flags for v in spine.vertebrae if v.level != "L3" and v.level in in_view)
+    flagged = {d.level for d in spine.discs if INFERRED_VERTEBRA in d.flags and PARTIAL_VIEW not in d.flags}
     assert flagged == {"L2-L3", "L3-L4"}
     for level in flagged:
         assert _in_plane_offset(spine, level, study.truth) < CENTRE_TOLERANCE_MM
@@ -157,3 +161,32 @@ def test_faint_l5s1_map_still_anchors_and_no_disc_gives_no_anchor():
     scores = _scores_from_gaps(_anchor_gaps(bodies, discs, 40.0))
     assert scores[2] == (FALLBACK_ANCHOR, 0.0) and scores[3] == (0.0, FALLBACK_ANCHOR)
     assert all(s == (0.0, 0.0) for s in _scores_from_gaps(_anchor_gaps(bodies, [], 40.0)))
+
+
+@pytest.mark.parametrize("centre_in_view", [True, False])
+def test_a_disc_the_top_of_the_view_cuts_through_is_graded_when_its_centre_is_in_view(localiser, centre_in_view):
+    study, series = _study(12)
+    top = in_full_view(study.truth["vertebrae"])[0]
+    above = VERTEBRAE[VERTEBRAE.index(top["level"]) - 1]
+    disc = next(d for d in study.truth["discs"] if d["level"] == f"{above}-{top['level']}")
+    assert disc["partial_view"]
+    centre_row = series.geometry.mm_to_vox(np.array([disc["center_mm"]]))[0, 1]
+    quarter = 0.25 * disc["height_mm"] / series.spacing[1]
+    first_row = int(np.floor(centre_row - quarter) if centre_in_view else np.ceil(centre_row + quarter))
+    top_corner_row = min(np.array(s["corners_vox"])[:2, 1].min() for s in top["slices"])
+    assert 0 <= first_row < top_corner_row  # the cut leaves the top body whole
+    origin = series.geometry.vox_to_mm(np.array([[0.0, first_row, 0.0]]))[0]
+    affine = series.geometry.affine.copy()
+    affine[:3, 3] = origin
+    rows = series.shape[1] - first_row
+    cut = Series(series.array[:, first_row:], Geometry(affine, (series.shape[0], rows, series.shape[2])),
+                 series.plane, series.weighting, "cut.nii.gz")
+    spine = localiser(cut)
+    discs = {d.level: d for d in spine.discs}
+    if centre_in_view:
+        assert {INFERRED_VERTEBRA, PARTIAL_VIEW} <= set(discs[disc["level"]].flags)
+        assert discs[disc["level"]].measurements is None
+        assert spine.levels[0] == above
+    else:
+        assert disc["level"] not in discs
+        assert spine.levels[0] == top["level"]

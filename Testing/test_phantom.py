@@ -5,6 +5,8 @@ import pytest
 from spinecore.phantom import DiscGrades, PhantomSpec, make_phantom
 from spinecore.phantom.anatomy import build_spine, independent_grades, progress, sample_patient
 
+from conftest import in_full_view
+
 SMALL = dict(t1=False, axial=False, n_slices=3)
 
 
@@ -32,7 +34,7 @@ def test_ground_truth_corners_lie_on_bone_edges(phantom_dir):
 
     study = render(PhantomSpec(seed=3))
     series = study.get("sag_t2")
-    for vertebra in study.truth["vertebrae"]:
+    for vertebra in in_full_view(study.truth["vertebrae"]):
         mid = vertebra["slices"][len(vertebra["slices"]) // 2]
         corners = np.array(mid["corners_vox"])
         assert np.allclose(series.geometry.vox_to_mm(corners), mid["corners_mm"], atol=1e-3)
@@ -44,11 +46,17 @@ def test_ground_truth_corners_lie_on_bone_edges(phantom_dir):
 
 def test_top_level_controls_what_is_in_view():
     no_t12 = make_phantom(PhantomSpec(seed=2, top_level="L1", **SMALL))
-    levels = [v["level"] for v in no_t12.truth["vertebrae"]]
-    assert levels == ["L1", "L2", "L3", "L4", "L5", "S1"]
-    assert [d["level"] for d in no_t12.truth["discs"]] == ["L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1"]
+    assert [v["level"] for v in in_full_view(no_t12.truth["vertebrae"])] == ["L1", "L2", "L3", "L4", "L5", "S1"]
+    assert [d["level"] for d in in_full_view(no_t12.truth["discs"])] == ["L1-L2", "L2-L3", "L3-L4", "L4-L5", "L5-S1"]
+    # the view cuts through T12-L1 with its centre in view: it is listed, with T12, as partly in view
+    geometry = no_t12.get("sag_t2").geometry
+    t12_l1 = next(d for d in no_t12.truth["discs"] if d["level"] == "T12-L1")
+    t12 = next(v for v in no_t12.truth["vertebrae"] if v["level"] == "T12")
+    assert t12_l1["partial_view"] and t12["partial_view"]
+    assert 0 <= geometry.mm_to_vox(np.array([t12_l1["center_mm"]]))[0, 1] < geometry.shape[1]
+    assert min(np.array(s["corners_vox"])[:, 1].min() for s in t12["slices"]) < 0
     with_t11 = make_phantom(PhantomSpec(seed=2, top_level="T11", **SMALL))
-    assert [v["level"] for v in with_t11.truth["vertebrae"]][0] == "T11"
+    assert in_full_view(with_t11.truth["vertebrae"])[0]["level"] == "T11"
 
 
 def test_single_slice_phantom():

@@ -35,7 +35,7 @@ def test_analyse_grades_every_disc_and_composes_heatmaps_in_the_scan_grid(sample
     assert heat.shape == sample.shape and heat.max() == pytest.approx(1.0)
     # each disc's own map, put in the scan grid, never exceeds the composed one
     for volume in result.volumes:
-        own = volume.to_scan_grid(result.hotspots["t2"][volume.level]["modic"], sample.shape)
+        own = volume.to_scan_grid(result.hotspots["t2"][volume.level]["modic"])
         assert np.all(own <= heat + 1e-6)
     assert not result.heatmap("pfirrmann").any()
 

@@ -14,6 +14,7 @@ from spinecore.grade.schemes import SPIDER
 from spinecore.io.volume import series_from_array
 from spinecore.io.write import write_volume
 from spinecore.localise import Localiser
+from spinecore.localise.spine import PARTIAL_VIEW
 from spinecore.phantom import PhantomSpec, make_phantom
 from spinecore.pipeline import analyse
 from spinecore.report.gradings import FLAG_SEPARATOR
@@ -54,8 +55,10 @@ def test_low_confidence_flags_exactly_the_discs_with_a_grade_below_the_threshold
 def test_an_intensity_offset_flags_every_disc_but_a_rescale_does_not(models):
     series = phantom_series()
     shifted = graded(series_from_array(series.array + OFFSET, series.geometry, "offset", ""), models)
-    assert all(INTENSITY_OUT_OF_RANGE in g.flags for g in shifted.gradings.discs)
-    assert all(volume_statistics(v)[1] < CONTRAST_RANGE[0] for v in shifted.volumes)
+    statistics = {v.level: volume_statistics(v) for v in shifted.volumes}
+    compared = [g for g in shifted.gradings.discs if statistics[g.level] is not None]
+    assert len(compared) >= 5 and all(INTENSITY_OUT_OF_RANGE in g.flags for g in compared)
+    assert all(statistics[g.level][1] < CONTRAST_RANGE[0] for g in compared)
     scaled = graded(series_from_array(series.array * 1000, series.geometry, "scaled", ""), models)
     assert all(INTENSITY_OUT_OF_RANGE not in g.flags for g in scaled.gradings.discs)  # the extractor normalises it
 
@@ -67,9 +70,19 @@ def test_spacing_outside_the_training_range_flags_every_disc(models, spec):
     assert analysis.gradings.discs and all(SPACING_OUT_OF_RANGE in g.flags for g in analysis.gradings.discs)
 
 
+def test_a_disc_volume_the_edge_of_the_scan_cuts_is_not_held_to_the_intensity_range(models):
+    """The disc the top of the view cuts through: its volume is part padding, part one body."""
+    analysis = graded(series_from_array(phantom_series().array + OFFSET, phantom_series().geometry, "offset", ""), models)
+    partial = {d.level for d in analysis.spine.discs if PARTIAL_VIEW in d.flags}
+    cut = {v.level for v in analysis.volumes if not v.in_view[v.present].all()}
+    assert partial and partial == cut
+    assert all(volume_statistics(v) is None for v in analysis.volumes if v.level in cut)
+    assert all(INTENSITY_OUT_OF_RANGE not in g.flags for g in analysis.gradings.discs if g.level in partial)
+
+
 def test_disc_flags_follow_their_order_and_threshold(models):
     series = phantom_series()
-    volume = graded(series, models).volumes[0]
+    volume = next(v for v in graded(series, models).volumes if volume_statistics(v) is not None)
     assert disc_flags(volume, [0.9, LOW_CONFIDENCE_BELOW]) == ()
     assert disc_flags(volume, [0.9, LOW_CONFIDENCE_BELOW - 0.01]) == (LOW_CONFIDENCE,)
     thick = graded(phantom_series(slice_spacing_mm=6.0), models).volumes[0]
@@ -85,7 +98,8 @@ def test_grade_writes_the_grading_flags_into_gradings_csv_and_json(tmp_path, cap
         rows = list(csv.DictReader(f))
     document = json.loads((tmp_path / "out" / "gradings.json").read_text())
     assert rows and [r["flags"].split(FLAG_SEPARATOR) for r in rows] == [d["flags"] for d in document["discs"]]
-    assert all({INTENSITY_OUT_OF_RANGE, SPACING_OUT_OF_RANGE} <= set(d["flags"]) for d in document["discs"])
+    in_view = [d for d in document["discs"] if PARTIAL_VIEW not in d["flags"]]
+    assert in_view and all({INTENSITY_OUT_OF_RANGE, SPACING_OUT_OF_RANGE} <= set(d["flags"]) for d in in_view)
 
 
 def test_training_range_measures_the_manifest_scans(tmp_path, models):

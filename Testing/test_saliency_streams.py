@@ -65,13 +65,13 @@ def test_t1_hotspots_land_on_the_t1_scans_evidence(fused, study):
     maps = stream_hotspots(grader.net, {"t2": t2_volumes[LEVEL].array, "t1": t1_volumes[LEVEL].array}, {TASK: 1},
                            Method.GUIDED, augmentations=8)
     assert set(maps) == {"t2", "t1"} and maps["t1"][TASK].shape == maps["t2"][TASK].shape == (9, 112, 224)
-    heat = t1_volumes[LEVEL].to_scan_grid(maps["t1"][TASK], t1.shape)  # in the T1 scan's own grid
+    heat = t1_volumes[LEVEL].to_scan_grid(maps["t1"][TASK])  # in the T1 scan's own grid
     hot = np.argwhere(heat > 0.5)
     assert len(hot)
     weights = heat[tuple(hot.T)]
     centroid_mm = t1.geometry.vox_to_mm((hot * weights[:, None]).sum(0) / weights.sum())
     assert np.linalg.norm(centroid_mm - centre) < 2 * BLOB_RADIUS_MM
-    footprint = t1_volumes[LEVEL].to_scan_grid(np.ones((9, 112, 224), np.float32), t1.shape) > 0
+    footprint = t1_volumes[LEVEL].to_scan_grid(np.ones((9, 112, 224), np.float32)) > 0
     assert heat[blob].mean() > 3 * heat[footprint & ~blob].mean()
     # the T2 does not show the blob: its map is no brighter there than elsewhere in the T2 disc volume
     assert maps["t2"][TASK][BLOB].mean() < 2 * maps["t2"][TASK].mean()
@@ -138,7 +138,7 @@ def test_axial_hotspots_lie_in_the_axial_scans(tmp_path):
         scan = result.scan_of("axial", volume)
         heat = result.heatmap("herniation", "axial", scan)
         assert heat.shape == scan.shape and heat.max() > 0
-        assert np.all(volume.to_scan_grid(maps["herniation"], scan.shape) <= heat + 1e-6)
+        assert np.all(volume.to_scan_grid(maps["herniation"]) <= heat + 1e-6)
 
 
 def test_excitation_of_a_3d_fused_grader_stops_at_conv1_of_each_sagittal_stream():

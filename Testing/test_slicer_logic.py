@@ -21,7 +21,7 @@ from spinecore.io import load_study
 from spinecore.io.volume import read_volume
 from spinecore.levels import level_colour
 from spinecore.localise import CORNER_NAMES
-from spinecore.localise.spine import PARTIAL_VIEW
+from spinecore.localise.spine import INFERRED_VERTEBRA, PARTIAL_VIEW
 from spinecore.phantom.render import LABELS
 from spinecore.report import write_gradings_csv
 from SpineNetLib.bridge import RAS_FROM_LPS, add_volume_node, lps_to_ras, node_geometry, numpy_matrix
@@ -165,14 +165,21 @@ def test_phantom_dicom_study_quadrilaterals_lie_on_the_true_vertebrae(scene, run
     assert np.allclose(truth.geometry.affine, node_geometry(node).affine)
     labels = truth.array.astype(int)
     assert len(outputs.curves) == sum(len(v.slices) for v in analysis.spine.vertebrae)
+    # the body beyond the disc the top of the view cuts through is inferred, mostly out of view
+    inferred = {v.level for v in analysis.spine.vertebrae if INFERRED_VERTEBRA in v.flags}
+    assert all(PARTIAL_VIEW in analysis.spine.vertebra(level).flags for level in inferred)
     on_own_body = []
     for curve in outputs.curves:
+        if curve.GetAttribute("SpineNet.Level") in inferred:
+            continue
         points = slicer.util.arrayFromMarkupsControlPoints(curve)
         k, j, i = ras_to_index(node, points.mean(0, keepdims=True))[0]
         on_own_body.append(labels[k, j, i] == LABELS[curve.GetAttribute("SpineNet.Level")])
     assert np.mean(on_own_body) >= 0.95
     # segments against the true label map (measured Dice: bodies 0.87-0.96, discs 0.81-0.92)
-    for level in analysis.spine.levels + [d.level for d in analysis.spine.discs]:
+    for level in analysis.spine.levels + [d.level for d in analysis.spine.discs if INFERRED_VERTEBRA not in d.flags]:
+        if level in inferred:
+            continue
         found = segment_mask(outputs.segmentation, level, labels.shape)
         true = labels == LABELS[level]
         assert 2 * (found & true).sum() / (found.sum() + true.sum()) > 0.75, level

@@ -5,7 +5,8 @@ statistics of the disc volumes it was trained on (``spinecore.grade.qc`` records
 
 prints the range of row, column and slice spacing (mm) over the manifest's scans, and the
 :data:`~spinecore.grade.qc.COVERED` central fraction of each disc-volume statistic
-(:func:`~spinecore.grade.qc.volume_statistics`) over the discs the bundled localiser finds.
+(:func:`~spinecore.grade.qc.volume_statistics`) over the discs the bundled localiser finds (those
+whose volume the edge of the scan does not cut).
 """
 import json
 import sys
@@ -31,7 +32,7 @@ def training_range(manifest: Path) -> dict:
         series = load_study(scan).sagittal()
         spacings.append(series.spacing)
         try:
-            statistics += [volume_statistics(v) for v in disc_volumes(series, localiser(series))]
+            statistics += [s for s in map(volume_statistics, disc_volumes(series, localiser(series))) if s is not None]
         except SpineCoreError:
             continue
     spacing, stats = np.array(spacings), np.array(statistics)

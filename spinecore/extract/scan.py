@@ -51,4 +51,4 @@ def scan_volume(series: Series) -> StructureVolume:
         scale = 0.5 / max(tissue_median(series.array[k]), 1e-6)
         out[s] = np.clip(values.reshape(SCAN_SHAPE[1:]) * scale, 0.0, 1.0)
         present[s] = True
-    return StructureVolume(WHOLE_SCAN, out, to_scan, series.geometry.affine, present, float(pixel))
+    return StructureVolume(WHOLE_SCAN, out, to_scan, series.geometry.affine, present, float(pixel), series.shape)

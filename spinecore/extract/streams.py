@@ -95,7 +95,7 @@ def t1_disc_volume(t1: Series, t2_volume: StructureVolume, spine: Spine) -> Stru
         reference = _body_reference(raw, inside, outlines)
         out[s] = np.clip(raw * (0.5 / max(reference, 1e-6)), 0.0, 1.0)
         present[s] = True
-    return StructureVolume(t2_volume.level, out, to_scan, t1.geometry.affine, present, t2_volume.pixel_mm)
+    return StructureVolume(t2_volume.level, out, to_scan, t1.geometry.affine, present, t2_volume.pixel_mm, t1.shape)
 
 
 def t1_disc_volumes(t1: Series, t2_volumes: list[StructureVolume], spine: Spine,
@@ -147,7 +147,7 @@ def axial_disc_volume(axial: Series, spine: Spine, level: str) -> StructureVolum
         out[s], present[s] = raw, True
     reference = np.percentile(out[present], AXIAL_REFERENCE_PERCENTILE)
     out = np.clip(out / max(float(reference), 1e-6), 0.0, 1.0)
-    return StructureVolume(level, out, to_scan, axial.geometry.affine, present, float(pixel))
+    return StructureVolume(level, out, to_scan, axial.geometry.affine, present, float(pixel), axial.shape)
 
 
 def axial_disc_volumes(axials: list[Series], spine: Spine, levels: list[str], t2: Series) -> dict[str, StructureVolume]:

@@ -37,7 +37,8 @@ class StructureVolume:
 
     ``array``: ``float32`` ``(9, rows, columns)``; ``to_scan``: 4×4 volume index → scan index;
     ``scan_affine``: the scan's index → LPS mm affine; ``present``: which of the 9 slices
-    exist in the scan; ``pixel_mm``: in-plane pixel size.
+    exist in the scan; ``pixel_mm``: in-plane pixel size; ``scan_shape``: the scan's
+    ``(slices, rows, columns)``.
     """
 
     level: str
@@ -46,28 +47,37 @@ class StructureVolume:
     scan_affine: np.ndarray
     present: np.ndarray
     pixel_mm: float
+    scan_shape: tuple[int, int, int]
 
     @property
     def to_mm(self) -> np.ndarray:
         """4×4 volume index → LPS mm."""
         return self.scan_affine @ self.to_scan
 
+    @property
+    def in_view(self) -> np.ndarray:
+        """``(slices, rows, columns)`` bool: the voxels that sample the scan (their slice exists and
+        they lie inside its rows and columns; the others are zero padding)."""
+        index = self.scan_index(np.moveaxis(np.indices(self.array.shape), 0, -1))[..., 1:]
+        inside = np.all((index >= -0.5) & (index <= np.array(self.scan_shape[1:]) - 0.5), axis=-1)
+        return inside & self.present[:, None, None]
+
     def scan_index(self, volume_index) -> np.ndarray:
         """Volume indices ``(..., 3)`` → fractional scan indices ``(..., 3)``."""
         v = np.asarray(volume_index, float)
         return v @ self.to_scan[:3, :3].T + self.to_scan[:3, 3]
 
-    def to_scan_grid(self, values: np.ndarray, scan_shape: tuple[int, int, int]) -> np.ndarray:
+    def to_scan_grid(self, values: np.ndarray) -> np.ndarray:
         """Resample per-voxel ``values`` of this volume (e.g. a hotspot map) into the scan's voxel
-        grid ``(slice, row, column)``: trilinear, 0 outside the volume and on its absent slices.
-        ``to_scan`` may be any affine (a T1 volume cut in the T2's frame lies obliquely in the T1's
+        grid ``(slice, row, column)`` (:attr:`scan_shape`): trilinear, 0 outside the volume and on
+        its absent slices. ``to_scan`` may be any affine (a T1 volume cut in the T2's frame lies obliquely in the T1's
         grid); a volume cut along the scan's own slices lands bilinearly on one scan slice per
         volume slice."""
-        out = np.zeros(scan_shape, np.float32)
+        out = np.zeros(self.scan_shape, np.float32)
         corners = np.array(np.meshgrid(*[(0, n - 1) for n in self.array.shape], indexing="ij")).reshape(3, -1).T
         footprint = self.scan_index(corners)
         lo = np.clip(np.floor(footprint.min(0) - ON_GRID).astype(int), 0, None)
-        hi = np.minimum(np.ceil(footprint.max(0) + ON_GRID).astype(int) + 1, scan_shape)
+        hi = np.minimum(np.ceil(footprint.max(0) + ON_GRID).astype(int) + 1, self.scan_shape)
         if np.any(hi <= lo):
             return out
         scan = np.mgrid[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]].reshape(3, -1)
@@ -146,7 +156,7 @@ def disc_volume(series: Series, spine: Spine, level: str) -> StructureVolume:
     centre = (u[2] + u[3] + low[0] + low[1]) / 4
     to_scan = in_plane_frame(series, centre, across, pixel, DISC_SHAPE, k)
     array, present = _resample(series, to_scan, DISC_SHAPE, [upper, lower])
-    return StructureVolume(level, array, to_scan, series.geometry.affine, present, float(pixel))
+    return StructureVolume(level, array, to_scan, series.geometry.affine, present, float(pixel), series.shape)
 
 
 def vertebra_volume(series: Series, spine: Spine, level: str) -> StructureVolume:
@@ -162,7 +172,7 @@ def vertebra_volume(series: Series, spine: Spine, level: str) -> StructureVolume
     pixel = VERTEBRA_SIDE_PER_SIZE * max(depth, height) / VERTEBRA_SHAPE[2]
     to_scan = in_plane_frame(series, quad.mean(axis=0), across, pixel, VERTEBRA_SHAPE, vertebra.mid_slice)
     array, present = _resample(series, to_scan, VERTEBRA_SHAPE, [vertebra])
-    return StructureVolume(level, array, to_scan, series.geometry.affine, present, float(pixel))
+    return StructureVolume(level, array, to_scan, series.geometry.affine, present, float(pixel), series.shape)
 
 
 def disc_volumes(series: Series, spine: Spine) -> list[StructureVolume]:

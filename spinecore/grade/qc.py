@@ -16,7 +16,8 @@ from spinecore.extract import StructureVolume
 
 #: QC flag: some task's grade has a probability below :data:`LOW_CONFIDENCE_BELOW`.
 LOW_CONFIDENCE = "low_confidence"
-#: QC flag: the disc volume's mean or contrast lies outside :data:`MEAN_RANGE` / :data:`CONTRAST_RANGE`.
+#: QC flag: the disc volume's mean or contrast lies outside :data:`MEAN_RANGE` / :data:`CONTRAST_RANGE`
+#: (not raised for a volume the edge of the scan cuts: :func:`volume_statistics`).
 INTENSITY_OUT_OF_RANGE = "intensity_out_of_range"
 #: QC flag: the scan's slice or in-plane spacing lies outside :data:`SLICE_MM` / :data:`IN_PLANE_MM`.
 SPACING_OUT_OF_RANGE = "spacing_out_of_range"
@@ -40,8 +41,12 @@ MEAN_RANGE = (0.268, 0.587)
 CONTRAST_RANGE = (0.121, 0.326)
 
 
-def volume_statistics(volume: StructureVolume) -> tuple[float, float]:
-    """Mean and standard deviation of the disc volume's intensities over the slices the scan has."""
+def volume_statistics(volume: StructureVolume) -> tuple[float, float] | None:
+    """Mean and standard deviation of the disc volume's intensities over the slices the scan has;
+    ``None`` when the edge of the scan cuts the volume (part of it is padding, the rest mostly one
+    body: not comparable with the training range)."""
+    if not volume.in_view[volume.present].all():
+        return None
     present = volume.array[volume.present]
     return float(present.mean()), float(present.std())
 
@@ -53,10 +58,11 @@ def _inside(value: float, limits: tuple[float, float]) -> bool:
 def disc_flags(volume: StructureVolume, confidences: list[float]) -> tuple[str, ...]:
     """The :data:`GRADING_FLAGS` of a disc: its ``volume`` and the probability of each task's grade."""
     spacing = np.linalg.norm(volume.scan_affine[:3, :3], axis=0)  # (slice, row, column) mm
-    mean, contrast = volume_statistics(volume)
+    statistics = volume_statistics(volume)
     raised = {
         LOW_CONFIDENCE: min(confidences) < LOW_CONFIDENCE_BELOW,
-        INTENSITY_OUT_OF_RANGE: not (_inside(mean, MEAN_RANGE) and _inside(contrast, CONTRAST_RANGE)),
+        INTENSITY_OUT_OF_RANGE: statistics is not None and not (_inside(statistics[0], MEAN_RANGE)
+                                                                and _inside(statistics[1], CONTRAST_RANGE)),
         SPACING_OUT_OF_RANGE: not (_inside(spacing[0], SLICE_MM) and all(_inside(s, IN_PLANE_MM) for s in spacing[1:])),
     }
     return tuple(flag for flag in GRADING_FLAGS if raised[flag])

@@ -71,9 +71,10 @@ CUT_SHARE = 0.6
 #: A cut body or a disc joins an end of the chain when it lies within this many typical spacings.
 END_REACH = 1.5
 #: A body inferred beyond an end of the chain is kept when this share of its height is in view,
-#: or when the body map shows a sliver of it at least MIN_SLIVER_MM high (rows of its outline in
-#: view at least half bone); otherwise the disc past the end is barely in view, not one to
-#: grade (SPIDER graders grade a disc under a 4 mm sliver; the phantom's truth leaves out 3 mm ones).
+#: when the body map shows a sliver of it at least MIN_SLIVER_MM high (rows of its outline in
+#: view at least half bone), or when the disc between it and the chain is at least half in view
+#: (:func:`_disc_centre_in_view`; SPIDER's graders grade a disc the edge of the view cuts through);
+#: otherwise that disc is barely in view, not one to grade.
 MIN_SHARE_IN_VIEW = 0.25
 MIN_SLIVER_MM = 4.0
 
@@ -371,10 +372,28 @@ def _mirror_ends(vertebrae: list[Vertebra], labelled: list[tuple[str, _Candidate
         disc_mm = series.geometry.vox_to_mm(np.concatenate([[out[end].mid_slice], grid.to_scan(beyond[0].centre)]))
         inferred = mirrored(out[end], VERTEBRAE[level], disc_mm, series.geometry, flags)
         if share_in_view(inferred, series.geometry) < MIN_SHARE_IN_VIEW and \
-                _sliver_mm(inferred, body, grid) < MIN_SLIVER_MM:
+                _sliver_mm(inferred, body, grid) < MIN_SLIVER_MM and \
+                not _disc_centre_in_view(out[end], out[towards] if len(out) > 1 else None, step, series.geometry):
             continue
         out.insert(0 if step < 0 else len(out), inferred)
     return out
+
+
+def _disc_centre_in_view(end: Vertebra, inner: Vertebra | None, step: int, geometry) -> bool:
+    """Whether the disc beyond the chain's ``end`` vertebra (towards the head for ``step`` -1, the
+    feet for +1) has its centre inside the image rows on the end's mid slice: half a disc height
+    (that of the disc between ``end`` and its ``inner`` neighbour) beyond the end's facing endplate."""
+    if inner is None:
+        return False
+    upper, lower = (end, inner) if step < 0 else (inner, end)
+    disc = discs_between([upper, lower])
+    if not disc:
+        return False
+    corners = end.mid.corners_mm
+    facing = corners[[0, 1]] if step < 0 else corners[[2, 3]]
+    centre = facing.mean(axis=0) - step * disc[0].normal * disc[0].height_mm / 2
+    row = geometry.mm_to_vox(centre[None])[0, 1]
+    return bool(-0.5 <= row <= geometry.shape[1] - 0.5)
 
 
 def _sliver_mm(vertebra: Vertebra, body: np.ndarray, grid: SliceGrid) -> float:

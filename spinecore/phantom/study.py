@@ -114,8 +114,8 @@ class PhantomStudy:
 
     def reference_spine(self):
         """The exact localisation (a :class:`spinecore.localise.Spine`) of the sagittal series:
-        true corners, levels and discs."""
-        from spinecore.localise.spine import Spine, Vertebra, VertebraSlice, discs_between
+        true corners, levels and discs (a body the view cuts through flagged partial)."""
+        from spinecore.localise.spine import PARTIAL_VIEW, Spine, Vertebra, VertebraSlice, discs_between
 
         geometry = self.series[0].geometry
         vertebrae = []
@@ -124,7 +124,8 @@ class PhantomStudy:
                            for s in v["slices"])
             centre_slice = geometry.mm_to_vox(v["centroid_mm"])[0]
             mid = min(slices, key=lambda s: abs(s.slice - centre_slice)).slice
-            vertebrae.append(Vertebra(v["level"], 1.0, np.array(v["centroid_mm"]), slices, mid))
+            flags = (PARTIAL_VIEW,) if v.get("partial_view") else ()
+            vertebrae.append(Vertebra(v["level"], 1.0, np.array(v["centroid_mm"]), slices, mid, flags))
         return Spine(geometry, tuple(vertebrae), discs_between(vertebrae), f"phantom-{self.truth['seed']}")
 
 
@@ -148,7 +149,7 @@ def _scan_frame(rng: np.random.Generator, spec: PhantomSpec) -> np.ndarray:
 
 def _sagittal_geometry(rng, spec: PhantomSpec, patient: Patient, spine: SpineShape, axes: np.ndarray,
                        pose: tuple[np.ndarray, np.ndarray]) -> Geometry:
-    """Slab that shows ``top_level``..S1 fully and cuts the vertebra above ``top_level``."""
+    """Slab that shows ``top_level``..S1 fully and cuts through the disc above ``top_level``."""
     top = spec.top_level or str(rng.choice(TOP_LEVEL_CHOICES, p=(0.4, 0.35, 0.2, 0.05)))
     n_slices = spec.n_slices or int(rng.integers(11, 18))
     slice_spacing = spec.slice_spacing_mm or float(rng.uniform(3.0, 4.5) * rng.uniform(1.0, 1.2))
@@ -272,25 +273,31 @@ def _truth(spec: PhantomSpec, patient: Patient, spine: SpineShape, sagittal: Pha
     def to_mm(yz) -> list[float]:
         return np.round(rotation @ np.array([0.0, *yz]) + translation, 4).tolist()
 
-    vertebrae = []
-    for level, v in spine.vertebrae.items():
-        slices = _slice_quads(geometry, v.corners, v.half_width, pose)
-        mid = min(slices, key=lambda s: abs(s["slice"] - (geometry.shape[0] - 1) / 2), default=None)
-        rows_cols = np.array(mid["corners_vox"])[:, 1:] if mid else None
-        inside = mid is not None and np.all(rows_cols >= 0) and np.all(rows_cols <= np.array(geometry.shape[1:]) - 1)
-        if inside:
-            vertebrae.append({"level": level, "centroid_mm": to_mm(v.centre), "height_mm": round(v.height, 3),
-                              "depth_mm": round(v.depth, 3), "slices": slices})
-    visible = {v["level"] for v in vertebrae}
-    discs = []
+    def in_view(rows_cols: np.ndarray) -> bool:
+        return bool(np.all(rows_cols >= 0) and np.all(rows_cols <= np.array(geometry.shape[1:]) - 1))
+
+    slices = {level: _slice_quads(geometry, v.corners, v.half_width, pose) for level, v in spine.vertebrae.items()}
+    mids = {level: min(s, key=lambda q: abs(q["slice"] - (geometry.shape[0] - 1) / 2)) for level, s in slices.items() if s}
+    visible = {level for level, mid in mids.items() if in_view(np.array(mid["corners_vox"])[:, 1:])}
+    discs, partial = [], set()
     for level, d in spine.discs.items():
         upper, lower = level.split("-")
-        if upper in visible and lower in visible:
-            normal = rotation @ np.array([0.0, *d.normal])
-            body_height = (spine.vertebrae[upper].height + spine.vertebrae[lower].height) / 2
-            discs.append({"level": level, "center_mm": to_mm(d.centre), "normal": np.round(normal, 6).tolist(),
-                          "height_mm": round(d.height, 3), "grades": d.grades.as_dict(),
-                          **_disc_measurements(d, body_height)})
+        if not {upper, lower} & visible or not {upper, lower} <= set(mids):
+            continue
+        if not {upper, lower} <= visible:
+            # a disc the edge of the view cuts through counts when its centre is in view
+            centre = geometry.mm_to_vox(np.array([to_mm(d.centre)]))[0]
+            if not in_view(np.array([[centre[1], 0.0]])):
+                continue
+            partial |= {upper, lower} - visible
+        normal = rotation @ np.array([0.0, *d.normal])
+        body_height = (spine.vertebrae[upper].height + spine.vertebrae[lower].height) / 2
+        discs.append({"level": level, "center_mm": to_mm(d.centre), "normal": np.round(normal, 6).tolist(),
+                      "height_mm": round(d.height, 3), "grades": d.grades.as_dict(),
+                      **_disc_measurements(d, body_height), **({"partial_view": True} if partial & {upper, lower} else {})})
+    vertebrae = [{"level": level, "centroid_mm": to_mm(v.centre), "height_mm": round(v.height, 3),
+                  "depth_mm": round(v.depth, 3), "slices": slices[level], **({"partial_view": True} if level in partial else {})}
+                 for level, v in spine.vertebrae.items() if level in visible | partial]
     return {
         "format": "spinecore-phantom-truth/1",
         "seed": spec.seed,
@@ -298,6 +305,9 @@ def _truth(spec: PhantomSpec, patient: Patient, spine: SpineShape, sagittal: Pha
         "patient_id": f"PHANTOM-{spec.seed:06d}",
         "coordinates": "corners_vox are (slice, row, column) indices of the canonical sagittal series "
                        "(as spinecore.load_study returns it); *_mm are patient LPS millimetres",
+        "in_view": "vertebrae fully in view on the mid slice, and the discs between them; a disc the edge of "
+                   "the view cuts through is listed when its centre is in view, it and the body beyond it "
+                   "marked partial_view",
         "scan": {"series": sagittal.name, "shape": list(geometry.shape),
                  "spacing_mm": [round(s, 6) for s in geometry.spacing], "affine": geometry.affine.tolist()},
         "vertebrae": vertebrae,

@@ -40,7 +40,7 @@ def write_hotspots(analysis: Analysis, folder: Path) -> list[Path]:
             scan = analysis.scan_of(stream, volume)
             for task, heatmap in per_level[volume.level].items():
                 path = folder / f"{hotspot_name(volume.level, stream, task)}.nii.gz"
-                written.append(write_volume(path, volume.to_scan_grid(heatmap, scan.shape), scan.geometry))
+                written.append(write_volume(path, volume.to_scan_grid(heatmap), scan.geometry))
             title = volume.level if stream == "t2" else f"{volume.level} {stream}"
             montage = folder / f"{hotspot_name(volume.level, stream)}.png"
             written.append(write_montage(volume, per_level[volume.level], montage, analysis.method.value, title))

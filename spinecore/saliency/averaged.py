@@ -109,5 +109,5 @@ def scan_heatmap(volumes, maps: dict[str, dict[str, np.ndarray]], task: str,
     out = np.zeros(scan_shape, np.float32)
     for volume in volumes:
         if task in maps.get(volume.level, {}):
-            np.maximum(out, volume.to_scan_grid(maps[volume.level][task], scan_shape), out=out)
+            np.maximum(out, volume.to_scan_grid(maps[volume.level][task]), out=out)
     return out
