@@ -34,6 +34,8 @@ MANIFEST_HELP = "manifest CSV (see README: manifest format)"
           option("--init", type=Path, metavar="PRETRAINED_PT",
                  help="start Conv1-Conv5 from this Siamese model (spinecore pretrain; thesis 7.4.2)"),
           option("--freeze-conv", action="store_true", help="with --init: keep those convolutions fixed"),
+          option("--ordinal-targets", action="store_true",
+                 help="soft ordinal targets for the scheme's ordered grades, e.g. Pfirrmann (SORD)"),
           cache("disc volumes of both manifests"))
 def run_train(args: argparse.Namespace) -> int:
     from spinecore.data.manifests import build_disc_set, read_manifest
@@ -51,7 +53,7 @@ def run_train(args: argparse.Namespace) -> int:
     validation_rows = read_manifest(args.validation, scheme) if args.validation else None
     settings = GradingTraining(seed=args.seed, steps=args.steps, preset=args.preset, dims=args.dims, branch=args.branch,
                                streams=args.streams, fusion=args.fusion, init=str(args.init) if args.init else None,
-                               freeze_conv=args.freeze_conv)
+                               freeze_conv=args.freeze_conv, ordinal_targets=args.ordinal_targets)
     config = network_config(scheme, settings)  # fail on a bad branch, streams or --init before the long part
     if args.init:
         pretrained(args.init, config)

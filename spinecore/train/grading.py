@@ -103,8 +103,10 @@ def optimise(net: GradingNet | FusionNet, data, scheme: GradingScheme, settings:
              augmentation: Augmentation = Augmentation()) -> GradingNet | FusionNet:
     """Train ``net`` (in eval mode when returned) on ``data`` (a :class:`DiscSet`, or anything with its
     ``labels`` ``(N, tasks)`` and ``inputs(index)``) with the class-balanced multi-task loss of
-    ``scheme``'s tasks, batches of augmented samples drawn with ``rng`` and ``generator``."""
-    criterion = MultiTaskLoss(class_weights(data.labels, [t.n_classes for t in scheme.tasks]))
+    ``scheme``'s tasks (soft ordinal targets for its ordinal tasks with ``settings.ordinal_targets``),
+    batches of augmented samples drawn with ``rng`` and ``generator``."""
+    criterion = MultiTaskLoss(class_weights(data.labels, [t.n_classes for t in scheme.tasks]),
+                              ordinal=[settings.ordinal_targets and t.ordinal for t in scheme.tasks])
     optimiser, schedule = adamw_warmup_cosine(net, settings.learning_rate, settings.weight_decay, settings.steps)
     set_training(net)
     start, running = time.time(), []
@@ -133,6 +135,7 @@ def train_grading_model(train: DiscSet, scheme: GradingScheme, settings: Grading
               for n, t in enumerate(scheme.tasks)}
     streams = f"-{'+'.join(net.streams)}-{settings.fusion}" if isinstance(net, FusionNet) else ""
     start = "" if transferred is None else "-siamese-frozen" if settings.freeze_conv else "-siamese"
+    start += "-ordinal" if settings.ordinal_targets else ""
     metadata = {
         "model_id": f"grader-{scheme.name}-{settings.preset}{settings.dims}d{streams}{start}-seed{settings.seed}-{settings.steps}",
         "streams": list(net.streams), "fusion": settings.fusion, "command": command, "settings": asdict(settings), "data": data_note,

@@ -19,6 +19,8 @@ class Optimisation:
     batch_size: int = 32
     learning_rate: float = 1e-3
     weight_decay: float = 5e-4
+    #: soft ordinal targets (:func:`~spinecore.grade.loss.soft_ordinal_targets`) for the scheme's ordinal tasks
+    ordinal_targets: bool = False
 
 
 def adamw_warmup_cosine(net: torch.nn.Module, learning_rate: float, weight_decay: float,
