@@ -23,7 +23,7 @@ from spinecore.localise.spine import INFERRED_VERTEBRA, PARTIAL_VIEW, Vertebra, 
 #: Corner order of a quadrilateral mirrored head ↔ feet (superior and inferior corners swap).
 _MIRRORED_CORNERS = [3, 2, 1, 0]
 #: Corners of the superior and of the inferior endplate.
-_SUPERIOR, _INFERIOR = [0, 1], [3, 2]
+SUPERIOR_CORNERS, INFERIOR_CORNERS = [0, 1], [3, 2]
 
 
 def _interpolated(upper: Vertebra, lower: Vertebra, level: str, t: float, flags: tuple[str, ...]) -> Vertebra | None:
@@ -58,7 +58,7 @@ def mirrored(vertebra: Vertebra, level: str, disc_mm: np.ndarray, geometry: Geom
     ``vertebra``'s outline mirrored across the plane through ``disc_mm`` parallel to its endplate
     facing the disc (on its mid slice); flagged partial when it leaves the view."""
     below = VERTEBRAE.index(level) > VERTEBRAE.index(vertebra.level)
-    anterior, posterior = vertebra.mid.corners_mm[_INFERIOR if below else _SUPERIOR]
+    anterior, posterior = vertebra.mid.corners_mm[INFERIOR_CORNERS if below else SUPERIOR_CORNERS]
     normal = np.cross(posterior - anterior, geometry.directions[:, 0])
     normal /= np.linalg.norm(normal)
     centre_mm = np.asarray(disc_mm, dtype=float)

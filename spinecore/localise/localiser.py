@@ -26,7 +26,7 @@ from spinecore.io.series import Plane, Series
 from spinecore.levels import VERTEBRAE
 from spinecore.localise.chain import Detection, label_chain, typical_spacing
 from spinecore.localise.grid import GRID_MM, SliceGrid, normalise_slices, pad_to_multiple, to_grid
-from spinecore.localise.infer import fill_gaps, mirrored, share_in_view
+from spinecore.localise.infer import INFERIOR_CORNERS, SUPERIOR_CORNERS, fill_gaps, mirrored, share_in_view
 from spinecore.localise.network import CHANNELS, LocaliserNet
 from spinecore.localise.quads import quad_from_region
 from spinecore.localise.spine import PARTIAL_VIEW, WEAK_ANCHOR, Spine, Vertebra, VertebraSlice, discs_between
@@ -389,8 +389,7 @@ def _disc_centre_in_view(end: Vertebra, inner: Vertebra | None, step: int, geome
     disc = discs_between([upper, lower])
     if not disc:
         return False
-    corners = end.mid.corners_mm
-    facing = corners[[0, 1]] if step < 0 else corners[[2, 3]]
+    facing = end.mid.corners_mm[SUPERIOR_CORNERS if step < 0 else INFERIOR_CORNERS]
     centre = facing.mean(axis=0) - step * disc[0].normal * disc[0].height_mm / 2
     row = geometry.mm_to_vox(centre[None])[0, 1]
     return bool(-0.5 <= row <= geometry.shape[1] - 0.5)

@@ -286,8 +286,8 @@ def _truth(spec: PhantomSpec, patient: Patient, spine: SpineShape, sagittal: Pha
             continue
         if not {upper, lower} <= visible:
             # a disc the edge of the view cuts through counts when its centre is in view
-            centre = geometry.mm_to_vox(np.array([to_mm(d.centre)]))[0]
-            if not in_view(np.array([[centre[1], 0.0]])):
+            centre_row = geometry.mm_to_vox(np.array([to_mm(d.centre)]))[0, 1]
+            if not 0 <= centre_row <= geometry.shape[1] - 1:
                 continue
             partial |= {upper, lower} - visible
         normal = rotation @ np.array([0.0, *d.normal])
