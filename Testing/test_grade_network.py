@@ -1,9 +1,9 @@
-"""The multi-task CNN: 2-D and 3-D forms, branch points, the thesis and compact sizes."""
+"""The multi-task CNN: 2-D and 3-D forms, branch points, the thesis, wide and compact sizes."""
 import pytest
 import torch
 
 from spinecore.grade import SPIDER, GradingNet, NetConfig, compact, thesis
-from spinecore.grade.network import LAYERS
+from spinecore.grade.network import LAYERS, wide
 
 N_CLASSES = [t.n_classes for t in SPIDER.tasks]
 
@@ -40,7 +40,8 @@ def test_3d_conv4_collapses_the_slice_axis():
 
 def test_sizes():
     compact_params = sum(p.numel() for p in GradingNet(compact(N_CLASSES)).parameters())
-    assert compact_params * 4 < 20e6  # float32 weights under 20 MB
+    wide_params = sum(p.numel() for p in GradingNet(wide(N_CLASSES)).parameters())
+    assert 3 * compact_params < wide_params and wide_params * 4 < 20e6  # float32 weights under 20 MB
     with torch.device("meta"):  # the thesis net without allocating 1.7 GB
         thesis_params = sum(p.numel() for p in GradingNet(thesis([5, 4, 2, 2, 2, 2, 2, 2])).parameters())
     assert 420e6 < thesis_params < 432e6  # thesis 4.2.2.1: 426 M for eight tasks

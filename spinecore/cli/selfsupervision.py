@@ -1,7 +1,9 @@
-"""Self-supervision and longitudinal commands: ``pretrain``, ``evaluate-pretrain``, ``compare``."""
+"""Self-supervision and longitudinal commands: ``pretrain``, ``evaluate-pretrain``, ``label-efficiency``,
+``compare``."""
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 from pathlib import Path
 
@@ -77,6 +79,64 @@ def run_evaluate_pretrain(args: argparse.Namespace) -> int:
         write_pretrain_evaluation(results, stage)
     print((args.out / "pretrain_metrics.md").read_text())
     print(json.dumps({"model": metadata.get("model_id")}))
+    return 0
+
+
+def fractions_list(text: str) -> tuple[float, ...]:
+    """``--fractions``: percentages of the training patients, comma-separated, each in (0, 100]."""
+    try:
+        values = tuple(float(v) / 100 for v in text.split(","))
+    except ValueError:
+        values = ()
+    if not values or not all(0 < v <= 1 for v in values):
+        raise argparse.ArgumentTypeError(f"{text!r}: percentages in (0, 100], comma-separated (e.g. 10,25,50,100)")
+    return tuple(sorted(set(values)))
+
+
+@COMMANDS("label-efficiency", "graders on 10-100 %% of the training patients, from scratch and from a pretrained "
+          "Siamese tower (thesis Fig. 7.12): label_efficiency.md/.json/.png and the models",
+          option("--manifest", type=Path, required=True, help="training manifest CSV (see README: manifest format)"),
+          option("--validation", type=Path, required=True, help="validation manifest CSV the graders are scored on"),
+          option("--init", type=Path, required=True, metavar="PRETRAINED_PT",
+                 help="the Siamese model (spinecore pretrain) the pretrained graders start from"),
+          option("--freeze-conv", action="store_true", help="keep the pretrained convolutions fixed"),
+          option("--scheme", default="spider", help="scheme name (spider, genodisc) or JSON file"),
+          option("--fractions", type=fractions_list,
+                 help="percentages of the training patients, comma-separated (default: 10,25,50,100)"),
+          option("--steps", type=positive_int, default=1500, help="optimiser steps of every grader (default %(default)s)"),
+          seed(), cache("disc volumes of both manifests"),
+          out("folder for label_efficiency.json/.md/.png and models/"))
+def run_label_efficiency(args: argparse.Namespace) -> int:
+    from spinecore.data.manifests import build_disc_set, read_manifest
+    from spinecore.evaluate.label_efficiency import MEAN
+    from spinecore.grade import get_scheme
+    from spinecore.models import save_model
+    from spinecore.report import staged_output
+    from spinecore.report.label_efficiency import write_label_efficiency
+    from spinecore.train.grading import GradingTraining, network_config
+    from spinecore.train.label_efficiency import FRACTIONS, STARTS, label_efficiency
+    from spinecore.train.transfer import pretrained
+
+    scheme = get_scheme(args.scheme)
+    settings = GradingTraining(seed=args.seed, steps=args.steps, freeze_conv=args.freeze_conv)
+    pretrained(args.init, network_config(scheme, settings))  # a tower that does not fit fails before the long part
+    train = build_disc_set(read_manifest(args.manifest, scheme), cache=args.cache)[0]
+    validation = build_disc_set(read_manifest(args.validation, scheme), cache=args.cache)[0]
+    fractions = args.fractions or FRACTIONS
+    total = len(fractions) * len(STARTS)
+    with staged_output(args.out) as stage:
+        (stage / "models").mkdir()
+        done = itertools.count(1)
+
+        def finished(run: dict, model) -> None:
+            save_model(stage / "models" / f"{100 * run['fraction']:g}pct-{run['start']}.pt", model)
+            print(f"[{next(done)}/{total}] {run['fraction']:.0%} of the patients ({run['patients']}), {run['start']}: "
+                  f"mean average per-class accuracy {100 * run['tasks'][MEAN]['accuracy']:.1f} %", flush=True)
+
+        results = label_efficiency(train, validation, scheme, settings, args.init, args.command_line,
+                                   fractions, finished)
+        write_label_efficiency(results, stage)
+    print((args.out / "label_efficiency.md").read_text())
     return 0
 
 

@@ -145,6 +145,12 @@ class DiscSet:
         """``float32`` inputs of the discs ``index`` per stream (``t2`` and the others held)."""
         return {"t2": self.float_volumes(index), **{s: v[index].astype(np.float32) / 255.0 for s, v in self.streams.items()}}
 
+    def subset(self, index: np.ndarray) -> DiscSet:
+        """The discs ``index`` (integer indices, in that order) as a set of their own."""
+        return DiscSet(self.volumes[index], self.labels[index], [self.patients[i] for i in index],
+                       [self.levels[i] for i in index], [self.scans[i] for i in index],
+                       {s: v[index] for s, v in self.streams.items()}, self.sequences)
+
     def sequence(self, scan: Path | str) -> str:
         """The weighting of ``scan``'s sagittal series (``unknown`` when not recorded)."""
         return self.sequences.get(str(scan), "unknown")

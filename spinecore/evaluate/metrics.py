@@ -31,10 +31,15 @@ def kappa(truth: np.ndarray, predicted: np.ndarray, task: Task) -> float:
                                    weights="linear" if task.ordinal else None))
 
 
-def _interval(values: list[float]) -> list[float]:
+def interval95(values: list[float]) -> list[float]:
     values = np.asarray(values, float)
     values = values[np.isfinite(values)]
     return [round(float(v), 4) for v in np.percentile(values, [2.5, 97.5])] if len(values) else [None, None]
+
+
+def excludes_zero(interval: list[float | None]) -> bool:
+    """Whether a difference's :func:`interval95` lies wholly above or below zero."""
+    return interval[0] is not None and (interval[0] > 0 or interval[1] < 0)
 
 
 def bootstrap(statistics: dict, patients: np.ndarray, seed: int = 0) -> dict[str, list[float]]:
@@ -61,7 +66,7 @@ def end_to_end_accuracy(truth: np.ndarray, predicted: np.ndarray, patients: np.n
     boot = bootstrap({"accuracy": lambda i: average_class_accuracy(truth[i], predicted[i])}, patients, seed)
     return {"n": int(len(truth)), "missed": int((predicted == NOT_FOUND).sum()),
             "average_class_accuracy": round(average_class_accuracy(truth, predicted), 4),
-            "accuracy_ci95": _interval(boot["accuracy"])}
+            "accuracy_ci95": interval95(boot["accuracy"])}
 
 
 def paired_difference(truth: np.ndarray, reference: np.ndarray, other: np.ndarray, patients: np.ndarray,
@@ -75,10 +80,10 @@ def paired_difference(truth: np.ndarray, reference: np.ndarray, other: np.ndarra
         return {"n": 0}
     boot = bootstrap({"difference": lambda i: average_class_accuracy(truth[i], other[i])
                       - average_class_accuracy(truth[i], reference[i])}, patients, seed)
-    interval = _interval(boot["difference"])
+    interval = interval95(boot["difference"])
     return {"n": int(len(truth)),
             "difference": round(average_class_accuracy(truth, other) - average_class_accuracy(truth, reference), 4),
-            "ci95": interval, "outside_zero": bool(interval[0] is not None and (interval[0] > 0 or interval[1] < 0))}
+            "ci95": interval, "outside_zero": excludes_zero(interval)}
 
 
 def task_metrics(task: Task, truth: np.ndarray, predicted: np.ndarray, patients: np.ndarray, majority: int,
@@ -98,12 +103,12 @@ def task_metrics(task: Task, truth: np.ndarray, predicted: np.ndarray, patients:
     baseline_accuracy = average_class_accuracy(truth, baseline)
     return {
         "n": int(len(truth)), "patients": len(np.unique(patients)),
-        "average_class_accuracy": round(accuracy, 4), "accuracy_ci95": _interval(boot["accuracy"]),
+        "average_class_accuracy": round(accuracy, 4), "accuracy_ci95": interval95(boot["accuracy"]),
         "kappa": round(agreement, 4), "kappa_weights": "linear" if task.ordinal else "none",
-        "kappa_ci95": _interval(boot["kappa"]),
+        "kappa_ci95": interval95(boot["kappa"]),
         "majority_class": task.values[majority],
         "baseline_average_class_accuracy": round(baseline_accuracy, 4),
-        "baseline_accuracy_ci95": _interval(boot["baseline_accuracy"]), "baseline_kappa": 0.0,
+        "baseline_accuracy_ci95": interval95(boot["baseline_accuracy"]), "baseline_kappa": 0.0,
         "beats_baseline": bool(accuracy > baseline_accuracy and agreement > 0),
         "plain_accuracy": round(float((truth == predicted).mean()), 4),
         "confusion": {"values": list(task.values),

@@ -58,6 +58,12 @@ def compact(n_classes, dims: int = 2) -> NetConfig:
     return NetConfig(tuple(n_classes), dims, dropout=0.1, feature_grid=(4, 8))
 
 
+def wide(n_classes, dims: int = 2) -> NetConfig:
+    """The compact net with twice the channels and units: about 2 M parameters (8 MB), for the
+    capacity arm of the accuracy study."""
+    return NetConfig(tuple(n_classes), dims, (32, 64, 128, 128, 128), 256, dropout=0.1, feature_grid=(4, 8))
+
+
 def thesis(n_classes, dims: int = 2) -> NetConfig:
     """The thesis' VGG-M 1024 net with the branch after Conv5 (≈ 430 M parameters for 8 tasks)."""
     return NetConfig(tuple(n_classes), dims, (96, 256, 512, 512, 512), 1024, "conv5")

@@ -20,7 +20,7 @@ from spinecore.grade.calibration import calibrate
 from spinecore.grade.fusion import FusionConfig, FusionNet, drop_streams, run
 from spinecore.grade.grader import Grader
 from spinecore.grade.loss import MISSING, MultiTaskLoss, class_weights
-from spinecore.grade.network import GradingNet, NetConfig, compact, thesis
+from spinecore.grade.network import GradingNet, NetConfig, compact, thesis, wide
 from spinecore.grade.schemes import GradingScheme
 from spinecore.models import TrainedModel
 from spinecore.streams import SAGITTAL
@@ -29,7 +29,7 @@ from spinecore.train.seeding import seeded
 from spinecore.train.transfer import set_training, transfer
 
 log = logging.getLogger(__name__)
-PRESETS = {"compact": compact, "thesis": thesis}
+PRESETS = {"compact": compact, "wide": wide, "thesis": thesis}
 #: Steps between two lines of the training log.
 LOG_EVERY = 200
 
