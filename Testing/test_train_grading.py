@@ -111,6 +111,32 @@ def test_paired_difference_resamples_both_models_together():
     assert paired_difference(truth, reference, better, patients)["n"] == 200
 
 
+def test_an_ensemble_is_scored_on_the_mean_of_its_models_logits():
+    from spinecore.evaluate.grading import ENSEMBLE, compare_graders
+    from spinecore.grade.calibration import dataset_logits
+    from spinecore.grade.network import GradingNet, compact
+
+    from test_train_transfer import random_discs
+
+    data = random_discs(24)
+    graders = {}
+    for seed in (1, 2):
+        torch.manual_seed(seed)
+        graders[f"g{seed}"] = Grader(GradingNet(compact([t.n_classes for t in GENODISC.tasks])).eval(), GENODISC,
+                                     {"model_id": f"g{seed}", "train_majority": {}})
+    comparison = compare_graders(graders, data, tta=False, ensemble=True)
+    assert list(comparison["models"]) == ["g1", "g2", ENSEMBLE]
+    assert comparison["models"][ENSEMBLE]["model"] == "mean of g1 + g2"
+    each = [dataset_logits(g, data, tta=False) for g in graders.values()]
+    for n, task in enumerate(GENODISC.tasks):
+        predicted = ((each[0][n] + each[1][n]) / 2).argmax(1)
+        confusion = np.zeros((task.n_classes, task.n_classes), int)
+        np.add.at(confusion, (data.labels[:, n], predicted), 1)
+        assert comparison["models"][ENSEMBLE]["tasks"][task.name]["confusion"]["rows_truth_cols_predicted"] \
+            == confusion.tolist()
+        assert ENSEMBLE in comparison["differences"][task.name]
+
+
 def test_train_and_evaluate_commands_are_reproducible(tmp_path):
     """`spinecore train` on a small phantom manifest twice with one seed gives identical weights;
     `spinecore evaluate` reports every task with intervals and the baseline."""
@@ -151,6 +177,10 @@ def test_train_and_evaluate_commands_are_reproducible(tmp_path):
                      "--model", REPO / "Resources" / "Models" / "grader.pt", "--out", tmp_path / "mixed")
     assert result.returncode != 0 and "compare models of one scheme" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "mixed").exists()
+    result = run_cli("evaluate", "--manifest", manifest, "--model", tmp_path / "a.pt", "--ensemble",
+                     "--out", tmp_path / "alone")
+    assert result.returncode == 2 and result.stderr.strip() == "spinecore: error: --ensemble needs at least two --model files"
+    assert not (tmp_path / "alone").exists()
 
 
 def test_phantom_manifest_with_independent_findings_labels_the_drawn_grades(tmp_path):

@@ -97,6 +97,8 @@ def run_train_localiser(args: argparse.Namespace) -> int:
                       "same discs (comparison.md: paired differences from the first)"),
           out("folder for metrics.json and metrics.md (several models: comparison.json/.md and one folder each)"),
           option("--no-tta", action="store_true", help="evaluate without test-time augmentation"),
+          option("--ensemble", action="store_true",
+                 help="with several --model: also score their mean logits per task as one model, 'ensemble'"),
           seed("bootstrap seed"), cache("disc volumes"))
 def run_evaluate(args: argparse.Namespace) -> int:
     from spinecore.data.manifests import build_disc_set, read_manifest
@@ -106,6 +108,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
     from spinecore.report.evaluation import write_comparison, write_evaluation
 
     paths = args.model or [None]
+    if args.ensemble and len(paths) < 2:
+        raise SpineCoreError(None, "--ensemble needs at least two --model files")
     graders = {f"{n}-{path.stem}" if path else "bundled": Grader.load(path) for n, path in enumerate(paths, start=1)}
     check_one_scheme(graders)
     first = next(iter(graders.values()))
@@ -114,7 +118,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         if len(graders) == 1:
             write_evaluation(evaluate_grader(first, data, tta=not args.no_tta, seed=args.seed, missed=missed), stage)
         else:
-            write_comparison(compare_graders(graders, data, tta=not args.no_tta, seed=args.seed, missed=missed), stage)
+            write_comparison(compare_graders(graders, data, tta=not args.no_tta, seed=args.seed, missed=missed,
+                                             ensemble=args.ensemble), stage)
     print((args.out / ("metrics.md" if len(graders) == 1 else "comparison.md")).read_text())
     return 0
 

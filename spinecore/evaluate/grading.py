@@ -64,22 +64,33 @@ def check_one_scheme(graders: dict[str, Grader]) -> None:
                                        f"{first.scheme.name!r}: compare models of one scheme")
 
 
+#: The name of the models' mean in a comparison with ``ensemble``.
+ENSEMBLE = "ensemble"
+
+
 def compare_graders(graders: dict[str, Grader], data: DiscSet, tta: bool = True, seed: int = 0,
-                    missed: list[ManifestRow] = ()) -> dict:
+                    missed: list[ManifestRow] = (), ensemble: bool = False) -> dict:
     """Several models (``name → grader``, one scheme) on the same discs: each model's
     :func:`evaluate_grader` results (``models``), and per task the paired difference of each later
     model's average per-class accuracy from the first model's (``differences``: task → model → result
-    of :func:`~spinecore.evaluate.metrics.paired_difference`)."""
+    of :func:`~spinecore.evaluate.metrics.paired_difference`). With ``ensemble`` the models' mean
+    logits per task count as one more model, :data:`ENSEMBLE` (its majority grade the first model's,
+    its temperatures 1)."""
     check_one_scheme(graders)
     (first_name, first), *_ = graders.items()
     logits = {name: dataset_logits(grader, data, tta) for name, grader in graders.items()}
+    facts = {name: ModelFacts.of(grader) for name, grader in graders.items()}
+    if ensemble:
+        members = list(logits.values())
+        logits[ENSEMBLE] = [np.mean([m[n] for m in members], axis=0) for n in range(len(first.scheme.tasks))]
+        facts[ENSEMBLE] = ModelFacts(first.scheme, "mean of " + " + ".join(f.model_id for f in facts.values()),
+                                     facts[first_name].majority, [1.0] * len(first.scheme.tasks))
     patients = np.asarray(data.patients)
     differences = {task.name: {name: paired_difference(data.labels[:, n], logits[first_name][n].argmax(1),
                                                        logits[name][n].argmax(1), patients, seed)
-                               for name in list(graders)[1:]}
+                               for name in list(logits)[1:]}
                    for n, task in enumerate(first.scheme.tasks)}
-    models = {name: evaluate_logits(logits[name], data, ModelFacts.of(grader), tta, seed, missed)
-              for name, grader in graders.items()}
+    models = {name: evaluate_logits(logits[name], data, facts[name], tta, seed, missed) for name in logits}
     return {"reference": first_name, "tta": tta, "models": models, "differences": differences}
 
 

@@ -32,6 +32,7 @@ def kappa(truth: np.ndarray, predicted: np.ndarray, task: Task) -> float:
 
 
 def interval95(values: list[float]) -> list[float]:
+    """The 2.5th and 97.5th percentiles of the finite ``values``, rounded; ``[None, None]`` if none."""
     values = np.asarray(values, float)
     values = values[np.isfinite(values)]
     return [round(float(v), 4) for v in np.percentile(values, [2.5, 97.5])] if len(values) else [None, None]
