@@ -17,17 +17,14 @@ from spinecore.grade.schemes import GradingScheme
 MEAN = "mean"
 
 
-def _accuracies(labels: np.ndarray, predicted: np.ndarray, index: np.ndarray) -> list[float]:
-    """Per task, the average per-class accuracy on the graded discs among ``index`` (NaN if none)."""
+def _scores(labels: np.ndarray, predicted: np.ndarray, index: np.ndarray) -> np.ndarray:
+    """Per task the average per-class accuracy on the graded discs among ``index`` (NaN if none),
+    then their mean over the tasks that have some."""
     out = []
     for n in range(labels.shape[1]):
         graded = index[labels[index, n] != MISSING]
         out.append(average_class_accuracy(labels[graded, n], predicted[graded, n]) if len(graded) else float("nan"))
-    return out
-
-
-def _with_mean(values: list[float]) -> list[float]:
-    return [*values, float(np.nanmean(values))]
+    return np.array([*out, np.nanmean(out)])
 
 
 def run_scores(scheme: GradingScheme, labels: np.ndarray, predicted: np.ndarray, patients: np.ndarray,
@@ -35,9 +32,9 @@ def run_scores(scheme: GradingScheme, labels: np.ndarray, predicted: np.ndarray,
     """``{"tasks": {task or MEAN: {"accuracy", "ci95"}}}`` of one grader's ``predicted``."""
     names = [*scheme.task_names, MEAN]
     every = np.arange(len(labels))
-    point = _with_mean(_accuracies(labels, predicted, every))
-    boot = bootstrap({"all": lambda i: _with_mean(_accuracies(labels, predicted, i))}, patients, seed)["all"]
-    return {"tasks": {name: {"accuracy": round(point[k], 4), "ci95": interval95([b[k] for b in boot])}
+    point = _scores(labels, predicted, every)
+    boot = bootstrap({"all": lambda i: _scores(labels, predicted, i)}, patients, seed)["all"]
+    return {"tasks": {name: {"accuracy": round(float(point[k]), 4), "ci95": interval95([b[k] for b in boot])}
                       for k, name in enumerate(names)}}
 
 
@@ -48,8 +45,7 @@ def paired_scores(scheme: GradingScheme, labels: np.ndarray, reference: np.ndarr
     names = [*scheme.task_names, MEAN]
 
     def difference(index: np.ndarray) -> np.ndarray:
-        return (np.asarray(_with_mean(_accuracies(labels, other, index)))
-                - np.asarray(_with_mean(_accuracies(labels, reference, index))))
+        return _scores(labels, other, index) - _scores(labels, reference, index)
 
     point = difference(np.arange(len(labels)))
     boot = bootstrap({"difference": difference}, patients, seed)["difference"]

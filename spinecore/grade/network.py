@@ -11,7 +11,7 @@ hundreds, not thousands, of patients).
 from __future__ import annotations
 
 import copy
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import torch
 from torch import nn
@@ -61,7 +61,8 @@ def compact(n_classes, dims: int = 2) -> NetConfig:
 def wide(n_classes, dims: int = 2) -> NetConfig:
     """The compact net with twice the channels and units: about 2 M parameters (8 MB), for the
     capacity arm of the accuracy study."""
-    return NetConfig(tuple(n_classes), dims, (32, 64, 128, 128, 128), 256, dropout=0.1, feature_grid=(4, 8))
+    narrow = compact(n_classes, dims)
+    return replace(narrow, widths=tuple(2 * w for w in narrow.widths), fc=2 * narrow.fc)
 
 
 def thesis(n_classes, dims: int = 2) -> NetConfig:
