@@ -99,8 +99,12 @@ def run_train_localiser(args: argparse.Namespace) -> int:
           option("--no-tta", action="store_true", help="evaluate without test-time augmentation"),
           option("--ensemble", action="store_true",
                  help="with several --model: also score their mean logits per task as one model, 'ensemble'"),
+          option("--harmonise-to", type=Path, metavar="MANIFEST",
+                 help="first map the discs' intensities per sequence onto those of this manifest's discs (histogram "
+                      "standardisation, e.g. onto the model's training site; labels unused)"),
           seed("bootstrap seed"), cache("disc volumes"))
 def run_evaluate(args: argparse.Namespace) -> int:
+    from spinecore.data.harmonise import harmonised, landmarks
     from spinecore.data.manifests import build_disc_set, read_manifest
     from spinecore.evaluate.grading import check_one_scheme, compare_graders, evaluate_grader
     from spinecore.grade import Grader
@@ -113,13 +117,19 @@ def run_evaluate(args: argparse.Namespace) -> int:
     graders = {f"{n}-{path.stem}" if path else "bundled": Grader.load(path) for n, path in enumerate(paths, start=1)}
     check_one_scheme(graders)
     first = next(iter(graders.values()))
+    harmonise_to = read_manifest(args.harmonise_to, first.scheme) if args.harmonise_to else None
     data, missed = build_disc_set(read_manifest(args.manifest, first.scheme), cache=args.cache)
+    extra = {}
+    if harmonise_to:
+        data, record = harmonised(data, landmarks(build_disc_set(harmonise_to, cache=args.cache)[0]))
+        extra["harmonisation"] = {"onto": str(args.harmonise_to), "landmarks": record}
     with staged_output(args.out) as stage:
         if len(graders) == 1:
-            write_evaluation(evaluate_grader(first, data, tta=not args.no_tta, seed=args.seed, missed=missed), stage)
+            results = evaluate_grader(first, data, tta=not args.no_tta, seed=args.seed, missed=missed)
+            write_evaluation({**results, **extra}, stage)
         else:
-            write_comparison(compare_graders(graders, data, tta=not args.no_tta, seed=args.seed, missed=missed,
-                                             ensemble=args.ensemble), stage)
+            write_comparison({**compare_graders(graders, data, tta=not args.no_tta, seed=args.seed, missed=missed,
+                                                ensemble=args.ensemble), **extra}, stage)
     print((args.out / ("metrics.md" if len(graders) == 1 else "comparison.md")).read_text())
     return 0
 

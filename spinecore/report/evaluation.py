@@ -25,11 +25,20 @@ def evaluation_table(metrics: dict) -> str:
     """The results of all discs, then one section per sequence (T1, T2, …) of the same table."""
     lines = [(f"model `{metrics['model']}`, scheme `{metrics['scheme']}`, TTA {'on' if metrics['tta'] else 'off'}: "
               f"{metrics['discs']} discs of {metrics['patients']} patients; 95 % intervals from "
-              "1000 patient bootstraps"), "", *_results_table(metrics)]
+              "1000 patient bootstraps"), *_harmonisation_note(metrics), "", *_results_table(metrics)]
     for sequence, results in metrics["by_sequence"].items():
         lines += ["", f"### {sequence}: {results['discs']} discs of {results['patients']} patients", "",
                   *_results_table(results)]
     return "\n".join(lines) + "\n"
+
+
+def _harmonisation_note(results: dict) -> list[str]:
+    """A line naming the manifest the intensities were mapped onto (``evaluate --harmonise-to``), if any."""
+    if "harmonisation" not in results:
+        return []
+    h = results["harmonisation"]
+    return ["", f"intensities harmonised per sequence ({', '.join(h['landmarks']) or 'none in common'}) onto the "
+                f"discs of `{h['onto']}`"]
 
 
 def _results_table(results: dict) -> list[str]:
@@ -69,7 +78,7 @@ def comparison_table(comparison: dict) -> str:
     first = models[reference]
     lines = [(f"{first['discs']} discs of {first['patients']} patients, TTA {'on' if comparison['tta'] else 'off'}; "
               "average per-class accuracy % (95 % interval of 1000 patient bootstraps); Δ: paired difference from "
-              f"`{reference}` in points (its interval; * when it excludes 0)"), "",
+              f"`{reference}` in points (its interval; * when it excludes 0)"), *_harmonisation_note(comparison), "",
              "| task | " + " | ".join(f"`{name}`" for name in models) + " |", "|---|" + "---|" * len(models)]
     for task, m in first["tasks"].items():
         if m["n"] == 0:
