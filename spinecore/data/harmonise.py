@@ -5,8 +5,8 @@ A set's *landmarks* are the grey levels (0–255, as a :class:`~spinecore.data.m
 stores its volumes) at :data:`PERCENTILES` of the non-zero voxels of its discs' volumes (zero is
 the padding beyond the scan), one set of landmarks per sequence (:meth:`DiscSet.sequence`).
 Harmonising moves each of a set's landmarks onto the reference's landmark of the same sequence and
-interpolates linearly between them, 0 and 255 staying where they are (see :func:`lookup_table`). Labels are never read: a new
-site is harmonised from its unlabelled discs.
+interpolates linearly between them, 0 and 255 staying where they are (see :func:`lookup_table`).
+Labels are never read: a new site is harmonised from its unlabelled discs.
 
 Only the main volumes (each scan's own sagittal image) are mapped; the other streams of a
 multi-stream set (``streams``) are left as they are.
