@@ -13,7 +13,7 @@ from spinecore.localise import Localiser
 from spinecore.localise.grid import to_grid
 from spinecore.localise.infer import fill_gaps, mirrored
 from spinecore.localise.network import CHANNELS
-from spinecore.localise.spine import INFERRED_VERTEBRA, PARTIAL_VIEW, Vertebra, VertebraSlice
+from spinecore.localise.spine import INFERRED_VERTEBRA, PARTIAL_VIEW, WEAK_ANCHOR, Vertebra, VertebraSlice
 from spinecore.phantom import PhantomSpec, make_phantom
 from spinecore.phantom.render import LABELS
 from spinecore.phantom.study import SAGITTAL_AXES
@@ -37,6 +37,24 @@ class BlindLocaliser(Localiser):
         grid, prob = super().probabilities(series)
         hidden = to_grid(self.hidden.astype(np.uint8), grid, labels=True) > 0
         prob[:, CHANNELS.index("body")][hidden] = 0.0
+        return grid, prob
+
+
+class FaintSacrumLocaliser(BlindLocaliser):
+    """A detector that misses the sacrum (``hidden``), has no L5-S1 map, and shows the L5-S1 disc
+    (scan voxels ``disc``, on every slice) at most at probability ``shown``: a T1 whose lumbosacral
+    junction it hardly sees."""
+
+    def __init__(self, hidden: np.ndarray, disc: np.ndarray, shown: float):
+        super().__init__(hidden)
+        self.disc, self.shown = disc, shown
+
+    def probabilities(self, series):
+        grid, prob = super().probabilities(series)
+        prob[:, CHANNELS.index("l5s1")] = 0.0
+        disc = np.broadcast_to((to_grid(self.disc.astype(np.uint8), grid, labels=True) > 0).any(axis=0),
+                               prob.shape[:1] + prob.shape[2:])
+        prob[:, CHANNELS.index("disc")][disc] = np.minimum(prob[:, CHANNELS.index("disc")][disc], self.shown)
         return grid, prob
 
 
@@ -102,6 +120,20 @@ def test_sacrum_outline_missed_still_gives_l5s1():
     assert _in_plane_offset(spine, "L5-S1", study.truth) < CENTRE_TOLERANCE_MM
 
 
+@pytest.mark.parametrize("shown", [0.45, 0.0])
+def test_faint_lumbosacral_disc_anchors_when_the_sacrum_and_l5s1_map_are_missed(shown):
+    study, series = _study(21)
+    disc = ndimage.binary_dilation(study.labels == LABELS["L5-S1"], np.ones((1, 3, 3), bool), iterations=5)
+    spine = FaintSacrumLocaliser(study.labels == LABELS["S1"], disc, shown)(series)
+    truth = [v["level"] for v in study.truth["vertebrae"]]
+    if shown:  # the faint disc under the lowest body found makes it L5, and S1 is inferred below
+        assert spine.levels == truth and INFERRED_VERTEBRA in spine.vertebra("S1").flags
+        assert _in_plane_offset(spine, "L5-S1", study.truth) < CENTRE_TOLERANCE_MM
+    else:  # nothing below it: the lowest disc between two bodies is taken for L5-S1, one level high
+        assert spine.levels == [VERTEBRAE[VERTEBRAE.index(level) + 1] for level in truth[:-1]]
+    assert all(WEAK_ANCHOR in v.flags for v in spine.vertebrae)
+
+
 def test_sacrum_cut_off_low_still_gives_l5s1(localiser):
     study, series = _study(3)
     s1 = next(v for v in study.truth["vertebrae"] if v["level"] == "S1")
@@ -161,6 +193,21 @@ def test_faint_l5s1_map_still_anchors_and_no_disc_gives_no_anchor():
     scores = _scores_from_gaps(_anchor_gaps(bodies, discs, 40.0))
     assert scores[2] == (FALLBACK_ANCHOR, 0.0) and scores[3] == (0.0, FALLBACK_ANCHOR)
     assert all(s == (0.0, 0.0) for s in _scores_from_gaps(_anchor_gaps(bodies, [], 40.0)))
+
+
+def test_faint_disc_counts_only_below_a_chain_regular_down_to_its_lowest_body():
+    from spinecore.localise.localiser import FAINT_DISC, _Candidate, _faint_disc_below
+
+    bodies = [_Candidate(None, None, np.array([40.0 * i + 20, 50.0]), None, 0.99) for i in range(4)]
+    disc = np.zeros((1, 200, 100), np.float32)
+    disc[0, 158:162, 40:60] = FAINT_DISC + 0.1  # 4 × 20 pixels, 20 below the lowest centre
+    regular, split = np.array([-1, 0, 0, 0, -1.0]), np.array([-1, 0, 0, -1, -1.0])
+    (found,) = _faint_disc_below(bodies, regular, disc, np.zeros_like(disc), 40.0)
+    assert np.allclose(found.centre, [159.5, 49.5])
+    # a lowest body with no disc above it (a second piece of the sacrum), or a disc already seen below
+    assert _faint_disc_below(bodies, split, disc, np.zeros_like(disc), 40.0) == []
+    assert _faint_disc_below(bodies, np.array([-1, 0, 0, 0, 0.0]), disc, np.zeros_like(disc), 40.0) == []
+    assert _faint_disc_below(bodies, regular, disc * 0.5, np.zeros_like(disc), 40.0) == []
 
 
 @pytest.mark.parametrize("centre_in_view", [True, False])

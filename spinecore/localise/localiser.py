@@ -4,8 +4,8 @@
 2. 3-D connected components of the body map (minus discs) are candidate vertebrae; those off
    the vertebral column are dropped;
 3. the chain model (:mod:`~spinecore.localise.chain`) labels them, anchored on the L5-S1 disc
-   (the network's L5-S1 map, even a speck or a faint one; failing that, the lowest disc seen
-   between two bodies);
+   (the network's L5-S1 map, even a speck or a faint one; failing that, a faint disc just below
+   the lowest body, then the lowest disc seen between two bodies);
 4. each labelled body gets a quadrilateral on every slice of its extent (:mod:`~.quads`);
    bodies cut by the field of view join the chain's ends, and bodies still missing between
    or beyond the labelled ones are inferred (:mod:`~.infer`), so no visible disc is dropped;
@@ -41,6 +41,9 @@ BATCH_SLICES = 8
 #: instead to the lowest disc seen between two bodies.
 ANCHOR_MIN = 0.3
 FALLBACK_ANCHOR = 0.7
+#: Failing that too, a disc the network shows only faintly (above this probability over at least
+#: MIN_ANCHOR_PX pixels) just below the lowest body is the lowest disc seen (:func:`_faint_disc_below`).
+FAINT_DISC = 0.3
 #: Bodies reaching this close (mm) to the top or bottom edge are cut by the field of view.
 BORDER_MM = 2.0
 #: Candidates further than this (mm, across the image) from the fitted column are dropped.
@@ -141,6 +144,9 @@ def spine_from_maps(series: Series, grid: SliceGrid, prob: np.ndarray) -> Spine:
     spacing = typical_spacing([Detection(c.centre, c.body, 0, 0) for c in candidates],
                               default=TYPICAL_SPACING_MM / GRID_MM)
     gaps = _anchor_gaps(candidates, discs, spacing)
+    if gaps.max() < ANCHOR_MIN:
+        discs += _faint_disc_below(candidates, gaps, np.maximum(disc, l5s1), l5s1, spacing)
+        gaps = _anchor_gaps(candidates, discs, spacing)
     detections = [Detection(c.centre, c.body, below, above)
                   for c, (below, above) in zip(candidates, _scores_from_gaps(gaps))]
     if max(max(d.l5s1_below, d.l5s1_above) for d in detections) < ANCHOR_MIN:
@@ -241,13 +247,13 @@ def disc_plane(points: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return centre, (vectors[:, 0] if vectors[0, 0] >= 0 else -vectors[:, 0])
 
 
-def _disc_candidates(disc: np.ndarray, l5s1: np.ndarray) -> list[_DiscCandidate]:
+def _disc_candidates(disc: np.ndarray, l5s1: np.ndarray, min_px: int = MIN_DISC_PX) -> list[_DiscCandidate]:
     components, _ = ndimage.label(disc)
     found = []
     for index, region in enumerate(ndimage.find_objects(components), start=1):
         inside = components[region] == index
         # the L5-S1 map alone may show the lumbosacral disc as a speck: keep it as the anchor
-        if inside.sum() < MIN_DISC_PX and (inside.sum() < MIN_ANCHOR_PX or l5s1[region][inside].max() < ANCHOR_MIN):
+        if inside.sum() < min_px and (inside.sum() < MIN_ANCHOR_PX or l5s1[region][inside].max() < ANCHOR_MIN):
             continue
         centre, normal = disc_plane((np.argwhere(inside) + [s.start for s in region])[:, 1:].astype(float))
         # the mean of the most confident fifth: a disc seen well on only a few slices still counts
@@ -275,16 +281,32 @@ def _between(a: np.ndarray, b: np.ndarray, discs: list[_DiscCandidate]) -> float
     return max((d.l5s1 for d in _discs_between(a, b, discs)), default=-1.0)
 
 
-def _anchor_gaps(candidates: list[_Candidate], discs, spacing: float) -> np.ndarray:
-    """L5-S1 probability of the disc in each gap of the chain, ends included (-1: no disc there)."""
+def _chain_ends(candidates: list[_Candidate], spacing: float) -> list[np.ndarray]:
+    """The body centres head → feet, with one typical spacing further along the chain at each end."""
     centres = [c.centre for c in candidates]
     if len(centres) == 1:
         down = np.array([spacing, 0.0])
-        ends = [centres[0] - down] + centres + [centres[0] + down]
-    else:
-        first = (centres[1] - centres[0]) / np.linalg.norm(centres[1] - centres[0]) * spacing
-        last = (centres[-1] - centres[-2]) / np.linalg.norm(centres[-1] - centres[-2]) * spacing
-        ends = [centres[0] - first] + centres + [centres[-1] + last]
+        return [centres[0] - down] + centres + [centres[0] + down]
+    first = (centres[1] - centres[0]) / np.linalg.norm(centres[1] - centres[0]) * spacing
+    last = (centres[-1] - centres[-2]) / np.linalg.norm(centres[-1] - centres[-2]) * spacing
+    return [centres[0] - first] + centres + [centres[-1] + last]
+
+
+def _faint_disc_below(candidates: list[_Candidate], gaps: np.ndarray, disc: np.ndarray, l5s1: np.ndarray,
+                      spacing: float) -> list[_DiscCandidate]:
+    """The disc the ``disc`` map shows only faintly (:data:`FAINT_DISC`) below the lowest body, when
+    none is seen there and the chain is regular down to that body (a disc between it and the body
+    above: not, say, a second piece of the sacrum). The sacrum under the lumbosacral disc is what
+    the network misses most often (a T1's L5-S1 may show at ~0.5 on a few pixels)."""
+    if len(gaps) < 3 or gaps[-1] >= 0 or gaps[-2] < 0:
+        return []
+    faint = _disc_candidates(disc > FAINT_DISC, l5s1, min_px=MIN_ANCHOR_PX)
+    return _discs_between(*_chain_ends(candidates, spacing)[-2:], faint)[:1]
+
+
+def _anchor_gaps(candidates: list[_Candidate], discs, spacing: float) -> np.ndarray:
+    """L5-S1 probability of the disc in each gap of the chain, ends included (-1: no disc there)."""
+    ends = _chain_ends(candidates, spacing)
     return np.array([_between(a, b, discs) for a, b in zip(ends[:-1], ends[1:])])
 
 
