@@ -49,6 +49,8 @@ def test_box_coverage_counts_discs_centred_in_their_own_box():
     assert result["t2"] == {"share": 0.0, "found": 0, "total": 2}
     assert result["l5s1"] == {"share": 0.5, "found": 1, "total": 2}
     assert result["missed"] == ["7_t2 L4-L5", "7_t2 L5-S1"]
+    # the same two discs in both, named differently
+    assert result["t1_t2_agreement"] == {"share": 0.0, "found": 0, "total": 2}
 
 
 def test_sudirman_split_is_patient_level_fixed_and_a_fifth():

@@ -98,12 +98,17 @@ def coverage(predictions: list[SeriesDiscs], graded: dict[str, set[str]]) -> dic
     level agreement over the discs two pixel-aligned series of a patient have in common, and the
     missed ``series level`` pairs."""
     result = _tally((p, level, level in p.discs) for p in predictions for level in sorted(graded.get(p.patient, ())))
+    result["t1_t2_agreement"] = t1_t2_agreement(predictions)
+    return result
+
+
+def t1_t2_agreement(predictions: list[SeriesDiscs]) -> dict:
+    """:func:`level_agreement` summed over the patients with both a T1 and a T2 series."""
     by_patient: dict[str, dict[str, SeriesDiscs]] = {}
     for p in predictions:
         by_patient.setdefault(p.patient, {})[p.sequence] = p
     pairs = [level_agreement(s["t1"], s["t2"]) for s in by_patient.values() if set(SEQUENCES) <= set(s)]
-    result["t1_t2_agreement"] = _share(sum(a for a, _ in pairs), sum(c for _, c in pairs))
-    return result
+    return _share(sum(a for a, _ in pairs), sum(c for _, c in pairs))
 
 
 def _in_box(p: SeriesDiscs, level: str, box, spacing: np.ndarray) -> bool:
@@ -116,10 +121,13 @@ def _in_box(p: SeriesDiscs, level: str, box, spacing: np.ndarray) -> bool:
 
 def box_coverage(predictions: list[SeriesDiscs], boxes: dict[str, dict], spacing: dict[str, np.ndarray]) -> dict:
     """Share of boxed discs found with their level, centred inside their box, per sequence and
-    for L5-S1 alone, and the missed ``series level`` pairs. ``boxes``: series → level → ``(row0,
-    col0, row1, col1)`` pixels; ``spacing``: series → in-plane (row, column) mm per pixel."""
-    return _tally((p, level, _in_box(p, level, box, spacing[p.series]))
-                  for p in predictions for level, box in sorted(boxes.get(p.series, {}).items()))
+    for L5-S1 alone, the missed ``series level`` pairs, and the :func:`t1_t2_agreement` of the
+    patients' same-sized T1/T2 pairs. ``boxes``: series → level → ``(row0, col0, row1, col1)``
+    pixels; ``spacing``: series → in-plane (row, column) mm per pixel."""
+    result = _tally((p, level, _in_box(p, level, box, spacing[p.series]))
+                    for p in predictions for level, box in sorted(boxes.get(p.series, {}).items()))
+    result["t1_t2_agreement"] = t1_t2_agreement(predictions)
+    return result
 
 
 def series_discs(name: str, series, spine) -> SeriesDiscs:
