@@ -333,3 +333,14 @@ def test_extract_writes_volumes_that_sit_on_their_structures(tmp_path):
         assert image.GetSize() == (224, 112, 9)
         middle = image.TransformContinuousIndexToPhysicalPoint((111.5, 55.5, 4.0))  # (column, row, slice)
         assert np.linalg.norm(np.array(middle) - centre) < 2.0, level
+
+
+def test_share_options_take_a_number_between_0_and_1():
+    import argparse
+
+    from spinecore.cli.common import share
+
+    assert share("0") == 0.0 and share("0.5") == 0.5 and share("1") == 1.0
+    for text in ("1.5", "-0.1"):
+        with pytest.raises(argparse.ArgumentTypeError, match="between 0 and 1"):
+            share(text)

@@ -68,3 +68,18 @@ def test_training_is_reproducible_from_its_seed_and_its_model_file_loads_back(tm
     (tmp_path / "not.pt").write_bytes(b"nothing")
     with pytest.raises(ModelError, match="not.pt"):
         load_siamese(tmp_path / "not.pt")
+
+
+def test_random_contrast_remaps_chosen_volumes_through_a_piecewise_linear_curve_and_keeps_the_background():
+    from spinecore.train.siamese import CONTRAST_KNOTS, random_contrast
+
+    grey = torch.linspace(0.0, 1.0, 101)
+    x = torch.stack([grey, grey])[:, None, None, :]  # two volumes holding every grey level, 0 = background
+    curve = random_contrast(x, torch.Generator().manual_seed(1), share=1.0)
+    assert curve[:, 0, 0, 0].eq(0).all()
+    knots = curve[0, 0, 0, :: 100 // (CONTRAST_KNOTS - 1)]
+    # straight between the knots, and each volume its own curve
+    between = (grey[25:51] - 0.25) * 4  # from the second knot to the third
+    assert torch.allclose(curve[0, 0, 0, 25:51], torch.lerp(knots[1].expand(26), knots[2], between), atol=1e-5)
+    assert not torch.allclose(curve[0], curve[1]) and 0 <= curve.min() and curve.max() <= 1
+    assert torch.equal(random_contrast(x, torch.Generator().manual_seed(1), share=0.0), x)

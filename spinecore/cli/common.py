@@ -53,6 +53,14 @@ def positive_int(text: str) -> int:
     return value
 
 
+def share(text: str) -> float:
+    """A share in [0, 1]."""
+    value = float(text)
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError("must be between 0 and 1")
+    return value
+
+
 def streams_list(text: str) -> tuple[str, ...]:
     """``--streams``: ``t2`` then any of ``t1``, ``axial``, comma-separated."""
     streams = tuple(s.strip() for s in text.split(",") if s.strip())

@@ -7,7 +7,7 @@ import itertools
 import json
 from pathlib import Path
 
-from spinecore.cli.common import Commands, cache, model, option, out, positive_int, seed
+from spinecore.cli.common import Commands, cache, model, option, out, positive_int, seed, share
 from spinecore.errors import SpineCoreError
 
 COMMANDS = Commands()
@@ -36,14 +36,17 @@ def _sets(args: argparse.Namespace, part: str):
 
 @COMMANDS("pretrain", "train the Siamese network (same subject or not?) on pairs of vertebral bodies and discs",
           _pack, out("model file to write (.pt)"), seed(), _phantoms, model("localiser", "--localiser"), PAIR_CACHE,
-          option("--steps", type=positive_int, default=2000, help="optimiser steps (default %(default)s)"))
+          option("--steps", type=positive_int, default=2000, help="optimiser steps (default %(default)s)"),
+          option("--contrast", type=share, default=0.0,
+                 help="share of volumes given a random contrast curve, so pairs across sequences must be "
+                      "matched by shape (default %(default)s)"))
 def run_pretrain(args: argparse.Namespace) -> int:
     from spinecore.evaluate.pretrain import best_threshold, pair_distances
     from spinecore.models import save_model
     from spinecore.train.siamese import SiameseTraining, siamese_model, train_siamese
 
     sets = _sets(args, "train")
-    settings = SiameseTraining(seed=args.seed, steps=args.steps)
+    settings = SiameseTraining(seed=args.seed, steps=args.steps, contrast=args.contrast)
     net = train_siamese(sets, settings)
     threshold = best_threshold(*pair_distances(net, sets["body"]))
     note = (f"SPIDER training patients (mid-sagittal T1, T2, T2-SPACE) from {args.data}" if args.data else "phantoms only")

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 BODY_AUGMENTATION = Augmentation(rotation_deg=15.0, shift_cols=48, shift_rows=24, shift_slices=2, scale=(0.9, 1.1),
                                  intensity=0.2)
 AUGMENTATIONS = {Kind.BODY: BODY_AUGMENTATION, Kind.DISC: Augmentation()}
+#: Grey levels (of [0, 1]) where a random contrast curve (:func:`random_contrast`) takes a random value.
+CONTRAST_KNOTS = 5
 
 
 @dataclass
@@ -46,13 +48,32 @@ class SiameseTraining:
     learning_rate: float = 1e-3
     weight_decay: float = 5e-4
     margin: float = 1.0
+    contrast: float = 0.0  # share of volumes given a random contrast curve (random_contrast)
+
+
+def random_contrast(x: torch.Tensor, generator: torch.Generator, share: float) -> torch.Tensor:
+    """``x`` ``(n, slices, rows, cols)`` in [0, 1] with each volume, with probability ``share``, remapped
+    through its own random piecewise-linear curve (values drawn uniformly in [0, 1] at
+    :data:`CONTRAST_KNOTS` evenly spaced grey levels, not necessarily rising), so the two volumes of a
+    pair differ in contrast as a T1 and a T2 do and the tower has to match them by shape. Zero
+    (outside the image) stays zero."""
+    out = x.clone()
+    knots = torch.linspace(0.0, 1.0, CONTRAST_KNOTS)
+    for i in torch.nonzero(torch.rand(len(x), generator=generator) < share).flatten().tolist():
+        values = torch.rand(CONTRAST_KNOTS, generator=generator)
+        grey = x[i].clamp(0.0, 1.0) * (CONTRAST_KNOTS - 1)
+        low = grey.floor().long().clamp(max=CONTRAST_KNOTS - 2)
+        mapped = values[low] + (grey - knots[low] * (CONTRAST_KNOTS - 1)) * (values[low + 1] - values[low])
+        out[i] = torch.where(x[i] > 0, mapped, x[i])
+    return out
 
 
 def _step_loss(net: SiameseNet, data: StructureSet, settings: SiameseTraining, rng, generator,
                weights: torch.Tensor) -> tuple[torch.Tensor, float]:
     first, second, same = sample_pairs(data, settings.pairs_per_step, rng)
     index = np.concatenate([first, second])
-    x = augment(torch.from_numpy(data.float_volumes(index)), generator, AUGMENTATIONS[data.kind])
+    x = torch.from_numpy(data.float_volumes(index))
+    x = augment(random_contrast(x, generator, settings.contrast), generator, AUGMENTATIONS[data.kind])
     features = net.features(x, data.kind)
     embedding = F.normalize(features, dim=1)
     a, b = embedding[: len(first)], embedding[len(first):]
