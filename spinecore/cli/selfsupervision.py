@@ -41,14 +41,14 @@ def _sets(args: argparse.Namespace, part: str):
                  help="share of volumes given a random contrast curve, so pairs across sequences must be "
                       "matched by shape (default %(default)s)"))
 def run_pretrain(args: argparse.Namespace) -> int:
-    from spinecore.evaluate.pretrain import best_threshold, pair_distances
+    from spinecore.evaluate.pretrain import best_threshold, pair_distances, study_distances
     from spinecore.models import save_model
     from spinecore.train.siamese import SiameseTraining, siamese_model, train_siamese
 
     sets = _sets(args, "train")
     settings = SiameseTraining(seed=args.seed, steps=args.steps, contrast=args.contrast)
     net = train_siamese(sets, settings)
-    threshold = best_threshold(*pair_distances(net, sets["body"]))
+    threshold = best_threshold(*study_distances(pair_distances(net, sets["body"])[0], sets["body"]))
     note = (f"SPIDER training patients (mid-sagittal T1, T2, T2-SPACE) from {args.data}" if args.data else "phantoms only")
     save_model(args.out, siamese_model(net, sets, settings, args.command_line, threshold,
                                        f"{note}; {args.phantoms} phantom patients (baseline + follow-up)"))

@@ -19,6 +19,20 @@ def pair_distances(net: SiameseNet, data: StructureSet) -> tuple[np.ndarray, np.
     return torch.linalg.vector_norm(embedded[first] - embedded[second], dim=1).numpy(), same
 
 
+def study_distances(distances: np.ndarray, data: StructureSet) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair of scans (two sequences) of :func:`~spinecore.data.pairs.all_pairs`: the mean of their
+    same-level pair ``distances`` and whether both scans are one subject. This mean over the levels two
+    studies share is what ``spinecore compare`` decides on."""
+    first, second, same = all_pairs(data)
+    a, b = data.scans[first].astype(str), data.scans[second].astype(str)
+    keys = np.char.add(np.char.add(np.where(a < b, a, b), "|"), np.where(a < b, b, a))
+    studies, index = np.unique(keys, return_inverse=True)
+    means = np.bincount(index, weights=distances, minlength=len(studies)) / np.bincount(index, minlength=len(studies))
+    one_subject = np.zeros(len(studies), bool)
+    one_subject[index] = same
+    return means, one_subject
+
+
 def best_threshold(distances: np.ndarray, same: np.ndarray) -> float:
     """The distance below which a pair is called one subject, maximising Youden's J."""
     false_positive, true_positive, thresholds = roc_curve(same, -distances)
@@ -26,19 +40,25 @@ def best_threshold(distances: np.ndarray, same: np.ndarray) -> float:
 
 
 def subject_identification(net: SiameseNet, data: StructureSet, threshold: float | None = None) -> dict:
-    """ROC AUC of ``-distance`` for same-subject pairs, the pair counts, the level accuracy of the
-    auxiliary head, and the accuracy at ``threshold`` when given; ``distances`` and ``same`` for plots."""
+    """ROC AUC of ``-distance`` for same-subject pairs and for pairs of scans (:func:`study_distances`),
+    the pair counts, the level accuracy of the auxiliary head, and the scan pairs' accuracy at the
+    same-subject ``threshold`` when given; ``distances`` and ``same`` for plots."""
     distances, same = pair_distances(net, data)
     with torch.inference_mode():
         volumes = torch.from_numpy(data.float_volumes(slice(None)))
         levels = torch.cat([net.levels(net.features(volumes[i:i + EVALUATION_BATCH], data.kind), data.kind)
                             for i in range(0, len(volumes), EVALUATION_BATCH)]).argmax(1).numpy()
+    studies, one_subject = study_distances(distances, data)
     result = {"kind": data.kind.value, "subjects": len(set(data.subjects.tolist())), "volumes": len(data),
-              "positive_pairs": int(same.sum()), "negative_pairs": int((~same).sum()),
-              "auc": float(roc_auc_score(same, -distances)) if 0 < same.sum() < len(same) else None,
-              "level_accuracy": float(np.mean(levels == data.level_index())),
+              "positive_pairs": int(same.sum()), "negative_pairs": int((~same).sum()), "auc": _auc(distances, same),
+              "study_pairs": [int(one_subject.sum()), int((~one_subject).sum())],
+              "study_auc": _auc(studies, one_subject), "level_accuracy": float(np.mean(levels == data.level_index())),
               "distances": distances, "same": same}
     if threshold is not None:
         result["threshold"] = threshold
-        result["accuracy_at_threshold"] = float(np.mean((distances < threshold) == same))
+        result["study_accuracy_at_threshold"] = float(np.mean((studies < threshold) == one_subject))
     return result
+
+
+def _auc(distances: np.ndarray, same: np.ndarray) -> float | None:
+    return float(roc_auc_score(same, -distances)) if 0 < same.sum() < len(same) else None

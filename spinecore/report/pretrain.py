@@ -21,15 +21,18 @@ def _percent(value: float | None) -> str:
 
 def pretrain_table(results: dict[str, dict]) -> str:
     """Markdown: our AUCs per data set and kind beside the thesis' Table 7.1."""
-    lines = ["| pairs | AUC bodies (%) | AUC discs (%) | level accuracy bodies / discs (%) | positive / negative pairs |",
-             "|---|---|---|---|---|"]
+    lines = ["| pairs | AUC bodies (%) | AUC discs (%) | level accuracy bodies / discs (%) | positive / negative pairs "
+             "| scans: AUC bodies / discs (%) | scans: accuracy at threshold, bodies (%) |",
+             "|---|---|---|---|---|---|---|"]
     for name, kinds in results.items():
         body, disc = kinds.get("body", {}), kinds.get("disc", {})
         counts = " · ".join(f"{r['positive_pairs']} / {r['negative_pairs']}" for r in (body, disc) if r)
         lines.append(f"| {name} | {_percent(body.get('auc'))} | {_percent(disc.get('auc'))} | "
-                     f"{_percent(body.get('level_accuracy'))} / {_percent(disc.get('level_accuracy'))} | {counts} |")
+                     f"{_percent(body.get('level_accuracy'))} / {_percent(disc.get('level_accuracy'))} | {counts} | "
+                     f"{_percent(body.get('study_auc'))} / {_percent(disc.get('study_auc'))} | "
+                     f"{_percent(body.get('study_accuracy_at_threshold'))} |")
     for name, (vb, ivd) in THESIS_AUC.items():
-        lines.append(f"| thesis {name}: longitudinal, same sequence | {vb} | {ivd} | | |")
+        lines.append(f"| thesis {name}: longitudinal, same sequence | {vb} | {ivd} | | | | |")
     return "\n".join(lines) + "\n"
 
 
