@@ -57,13 +57,14 @@ def random_contrast(x: torch.Tensor, generator: torch.Generator, share: float) -
     :data:`CONTRAST_KNOTS` evenly spaced grey levels, not necessarily rising), so the two volumes of a
     pair differ in contrast as a T1 and a T2 do and the tower has to match them by shape. Zero
     (outside the image) stays zero."""
+    if share == 0:  # draws nothing: runs without it keep the random stream of earlier versions
+        return x
     out = x.clone()
-    knots = torch.linspace(0.0, 1.0, CONTRAST_KNOTS)
     for i in torch.nonzero(torch.rand(len(x), generator=generator) < share).flatten().tolist():
         values = torch.rand(CONTRAST_KNOTS, generator=generator)
         grey = x[i].clamp(0.0, 1.0) * (CONTRAST_KNOTS - 1)
         low = grey.floor().long().clamp(max=CONTRAST_KNOTS - 2)
-        mapped = values[low] + (grey - knots[low] * (CONTRAST_KNOTS - 1)) * (values[low + 1] - values[low])
+        mapped = values[low] + (grey - low) * (values[low + 1] - values[low])
         out[i] = torch.where(x[i] > 0, mapped, x[i])
     return out
 
