@@ -4,7 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spinecore.data.pairs import StructureSet, all_pairs, sample_pairs
+from spinecore.data.pairs import StructureSet, all_pairs, sample_pairs, sources_of, sudirman_files
+from spinecore.data.sudirman import sudirman_split
 from spinecore.errors import SpineCoreError
 from spinecore.grade.siamese import Kind
 
@@ -41,3 +42,47 @@ def test_all_pairs_lists_every_cross_sequence_pair_of_a_level_once(data):
 def test_no_subject_with_two_sequences_means_no_positive_pair():
     with pytest.raises(SpineCoreError, match="no positive pair"):
         sample_pairs(labelled(["a", "b"], ["t1", "t2"], ["L4-L5", "L4-L5"]), 4, np.random.default_rng(0))
+
+
+@pytest.fixture
+def two_sources() -> StructureSet:
+    """Three SPIDER patients and three phantom patients, two sequences each, one level."""
+    grid = [(s, q, "L4-L5") for s in ("7", "8", "9") for q in ("t1", "t2")]
+    grid += [(f"phantom{s}", q, "L4-L5") for s in (1, 2, 3) for q in ("baseline", "follow-up")]
+    return labelled(*zip(*grid))
+
+
+def test_subjects_are_told_apart_by_source():
+    assert sources_of(np.array(["12", "sudirman-12", "phantom2000"])).tolist() == ["spider", "sudirman", "phantom"]
+
+
+def test_negative_pairs_never_join_two_sources(two_sources):
+    first, second, same = sample_pairs(two_sources, 400, np.random.default_rng(2))
+    sources = two_sources.sources()
+    assert (~same).sum() == 200 and np.all(sources[first] == sources[second])
+    first, second, same = all_pairs(two_sources)
+    # per source: 3 subjects × 2 sequences, cross-sequence pairs 3 × 3 = 9, of which 3 positive
+    assert len(first) == 18 and same.sum() == 6 and np.all(sources[first] == sources[second])
+
+
+def test_a_subset_keeps_every_field_in_step(two_sources):
+    phantoms = two_sources.subset(two_sources.sources() == "phantom")
+    assert len(phantoms) == 6 and set(phantoms.sequences) == {"baseline", "follow-up"}
+    assert all(scan.startswith(subject) for scan, subject in zip(phantoms.scans, phantoms.subjects))
+
+
+def test_sudirman_files_are_the_patients_of_one_part_with_their_own_ids(tmp_path):
+    assert sudirman_files(tmp_path, "train") == []  # a pack without the second hospital
+    images = tmp_path / "sudirman_midsag" / "images"
+    images.mkdir(parents=True)
+    patients = [str(n) for n in range(1, 11)]
+    for patient in patients:
+        for sequence in ("t1", "t2"):
+            (images / f"{patient}_{sequence}.nii.gz").touch()
+    split = sudirman_split(patients)
+    for part in ("train", "validation"):
+        found = sudirman_files(tmp_path, part)
+        assert {subject for subject, _, _ in found} == {f"sudirman-{p}" for p in split[part]}
+        assert all(path.name == f"{subject.removeprefix('sudirman-')}_{sequence}.nii.gz"
+                   for subject, path, sequence in found)
+        assert len(found) == 2 * len(split[part])

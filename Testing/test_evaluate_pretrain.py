@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 
 from spinecore.data.pairs import StructureSet, all_pairs
-from spinecore.evaluate.pretrain import best_threshold, study_distances
+from spinecore.evaluate.pretrain import best_threshold, sequence_pair_auc, study_distances
 from spinecore.grade.siamese import Kind
+from spinecore.report.pretrain import pretrain_table
 
 
 def _set() -> StructureSet:
@@ -33,3 +34,24 @@ def test_best_threshold_maximises_youdens_j():
     assert best_threshold(np.array([0.1, 0.2, 0.5, 0.6]), np.array([True, True, False, False])) == pytest.approx(0.2)
     assert best_threshold(np.array([0.1, 0.2, 0.5, 0.6, 0.9]),
                           np.array([True, True, False, False, True])) == pytest.approx(0.2)
+
+
+def test_each_pair_of_sequences_gets_its_own_auc():
+    rows = [(s, q) for s in "abc" for q in ("t1", "t2", "space")]
+    data = StructureSet(Kind.BODY, np.zeros((len(rows), 1, 2, 2), np.uint8), np.array([r[0] for r in rows]),
+                        np.array([f"{s}_{q}" for s, q in rows]), np.array([r[1] for r in rows]), np.array(["L4"] * len(rows)))
+    first, second, same = all_pairs(data)
+    sequences = {frozenset((data.sequences[i], data.sequences[j])) for i, j in zip(first, second)}
+    # T1 / T2 pairs separate perfectly, pairs with the T2-SPACE scan are reversed
+    with_space = np.array([{data.sequences[i], data.sequences[j]} != {"t1", "t2"} for i, j in zip(first, second)])
+    distances = np.where(same != with_space, 0.2, 0.8)
+    assert len(sequences) == 3
+    assert sequence_pair_auc(distances, same, data) == {"space / t1": 0.0, "space / t2": 0.0, "t1 / t2": 1.0}
+
+
+def test_the_table_lists_every_pair_of_sequences_under_its_data_set():
+    result = {"kind": "body", "positive_pairs": 3, "negative_pairs": 6, "auc": 0.9, "level_accuracy": 0.5,
+              "study_auc": 1.0, "auc_by_sequences": {"t1 / t2": 0.95, "space / t2": 0.5}}
+    table = pretrain_table({"SPIDER": {"body": result, "disc": {**result, "auc_by_sequences": {"t1 / t2": 0.8}}}})
+    assert "| SPIDER | 90.0 | 90.0 | 50.0 / 50.0 | 3 / 6 · 3 / 6 | 100.0 / 100.0 | – |" in table
+    assert "| SPIDER | t1 / t2 | 95.0 | 80.0 |" in table and "| SPIDER | space / t2 | 50.0 | – |" in table

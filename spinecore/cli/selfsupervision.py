@@ -11,14 +11,14 @@ from spinecore.cli.common import Commands, cache, model, option, out, positive_i
 from spinecore.errors import SpineCoreError
 
 COMMANDS = Commands()
-PAIR_CACHE = cache("bodies and discs (SPIDER and phantom patients)")
+PAIR_CACHE = cache("bodies and discs (SPIDER, Sudirman and phantom patients)")
 #: Phantom patients of each part: training seeds and held-out seeds never trained on.
 PHANTOM_SEEDS = {"train": range(1000, 1040), "validation": range(2000, 2010)}
 
 
 def _pack(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", type=Path,
-                        help="the real-data pack (spider_midsag/); without it, phantoms only")
+                        help="the real-data pack (spider_midsag/, sudirman_midsag/ if there); without it, phantoms only")
 
 
 def _phantoms(parser: argparse.ArgumentParser) -> None:
@@ -49,7 +49,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
     settings = SiameseTraining(seed=args.seed, steps=args.steps, contrast=args.contrast)
     net = train_siamese(sets, settings)
     threshold = best_threshold(*study_distances(pair_distances(net, sets["body"])[0], sets["body"]))
-    note = (f"SPIDER training patients (mid-sagittal T1, T2, T2-SPACE) from {args.data}" if args.data else "phantoms only")
+    note = (f"SPIDER training patients (mid-sagittal T1, T2, T2-SPACE) and Sudirman training patients (mid-sagittal "
+            f"T1, T2; where the pack has them) from {args.data}" if args.data else "phantoms only")
     save_model(args.out, siamese_model(net, sets, settings, args.command_line, threshold,
                                        f"{note}; {args.phantoms} phantom patients (baseline + follow-up)"))
     print(f"wrote {args.out} ({', '.join(f'{len(s)} {k.value} volumes' for k, s in sets.items())}; "
@@ -61,6 +62,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
           _pack, model("Siamese"), model("localiser", "--localiser"), _phantoms, PAIR_CACHE,
           out("folder for pretrain_metrics.json/.md and pair_distances.png"))
 def run_evaluate_pretrain(args: argparse.Namespace) -> int:
+    from spinecore.data.pairs import SPIDER_SOURCE, SUDIRMAN_SOURCE
     from spinecore.data.pretraining import pretraining_sets
     from spinecore.evaluate.pretrain import subject_identification
     from spinecore.grade.siamese import load_siamese
@@ -71,13 +73,16 @@ def run_evaluate_pretrain(args: argparse.Namespace) -> int:
     net, metadata = load_siamese(args.model)
     localiser = Localiser.load(args.localiser)
     threshold = float(metadata["same_subject_below"])
-    parts = {"phantom validation (baseline vs follow-up)": (None, list(PHANTOM_SEEDS["validation"])[: args.phantoms])}
+    sets = pretraining_sets(None, "validation", list(PHANTOM_SEEDS["validation"])[: args.phantoms], localiser, args.cache)
+    parts = {"phantom validation (baseline vs follow-up)": sets}
     if args.data:
-        parts["SPIDER validation patients (T1 / T2 / T2-SPACE)"] = (args.data, [])
-    results = {}
-    for name, (data_root, seeds) in parts.items():
-        sets = pretraining_sets(data_root, "validation", seeds, localiser, args.cache)
-        results[name] = {kind.value: subject_identification(net, data, threshold) for kind, data in sets.items()}
+        real = pretraining_sets(args.data, "validation", [], localiser, args.cache)
+        for source, name in ((SPIDER_SOURCE, "SPIDER validation patients (T1 / T2 / T2-SPACE)"),
+                             (SUDIRMAN_SOURCE, "Sudirman validation patients (T1 / T2)")):
+            parts[name] = {kind: data.subset(data.sources() == source) for kind, data in real.items()}
+    results = {name: {kind.value: subject_identification(net, data, threshold) for kind, data in sets.items() if len(data)}
+               for name, sets in parts.items()}
+    results = {name: result for name, result in results.items() if result}
     with staged_output(args.out) as stage:
         write_pretrain_evaluation(results, stage)
     print((args.out / "pretrain_metrics.md").read_text())

@@ -4,8 +4,10 @@ that train and test the Siamese network (thesis 7.3.2, Fig. 7.3).
 A pair is two vertebral bodies (or two discs) of the same level: positive when both come from one
 subject in two different scans, negative when they come from two subjects. The pack has no
 longitudinal scans, so a subject's scans are what it has: SPIDER's mid-sagittal T1 and T2 and its
-T2-SPACE image (one session, three sequences), and phantom baseline / follow-up studies (true
-longitudinal: bodies unchanged, discs degenerated).
+T2-SPACE image (one session, three sequences), the second hospital's (Sudirman) mid-sagittal T1 and
+T2, and phantom baseline / follow-up studies (true longitudinal: bodies unchanged, discs degenerated).
+Negative pairs join two subjects of one source (SPIDER, Sudirman or phantoms): a phantom against a
+real scan, or one hospital against another, is told apart by the site alone and teaches nothing.
 """
 from __future__ import annotations
 
@@ -18,6 +20,9 @@ import numpy as np
 
 from spinecore.errors import SpineCoreError
 from spinecore.extract import disc_volumes, vertebra_volumes
+from spinecore.data.sudirman import FOLDER as SUDIRMAN_FOLDER
+from spinecore.data.sudirman import PATIENT_PREFIX as SUDIRMAN_PREFIX
+from spinecore.data.sudirman import sudirman_images
 from spinecore.grade.siamese import BODY_LEVELS, DISC_LEVELS, Kind
 from spinecore.io.series import Series
 from spinecore.localise import Localiser
@@ -28,6 +33,11 @@ SPIDER_IMAGES = ("spider_midsag/images",)
 #: The phantom patients' follow-up visit (years after the baseline) and their sagittal slices.
 PHANTOM_FOLLOW_UP_YEARS = 5.0
 PHANTOM_SLICES = 9
+#: Phantom patients are ``phantom<seed>``.
+PHANTOM_PREFIX = "phantom"
+#: Where each subject comes from (:func:`sources_of`); negative pairs never cross two sources.
+SPIDER_SOURCE, SUDIRMAN_SOURCE, PHANTOM_SOURCE = "spider", "sudirman", "phantom"
+SOURCE_PREFIXES = {PHANTOM_SOURCE: PHANTOM_PREFIX, SUDIRMAN_SOURCE: SUDIRMAN_PREFIX}
 
 
 @dataclass
@@ -50,6 +60,15 @@ class StructureSet:
 
     def float_volumes(self, index) -> np.ndarray:
         return self.volumes[index].astype(np.float32) / 255.0
+
+    def subset(self, keep: np.ndarray) -> StructureSet:
+        """The volumes where the boolean ``keep`` holds."""
+        return StructureSet(self.kind, self.volumes[keep], self.subjects[keep], self.scans[keep],
+                            self.sequences[keep], self.levels[keep])
+
+    def sources(self) -> np.ndarray:
+        """Each volume's source (:func:`sources_of`)."""
+        return sources_of(self.subjects)
 
     def level_index(self) -> np.ndarray:
         """Each volume's class for the level head (:data:`BODY_LEVELS` / :data:`DISC_LEVELS`)."""
@@ -87,6 +106,26 @@ def structures_of(scans: list[tuple[str, str, str, Series]], localiser: Localise
             for kind, rows in records.items()}
 
 
+def sources_of(subjects: np.ndarray) -> np.ndarray:
+    """Each subject id's source (:data:`SOURCE_PREFIXES`, :data:`SPIDER_SOURCE` for the rest)."""
+    found = np.full(len(subjects), SPIDER_SOURCE, dtype=object)
+    for source, prefix in SOURCE_PREFIXES.items():
+        found[np.char.startswith(np.asarray(subjects, str), prefix)] = source
+    return found.astype(str)
+
+
+def sudirman_files(data_root: Path, part: str) -> list[tuple[str, Path, str]]:
+    """The Sudirman mid-sagittal T1 and T2 images of our ``part`` patients as ``(sudirman-<patient>,
+    path, sequence)``; none when the pack has no Sudirman folder."""
+    if not (data_root / SUDIRMAN_FOLDER).is_dir():
+        return []
+    found = []
+    for path in sudirman_images(data_root, part):
+        patient, _, sequence = path.name.removesuffix(".nii.gz").partition("_")
+        found.append((SUDIRMAN_PREFIX + patient, path, sequence.lower()))
+    return found
+
+
 def spider_files(data_root: Path, patients: set[str]) -> list[tuple[str, Path, str]]:
     """Every SPIDER image (mid-sagittal T1/T2, T2-SPACE) of ``patients``, as ``(patient, path,
     sequence)``; the file name is ``<patient>_<sequence>.nii.gz``."""
@@ -101,13 +140,15 @@ def spider_files(data_root: Path, patients: set[str]) -> list[tuple[str, Path, s
 
 def sample_pairs(data: StructureSet, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``count`` pairs ``(first index, second index, same subject)``, half positive (same subject and
-    level, another sequence) and half negative (same level, another subject, another sequence)."""
+    level, another sequence) and half negative (same level, another subject of the same source, another
+    sequence)."""
     by_level_subject: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, (level, subject) in enumerate(zip(data.levels, data.subjects)):
         by_level_subject[level, subject].append(i)
     positives = [idx for idx in by_level_subject.values() if len(set(data.sequences[idx])) > 1]
     if not positives:
         raise SpineCoreError(None, "no subject has two scans of one level: no positive pair to sample")
+    sources = data.sources()
     first, second, same = [], [], []
     for n in range(count):
         if n % 2 == 0:
@@ -118,7 +159,7 @@ def sample_pairs(data: StructureSet, count: int, rng: np.random.Generator) -> tu
         else:
             a = int(rng.integers(len(data)))
             others = np.flatnonzero((data.levels == data.levels[a]) & (data.subjects != data.subjects[a])
-                                    & (data.sequences != data.sequences[a]))
+                                    & (data.sequences != data.sequences[a]) & (sources == sources[a]))
             if not len(others):
                 continue
             b = int(others[rng.integers(len(others))])
@@ -129,10 +170,20 @@ def sample_pairs(data: StructureSet, count: int, rng: np.random.Generator) -> tu
 
 
 def all_pairs(data: StructureSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every pair of one level from two different sequences: ``(first, second, same subject)``."""
-    first, second = np.triu_indices(len(data), k=1)
-    keep = (data.levels[first] == data.levels[second]) & (data.sequences[first] != data.sequences[second])
-    first, second = first[keep], second[keep]
+    """Every pair of one level and one source from two different sequences: ``(first, second, same
+    subject)``, ``first < second``."""
+    groups: dict[tuple[str, str], list[int]] = defaultdict(list)
+    for i, key in enumerate(zip(data.levels.tolist(), data.sources().tolist())):
+        groups[key].append(i)
+    firsts, seconds = [np.zeros(0, np.int64)], [np.zeros(0, np.int64)]
+    for members in groups.values():
+        a, b = np.triu_indices(len(members), k=1)
+        members = np.array(members)
+        a, b = members[a], members[b]
+        keep = data.sequences[a] != data.sequences[b]
+        firsts.append(a[keep])
+        seconds.append(b[keep])
+    first, second = np.concatenate(firsts), np.concatenate(seconds)
     return first, second, data.subjects[first] == data.subjects[second]
 
 
@@ -146,6 +197,6 @@ def phantom_scans(seeds, follow_up_years: float = PHANTOM_FOLLOW_UP_YEARS,
     for seed in seeds:
         for visit, years in (("baseline", 0.0), ("follow-up", follow_up_years)):
             study = make_phantom(PhantomSpec(seed=seed, follow_up_years=years, n_slices=n_slices, t1=False, axial=False))
-            name = f"phantom{seed}_{visit}"
-            found.append((f"phantom{seed}", name, visit, study.get("sag_t2").to_series(name)))
+            name = f"{PHANTOM_PREFIX}{seed}_{visit}"
+            found.append((f"{PHANTOM_PREFIX}{seed}", name, visit, study.get("sag_t2").to_series(name)))
     return found

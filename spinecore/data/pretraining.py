@@ -7,7 +7,7 @@ from pathlib import Path
 
 from spinecore.data.cache import cached, file_digest, weights_digest
 from spinecore.data.pairs import (PHANTOM_FOLLOW_UP_YEARS, PHANTOM_SLICES, StructureSet, phantom_scans, spider_files,
-                                  structures_of)
+                                  structures_of, sudirman_files)
 from spinecore.grade.siamese import BODY_LEVELS, DISC_LEVELS, Kind
 from spinecore.io import load_study
 from spinecore.localise import Localiser
@@ -28,12 +28,14 @@ def _load(entry: Path) -> dict[Kind, StructureSet]:
 
 def pretraining_sets(data_root: Path | None, part: str, phantom_seeds, localiser: Localiser,
                      cache: Path | None = None) -> dict[Kind, StructureSet]:
-    """Bodies and discs of the SPIDER patients of ``part`` (``train`` / ``validation``, the grading
-    split; none without ``data_root``) and of the phantom patients ``phantom_seeds``; with ``cache``,
+    """Bodies and discs of the SPIDER and Sudirman patients of ``part`` (``train`` / ``validation``, our
+    splits; none without ``data_root``, no Sudirman ones without its folder) and of the phantom
+    patients ``phantom_seeds``; with ``cache``,
     through the cache in that folder (:func:`~spinecore.data.cache.cached`)."""
     from spinecore.data.spider import spider_patient_split
 
-    files = spider_files(data_root, spider_patient_split(data_root)[part]) if data_root else []
+    files = (spider_files(data_root, spider_patient_split(data_root)[part]) + sudirman_files(data_root, part)
+             if data_root else [])
 
     def extract() -> dict[Kind, StructureSet]:
         scans = [(patient, path.name, sequence, load_study(path).sagittal()) for patient, path, sequence in files]
@@ -41,7 +43,7 @@ def pretraining_sets(data_root: Path | None, part: str, phantom_seeds, localiser
 
     if cache is None:
         return extract()
-    inputs = {"spider": [[path.name, file_digest(path)] for _, path, _ in files],
+    inputs = {"images": [[str(path.relative_to(data_root)), file_digest(path)] for _, path, _ in files],
               "phantoms": {"seeds": [int(s) for s in phantom_seeds], "follow_up_years": PHANTOM_FOLLOW_UP_YEARS,
                            "slices": PHANTOM_SLICES},
               "levels": [BODY_LEVELS, DISC_LEVELS], "localiser": weights_digest(localiser.network)}

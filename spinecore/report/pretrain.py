@@ -33,6 +33,11 @@ def pretrain_table(results: dict[str, dict]) -> str:
                      f"{_percent(body.get('study_accuracy_at_threshold'))} |")
     for name, (vb, ivd) in THESIS_AUC.items():
         lines.append(f"| thesis {name}: longitudinal, same sequence | {vb} | {ivd} | | | | |")
+    lines += ["", "Per pair of sequences:", "", "| pairs | sequences | AUC bodies (%) | AUC discs (%) |", "|---|---|---|---|"]
+    for name, kinds in results.items():
+        body, disc = kinds.get("body", {}).get("auc_by_sequences", {}), kinds.get("disc", {}).get("auc_by_sequences", {})
+        for sequences in sorted(set(body) | set(disc)):
+            lines.append(f"| {name} | {sequences} | {_percent(body.get(sequences))} | {_percent(disc.get(sequences))} |")
     return "\n".join(lines) + "\n"
 
 
