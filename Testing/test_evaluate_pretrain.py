@@ -18,12 +18,13 @@ def _set() -> StructureSet:
 
 def test_scan_pairs_average_their_levels_distances():
     data = _set()
-    first, second, same = all_pairs(data)
+    pairs = all_pairs(data)
+    first, second, same = pairs
     assert len(first) == 8 and same.sum() == 4  # per level: a_t1–a_t2, b_t1–b_t2 and two across subjects
     # one subject: 0.1 at L4, 0.3 at L5; two subjects: 0.5 and 0.9
     level = data.levels[first]
     distances = np.where(same, np.where(level == "L4", 0.1, 0.3), np.where(level == "L4", 0.5, 0.9))
-    means, one_subject = study_distances(distances, data)
+    means, one_subject = study_distances(distances, data, pairs)
     assert sorted(zip(one_subject.tolist(), means.round(6).tolist())) == [(False, 0.7), (False, 0.7), (True, 0.2),
                                                                           (True, 0.2)]
     assert 0.2 <= best_threshold(means, one_subject) <= 0.7
@@ -40,13 +41,14 @@ def test_each_pair_of_sequences_gets_its_own_auc():
     rows = [(s, q) for s in "abc" for q in ("t1", "t2", "space")]
     data = StructureSet(Kind.BODY, np.zeros((len(rows), 1, 2, 2), np.uint8), np.array([r[0] for r in rows]),
                         np.array([f"{s}_{q}" for s, q in rows]), np.array([r[1] for r in rows]), np.array(["L4"] * len(rows)))
-    first, second, same = all_pairs(data)
+    pairs = all_pairs(data)
+    first, second, same = pairs
     sequences = {frozenset((data.sequences[i], data.sequences[j])) for i, j in zip(first, second)}
     # T1 / T2 pairs separate perfectly, pairs with the T2-SPACE scan are reversed
     with_space = np.array([{data.sequences[i], data.sequences[j]} != {"t1", "t2"} for i, j in zip(first, second)])
     distances = np.where(same != with_space, 0.2, 0.8)
     assert len(sequences) == 3
-    assert sequence_pair_auc(distances, same, data) == {"space / t1": 0.0, "space / t2": 0.0, "t1 / t2": 1.0}
+    assert sequence_pair_auc(distances, data, pairs) == {"space / t1": 0.0, "space / t2": 0.0, "t1 / t2": 1.0}
 
 
 def test_the_table_lists_every_pair_of_sequences_under_its_data_set():

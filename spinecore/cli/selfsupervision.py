@@ -48,7 +48,8 @@ def run_pretrain(args: argparse.Namespace) -> int:
     sets = _sets(args, "train")
     settings = SiameseTraining(seed=args.seed, steps=args.steps, contrast=args.contrast)
     net = train_siamese(sets, settings)
-    threshold = best_threshold(*study_distances(pair_distances(net, sets["body"])[0], sets["body"]))
+    distances, pairs = pair_distances(net, sets["body"])
+    threshold = best_threshold(*study_distances(distances, sets["body"], pairs))
     note = (f"SPIDER training patients (mid-sagittal T1, T2, T2-SPACE) and Sudirman training patients (mid-sagittal "
             f"T1, T2; where the pack has them) from {args.data}" if args.data else "phantoms only")
     save_model(args.out, siamese_model(net, sets, settings, args.command_line, threshold,

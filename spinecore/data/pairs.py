@@ -15,6 +15,7 @@ import logging
 from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -169,9 +170,17 @@ def sample_pairs(data: StructureSet, count: int, rng: np.random.Generator) -> tu
     return np.array(first), np.array(second), np.array(same)
 
 
-def all_pairs(data: StructureSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Every pair of one level and one source from two different sequences: ``(first, second, same
-    subject)``, ``first < second``."""
+class Pairs(NamedTuple):
+    """Pairs of volumes of a :class:`StructureSet`: indices ``first < second``, and whether each pair is
+    one subject."""
+
+    first: np.ndarray
+    second: np.ndarray
+    same: np.ndarray
+
+
+def all_pairs(data: StructureSet) -> Pairs:
+    """Every pair of one level and one source from two different sequences."""
     groups: dict[tuple[str, str], list[int]] = defaultdict(list)
     for i, key in enumerate(zip(data.levels.tolist(), data.sources().tolist())):
         groups[key].append(i)
@@ -184,7 +193,7 @@ def all_pairs(data: StructureSet) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         firsts.append(a[keep])
         seconds.append(b[keep])
     first, second = np.concatenate(firsts), np.concatenate(seconds)
-    return first, second, data.subjects[first] == data.subjects[second]
+    return Pairs(first, second, data.subjects[first] == data.subjects[second])
 
 
 def phantom_scans(seeds, follow_up_years: float = PHANTOM_FOLLOW_UP_YEARS,

@@ -29,9 +29,8 @@ def _load(entry: Path) -> dict[Kind, StructureSet]:
 def pretraining_sets(data_root: Path | None, part: str, phantom_seeds, localiser: Localiser,
                      cache: Path | None = None) -> dict[Kind, StructureSet]:
     """Bodies and discs of the SPIDER and Sudirman patients of ``part`` (``train`` / ``validation``, our
-    splits; none without ``data_root``, no Sudirman ones without its folder) and of the phantom
-    patients ``phantom_seeds``; with ``cache``,
-    through the cache in that folder (:func:`~spinecore.data.cache.cached`)."""
+    splits; none without ``data_root``, no Sudirman ones without its folder) and of the phantom patients
+    ``phantom_seeds``; with ``cache``, through the cache in that folder (:func:`~spinecore.data.cache.cached`)."""
     from spinecore.data.spider import spider_patient_split
 
     files = (spider_files(data_root, spider_patient_split(data_root)[part]) + sudirman_files(data_root, part)

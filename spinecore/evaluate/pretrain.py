@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from spinecore.data.pairs import StructureSet, all_pairs
+from spinecore.data.pairs import Pairs, StructureSet, all_pairs
 from spinecore.grade.siamese import SiameseNet
 
 EVALUATION_BATCH = 32
@@ -25,37 +25,38 @@ def embedded_levels(net: SiameseNet, data: StructureSet) -> tuple[torch.Tensor, 
     return torch.cat(embedded), torch.cat(levels).numpy()
 
 
-def pair_distances(net: SiameseNet, data: StructureSet) -> tuple[np.ndarray, np.ndarray]:
-    """Distances of :func:`~spinecore.data.pairs.all_pairs` of ``data`` and whether each pair is one subject."""
-    return _distances(embedded_levels(net, data)[0], data)
+def pair_distances(net: SiameseNet, data: StructureSet) -> tuple[np.ndarray, Pairs]:
+    """Distances of :func:`~spinecore.data.pairs.all_pairs` of ``data``, and those pairs."""
+    pairs = all_pairs(data)
+    return _distances(embedded_levels(net, data)[0], pairs), pairs
 
 
-def _distances(embedded: torch.Tensor, data: StructureSet) -> tuple[np.ndarray, np.ndarray]:
-    first, second, same = all_pairs(data)
-    return torch.linalg.vector_norm(embedded[first] - embedded[second], dim=1).numpy(), same
+def _distances(embedded: torch.Tensor, pairs: Pairs) -> np.ndarray:
+    return torch.linalg.vector_norm(embedded[pairs.first] - embedded[pairs.second], dim=1).numpy()
 
 
-def study_distances(distances: np.ndarray, data: StructureSet) -> tuple[np.ndarray, np.ndarray]:
-    """Per pair of scans (two sequences) of :func:`~spinecore.data.pairs.all_pairs`: the mean of their
-    same-level pair ``distances`` and whether both scans are one subject. This mean over the levels two
-    studies share is what ``spinecore compare`` decides on."""
-    first, second, same = all_pairs(data)
-    a, b = data.scans[first].astype(str), data.scans[second].astype(str)
-    keys = np.char.add(np.char.add(np.where(a < b, a, b), "|"), np.where(a < b, b, a))
-    studies, index = np.unique(keys, return_inverse=True)
+def _unordered(a: np.ndarray, b: np.ndarray, joiner: str) -> np.ndarray:
+    """One name per pair, ``a`` and ``b`` in sorted order, so a pair reads the same either way round."""
+    a, b = a.astype(str), b.astype(str)
+    return np.char.add(np.char.add(np.where(a < b, a, b), joiner), np.where(a < b, b, a))
+
+
+def study_distances(distances: np.ndarray, data: StructureSet, pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair of scans (two sequences) of ``pairs``: the mean of their same-level pair ``distances``
+    and whether both scans are one subject. This mean over the levels two studies share is what
+    ``spinecore compare`` decides on."""
+    studies, index = np.unique(_unordered(data.scans[pairs.first], data.scans[pairs.second], "|"), return_inverse=True)
     means = np.bincount(index, weights=distances, minlength=len(studies)) / np.bincount(index, minlength=len(studies))
     one_subject = np.zeros(len(studies), bool)
-    one_subject[index] = same
+    one_subject[index] = pairs.same
     return means, one_subject
 
 
-def sequence_pair_auc(distances: np.ndarray, same: np.ndarray, data: StructureSet) -> dict[str, float | None]:
-    """ROC AUC of the :func:`~spinecore.data.pairs.all_pairs` ``distances`` per pair of sequences
-    (``t1 / t2``, ``t2 / space``, ...), so an easy pair of sequences cannot hide a hard one."""
-    first, second, _ = all_pairs(data)
-    a, b = data.sequences[first].astype(str), data.sequences[second].astype(str)
-    keys = np.char.add(np.char.add(np.where(a < b, a, b), " / "), np.where(a < b, b, a))
-    return {key: _auc(distances[keys == key], same[keys == key]) for key in sorted(set(keys.tolist()))}
+def sequence_pair_auc(distances: np.ndarray, data: StructureSet, pairs: Pairs) -> dict[str, float | None]:
+    """ROC AUC of the ``pairs``' ``distances`` per pair of sequences (``t1 / t2``, ``t2 / space``, ...),
+    so an easy pair of sequences cannot hide a hard one."""
+    keys = _unordered(data.sequences[pairs.first], data.sequences[pairs.second], " / ")
+    return {key: _auc(distances[keys == key], pairs.same[keys == key]) for key in sorted(set(keys.tolist()))}
 
 
 def best_threshold(distances: np.ndarray, same: np.ndarray) -> float:
@@ -69,11 +70,12 @@ def subject_identification(net: SiameseNet, data: StructureSet, threshold: float
     the pair counts, the level accuracy of the auxiliary head, and the scan pairs' accuracy at the
     same-subject ``threshold`` when given; ``distances`` and ``same`` for plots."""
     embedded, levels = embedded_levels(net, data)
-    distances, same = _distances(embedded, data)
-    studies, one_subject = study_distances(distances, data)
+    pairs = all_pairs(data)
+    distances, same = _distances(embedded, pairs), pairs.same
+    studies, one_subject = study_distances(distances, data, pairs)
     result = {"kind": data.kind.value, "subjects": len(set(data.subjects.tolist())), "volumes": len(data),
               "positive_pairs": int(same.sum()), "negative_pairs": int((~same).sum()), "auc": _auc(distances, same),
-              "auc_by_sequences": sequence_pair_auc(distances, same, data),
+              "auc_by_sequences": sequence_pair_auc(distances, data, pairs),
               "study_pairs": [int(one_subject.sum()), int((~one_subject).sum())],
               "study_auc": _auc(studies, one_subject), "level_accuracy": float(np.mean(levels == data.level_index())),
               "distances": distances, "same": same}
