@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spinecore.data.pairs import StructureSet, all_pairs, sample_pairs, sources_of, sudirman_files
+from spinecore.data.pairs import StructureSet, all_pairs, hold_out_subjects, sample_pairs, sources_of, sudirman_files
 from spinecore.data.sudirman import sudirman_split
 from spinecore.errors import SpineCoreError
 from spinecore.grade.siamese import Kind
@@ -46,6 +46,10 @@ def test_no_subject_with_two_sequences_means_no_positive_pair():
 
 @pytest.fixture
 def two_sources() -> StructureSet:
+    return two_sources_set()
+
+
+def two_sources_set() -> StructureSet:
     """Three SPIDER patients and three phantom patients, two sequences each, one level."""
     grid = [(s, q, "L4-L5") for s in ("7", "8", "9") for q in ("t1", "t2")]
     grid += [(f"phantom{s}", q, "L4-L5") for s in (1, 2, 3) for q in ("baseline", "follow-up")]
@@ -69,6 +73,21 @@ def test_a_subset_keeps_every_field_in_step(two_sources):
     phantoms = two_sources.subset(two_sources.sources() == "phantom")
     assert len(phantoms) == 6 and set(phantoms.sequences) == {"baseline", "follow-up"}
     assert all(scan.startswith(subject) for scan, subject in zip(phantoms.scans, phantoms.subjects))
+
+
+def test_held_out_subjects_are_a_share_of_each_large_enough_source_for_every_kind():
+    grid = [(str(s), q, "L4-L5") for s in range(20) for q in ("t1", "t2")]
+    grid += [(f"phantom{s}", q, "L4-L5") for s in range(3) for q in ("baseline", "follow-up")]
+    discs = labelled(*zip(*grid))
+    bodies = StructureSet(Kind.BODY, discs.volumes, discs.subjects, discs.scans, discs.sequences,
+                          np.array(["L4"] * len(discs)))
+    kept, held_out = hold_out_subjects({Kind.DISC: discs, Kind.BODY: bodies}, 0.25, np.random.default_rng(0))
+    out = set(held_out[Kind.DISC].subjects.tolist())
+    assert out == set(held_out[Kind.BODY].subjects.tolist()) and len(out) == 5  # 25 % of 20 SPIDER, no phantom
+    assert not out & set(kept[Kind.DISC].subjects.tolist()) and len(kept[Kind.BODY]) == len(bodies) - 10
+    assert set(sources_of(np.array(sorted(out)))) == {"spider"}
+    with pytest.raises(SpineCoreError, match="too few subjects"):
+        hold_out_subjects({Kind.DISC: two_sources_set()}, 0.5, np.random.default_rng(0))
 
 
 def test_sudirman_files_are_the_patients_of_one_part_with_their_own_ids(tmp_path):

@@ -76,7 +76,7 @@ def test_pretrain_command_reuses_its_cache(tmp_path):
     extracting, and trains the same model."""
     from conftest import run_cli
 
-    common = ("-v", "pretrain", "--phantoms", 2, "--steps", 1, "--cache", tmp_path / "cache")
+    common = ("-v", "pretrain", "--phantoms", 4, "--steps", 1, "--cache", tmp_path / "cache")
     first = run_cli(*common, "--out", tmp_path / "a.pt")
     assert first.returncode == 0, first.stderr
     second = run_cli(*common, "--out", tmp_path / "b.pt")

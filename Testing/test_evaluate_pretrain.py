@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from spinecore.data.pairs import StructureSet, all_pairs
-from spinecore.evaluate.pretrain import best_threshold, sequence_pair_auc, study_distances
+from spinecore.evaluate.pretrain import best_threshold, called_right, sequence_pair_auc, study_distances
 from spinecore.grade.siamese import Kind
 from spinecore.report.pretrain import pretrain_table
 
@@ -37,6 +37,13 @@ def test_best_threshold_maximises_youdens_j():
                           np.array([True, True, False, False, True])) == pytest.approx(0.2)
 
 
+def test_one_and_two_subject_pairs_are_scored_apart_at_the_threshold():
+    distances = np.array([0.1, 0.3, 0.2, 0.5, 0.6, 0.7])
+    same = np.array([True, True, False, False, False, False])
+    assert called_right(distances, same, 0.25) == (0.5, 0.75)
+    assert called_right(distances[~same], same[~same], 0.25) == (None, 0.75)
+
+
 def test_each_pair_of_sequences_gets_its_own_auc():
     rows = [(s, q) for s in "abc" for q in ("t1", "t2", "space")]
     data = StructureSet(Kind.BODY, np.zeros((len(rows), 1, 2, 2), np.uint8), np.array([r[0] for r in rows]),
@@ -55,5 +62,5 @@ def test_the_table_lists_every_pair_of_sequences_under_its_data_set():
     result = {"kind": "body", "positive_pairs": 3, "negative_pairs": 6, "auc": 0.9, "level_accuracy": 0.5,
               "study_auc": 1.0, "auc_by_sequences": {"t1 / t2": 0.95, "space / t2": 0.5}}
     table = pretrain_table({"SPIDER": {"body": result, "disc": {**result, "auc_by_sequences": {"t1 / t2": 0.8}}}})
-    assert "| SPIDER | 90.0 | 90.0 | 50.0 / 50.0 | 3 / 6 · 3 / 6 | 100.0 / 100.0 | – |" in table
+    assert "| SPIDER | 90.0 | 90.0 | 50.0 / 50.0 | 3 / 6 · 3 / 6 | 100.0 / 100.0 | – / – |" in table
     assert "| SPIDER | t1 / t2 | 95.0 | 80.0 |" in table and "| SPIDER | space / t2 | 50.0 | – |" in table

@@ -60,7 +60,7 @@ def test_training_is_reproducible_from_its_seed_and_its_model_file_loads_back(tm
     for (name, p), q in zip(first.state_dict().items(), second.state_dict().values()):
         assert torch.equal(p, q), name
     path = tmp_path / "siamese.pt"
-    save_model(path, siamese_model(first, sets, settings, "spinecore pretrain ...", threshold=0.4))
+    save_model(path, siamese_model(first, sets, settings, "spinecore pretrain ...", threshold=0.4, threshold_note="test"))
     net, metadata = load_siamese(path)
     assert metadata["same_subject_below"] == 0.4 and metadata["train"]["body"]["subjects"] == 3
     x = torch.rand(2, 9, 112, 224)

@@ -36,7 +36,7 @@ def phantom(seed: int, years: float = 0.0):
 def siamese_file(tmp_path_factory):
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("siamese") / "siamese.pt"
-    save_model(path, siamese_model(SiameseNet(siamese_config()).eval(), {}, SiameseTraining(), "test", THRESHOLD))
+    save_model(path, siamese_model(SiameseNet(siamese_config()).eval(), {}, SiameseTraining(), "test", THRESHOLD, "test"))
     return path
 
 

@@ -30,7 +30,7 @@ def tower(tmp_path_factory):
     settings = SiameseTraining(seed=1, steps=2, pairs_per_step=2)
     net = train_siamese(sets, settings)
     path = tmp_path_factory.mktemp("siamese") / "siamese.pt"
-    save_model(path, siamese_model(net, sets, settings, "test", threshold=0.5))
+    save_model(path, siamese_model(net, sets, settings, "test", threshold=0.5, threshold_note="test"))
     return path, net
 
 

@@ -14,6 +14,8 @@ COMMANDS = Commands()
 PAIR_CACHE = cache("bodies and discs (SPIDER, Sudirman and phantom patients)")
 #: Phantom patients of each part: training seeds and held-out seeds never trained on.
 PHANTOM_SEEDS = {"train": range(1000, 1040), "validation": range(2000, 2010)}
+#: The random stream (beside the seed) that picks the training subjects held out for the threshold.
+CALIBRATION_STREAM = 5
 
 
 def _pack(parser: argparse.ArgumentParser) -> None:
@@ -37,22 +39,33 @@ def _sets(args: argparse.Namespace, part: str):
 @COMMANDS("pretrain", "train the Siamese network (same subject or not?) on pairs of vertebral bodies and discs",
           _pack, out("model file to write (.pt)"), seed(), _phantoms, model("localiser", "--localiser"), PAIR_CACHE,
           option("--steps", type=positive_int, default=2000, help="optimiser steps (default %(default)s)"),
+          option("--calibration", type=share, default=0.15,
+                 help="share of each source's training subjects held out of training to fit the same-subject "
+                      "threshold on (default %(default)s)"),
           option("--contrast", type=share, default=0.0,
                  help="share of volumes given a random contrast curve, so pairs across sequences must be "
                       "matched by shape (default %(default)s)"))
 def run_pretrain(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from spinecore.data.pairs import hold_out_subjects
     from spinecore.evaluate.pretrain import best_threshold, pair_distances, study_distances
+    from spinecore.grade.siamese import Kind
     from spinecore.models import save_model
     from spinecore.train.siamese import SiameseTraining, siamese_model, train_siamese
 
-    sets = _sets(args, "train")
+    sets, calibration = hold_out_subjects(_sets(args, "train"), args.calibration,
+                                          np.random.default_rng([args.seed, CALIBRATION_STREAM]))
     settings = SiameseTraining(seed=args.seed, steps=args.steps, contrast=args.contrast)
     net = train_siamese(sets, settings)
-    distances, pairs = pair_distances(net, sets["body"])
-    threshold = best_threshold(*study_distances(distances, sets["body"], pairs))
+    bodies = calibration[Kind.BODY]
+    distances, pairs = pair_distances(net, bodies)
+    threshold = best_threshold(*study_distances(distances, bodies, pairs))
+    threshold_note = (f"Youden's J over the scan pairs of {len(set(bodies.subjects.tolist()))} training subjects "
+                      f"held out of training ({args.calibration:.0%} of each source)")
     note = (f"SPIDER training patients (mid-sagittal T1, T2, T2-SPACE) and Sudirman training patients (mid-sagittal "
             f"T1, T2; where the pack has them) from {args.data}" if args.data else "phantoms only")
-    save_model(args.out, siamese_model(net, sets, settings, args.command_line, threshold,
+    save_model(args.out, siamese_model(net, sets, settings, args.command_line, threshold, threshold_note,
                                        f"{note}; {args.phantoms} phantom patients (baseline + follow-up)"))
     print(f"wrote {args.out} ({', '.join(f'{len(s)} {k.value} volumes' for k, s in sets.items())}; "
           f"same subject below distance {threshold:.3f})")

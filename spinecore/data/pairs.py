@@ -39,6 +39,8 @@ PHANTOM_PREFIX = "phantom"
 #: Where each subject comes from (:func:`sources_of`); negative pairs never cross two sources.
 SPIDER_SOURCE, SUDIRMAN_SOURCE, PHANTOM_SOURCE = "spider", "sudirman", "phantom"
 SOURCE_PREFIXES = {PHANTOM_SOURCE: PHANTOM_PREFIX, SUDIRMAN_SOURCE: SUDIRMAN_PREFIX}
+#: Fewest subjects of one source :func:`hold_out_subjects` holds out (two: one different-subject pair).
+MIN_HELD_OUT = 2
 
 
 @dataclass
@@ -194,6 +196,27 @@ def all_pairs(data: StructureSet) -> Pairs:
         seconds.append(b[keep])
     first, second = np.concatenate(firsts), np.concatenate(seconds)
     return Pairs(first, second, data.subjects[first] == data.subjects[second])
+
+
+def hold_out_subjects(sets: dict[Kind, StructureSet], share: float,
+                      rng: np.random.Generator) -> tuple[dict[Kind, StructureSet], dict[Kind, StructureSet]]:
+    """``sets`` split by subject into (kept, held out): about ``share`` of each source's subjects
+    (at least :data:`MIN_HELD_OUT` of a source with twice that many, none of a smaller one) are held
+    out, the same ones for every kind, so that a threshold fitted on them meets subjects the network
+    never saw."""
+    subjects = np.unique(np.concatenate([data.subjects for data in sets.values()]).astype(str))
+    held_out: list[str] = []
+    for source in np.unique(sources_of(subjects)):
+        members = subjects[sources_of(subjects) == source]
+        if len(members) >= 2 * MIN_HELD_OUT:
+            count = min(max(MIN_HELD_OUT, round(share * len(members))), len(members) - MIN_HELD_OUT)
+            held_out += rng.choice(members, count, replace=False).tolist()
+    if not held_out:
+        raise SpineCoreError(None, f"too few subjects to hold {share:.0%} out for the threshold: a source needs "
+                                   f"{2 * MIN_HELD_OUT} subjects")
+    out = {kind: np.isin(data.subjects.astype(str), held_out) for kind, data in sets.items()}
+    return ({kind: data.subset(~out[kind]) for kind, data in sets.items()},
+            {kind: data.subset(out[kind]) for kind, data in sets.items()})
 
 
 def phantom_scans(seeds, follow_up_years: float = PHANTOM_FOLLOW_UP_YEARS,

@@ -67,8 +67,9 @@ def best_threshold(distances: np.ndarray, same: np.ndarray) -> float:
 
 def subject_identification(net: SiameseNet, data: StructureSet, threshold: float | None = None) -> dict:
     """ROC AUC of ``-distance`` for same-subject pairs and for pairs of scans (:func:`study_distances`),
-    the pair counts, the level accuracy of the auxiliary head, and the scan pairs' accuracy at the
-    same-subject ``threshold`` when given; ``distances`` and ``same`` for plots."""
+    the pair counts, the level accuracy of the auxiliary head, and, at the same-subject ``threshold``
+    when given, the shares of one-subject and of two-subject scan pairs called right (apart: the
+    different-subject pairs outnumber the others many times); ``distances`` and ``same`` for plots."""
     embedded, levels = embedded_levels(net, data)
     pairs = all_pairs(data)
     distances, same = _distances(embedded, pairs), pairs.same
@@ -81,8 +82,17 @@ def subject_identification(net: SiameseNet, data: StructureSet, threshold: float
               "distances": distances, "same": same}
     if threshold is not None:
         result["threshold"] = threshold
-        result["study_accuracy_at_threshold"] = float(np.mean((studies < threshold) == one_subject))
+        result["same_called_same"], result["different_called_different"] = called_right(studies, one_subject, threshold)
     return result
+
+
+def called_right(distances: np.ndarray, same: np.ndarray, threshold: float) -> tuple[float | None, float | None]:
+    """Shares of the one-subject pairs called one subject (``distance < threshold``) and of the
+    two-subject pairs called two; ``None`` where there is no such pair."""
+    def share(called: np.ndarray) -> float | None:
+        return float(called.mean()) if called.size else None
+
+    return share(distances[same] < threshold), share(distances[~same] >= threshold)
 
 
 def _auc(distances: np.ndarray, same: np.ndarray) -> float | None:

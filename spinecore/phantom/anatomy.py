@@ -34,6 +34,11 @@ _DEGENERATION_WEIGHT = {
 NARROWING_HEIGHT_FACTOR = (1.0, 0.78, 0.58, 0.38)
 MODIC_TYPE_SHARES = (0.4, 0.5, 0.1)  # how often a marrow change is Modic type 1, 2, 3
 SLIP_PER_GRADE = 0.25  # fraction of the vertebral body depth
+# Per-person variation that makes two phantoms two people: each body's height and depth and its
+# marrow signal (fatty marrow) are scaled by a factor drawn once per patient, kept at follow-up.
+BODY_HEIGHT_RANGE = (0.9, 1.1)
+BODY_DEPTH_RANGE = (0.92, 1.08)
+MARROW_SIGNAL_RANGE = (0.8, 1.2)
 
 
 @dataclass(frozen=True)
@@ -168,6 +173,8 @@ class Patient:
     herniation_side: dict[str, float] = field(default_factory=dict)  # lateral offset per disc
     endplate_position: dict[str, float] = field(default_factory=dict)  # AP position of notches (-1..1)
     grades: dict[str, DiscGrades] = field(default_factory=dict)
+    body_proportions: dict[str, tuple[float, float]] = field(default_factory=dict)  # (height, depth) factors
+    marrow_signal: dict[str, float] = field(default_factory=dict)  # marrow intensity factor per vertebra
 
 
 def _sample_grades(rng: np.random.Generator, level: str, degeneration: float) -> DiscGrades:
@@ -213,6 +220,7 @@ def independent_grades(rng: np.random.Generator, prevalence: float = 0.3) -> Dis
 def sample_patient(seed: int) -> Patient:
     """A random, reproducible patient (anatomy and baseline grades) from ``seed``."""
     rng = np.random.default_rng([seed, 0])
+    identity = np.random.default_rng([seed, 2])  # its own stream: the draws below stay as they were
     degeneration = float(rng.uniform(0, 1))
     sacral_slope = float(rng.uniform(28, 45))
     return Patient(
@@ -225,6 +233,10 @@ def sample_patient(seed: int) -> Patient:
         herniation_side={d: float(rng.choice([0.0, -7.0, 7.0])) for d in DISCS},
         endplate_position={d: float(rng.uniform(-0.4, 0.4)) for d in DISCS},
         grades={d: _sample_grades(rng, d, degeneration) for d in DISCS},
+        body_proportions={v: (float(identity.uniform(*BODY_HEIGHT_RANGE)), float(identity.uniform(*BODY_DEPTH_RANGE)))
+                          for v in VERTEBRAE},
+        marrow_signal=dict(zip(VERTEBRAE, (identity.uniform(*MARROW_SIGNAL_RANGE)
+                                           * identity.uniform(0.95, 1.05, len(VERTEBRAE))).tolist())),
     )
 
 
@@ -277,6 +289,13 @@ class SpineShape:
     sacrum: list[np.ndarray]  # (4, 2) outlines of S2..S5, below S1
 
 
+def _body_size(patient: Patient, level: str) -> tuple[float, float, float]:
+    """Height, AP depth and width (mm) of one vertebral body of ``patient``."""
+    height, depth, width = (v * patient.size for v in _BODY_SIZE[level])
+    height_factor, depth_factor = patient.body_proportions.get(level, (1.0, 1.0))
+    return height * height_factor, depth * depth_factor, width
+
+
 def build_spine(patient: Patient) -> SpineShape:
     """Chain the vertebrae upwards from the S1 endplate, wedging discs and bodies for
     lordosis, shrinking degenerate discs and slipping listhetic levels forwards."""
@@ -286,7 +305,7 @@ def build_spine(patient: Patient) -> SpineShape:
     up = np.array([-np.sin(ss), np.cos(ss)])
     centre = np.zeros(2)
 
-    height, depth, width = (v * f for v in _BODY_SIZE["S1"])
+    height, depth, width = _body_size(patient, "S1")
     vertebrae = {"S1": VertebraShape("S1", np.array([
         centre + anterior * depth / 2, centre - anterior * depth / 2,
         centre - up * height - anterior * depth * 0.45, centre - up * height + anterior * depth * 0.35,
@@ -306,7 +325,7 @@ def build_spine(patient: Patient) -> SpineShape:
     for upper, lower, disc in zip(VERTEBRAE[-2::-1], VERTEBRAE[:0:-1], DISCS[::-1]):
         g = patient.grades[disc]
         below = vertebrae[lower]
-        height, depth, width = (v * f for v in _BODY_SIZE[upper])
+        height, depth, width = _body_size(patient, upper)
         squash = NARROWING_HEIGHT_FACTOR[g.narrowing]
         disc_wedge = (_DISC_LORDOSIS_SHARE.get(disc, 0) * patient.lordosis_deg + _THORACIC_WEDGE_DEG.get(disc, 0)) * squash
         body_wedge = _BODY_LORDOSIS_SHARE.get(upper, 0) * patient.lordosis_deg + _THORACIC_WEDGE_DEG.get(upper, 0)

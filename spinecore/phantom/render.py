@@ -276,13 +276,17 @@ def _posterior_elements(canvas: Canvas, patient: Patient, v: VertebraShape) -> N
 
 def paint_vertebrae(canvas: Canvas, patient: Patient, spine: SpineShape, rng: np.random.Generator) -> None:
     """Vertebral bodies (cortex + marrow), sacrum, Modic bands and endplate defects."""
+    def marrow(level: str) -> dict[str, float]:
+        factor = patient.marrow_signal.get(level, 1.0)
+        return {contrast: value * factor for contrast, value in zip(("T1", "T2"), TISSUE["marrow"])}
+
     for level, v in spine.vertebrae.items():
         canvas.prism(v.corners, v.half_width, "cortex", label=LABELS[level])
-        canvas.prism(v.corners, v.half_width, "marrow", shrink=CORTEX_MM, texture=0.1)
+        canvas.prism(v.corners, v.half_width, marrow(level), shrink=CORTEX_MM, texture=0.1)
     for segment in spine.sacrum:
         width = spine.vertebrae["S1"].half_width * 0.8
         canvas.prism(segment, width, "cortex")
-        canvas.prism(segment, width, "marrow", shrink=CORTEX_MM, texture=0.1)
+        canvas.prism(segment, width, marrow("S1"), shrink=CORTEX_MM, texture=0.1)
     for disc in spine.discs.values():
         upper, lower = disc.level.split("-")
         g = disc.grades

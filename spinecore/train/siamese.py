@@ -111,11 +111,12 @@ def train_siamese(sets: dict[Kind, StructureSet], settings: SiameseTraining) -> 
 
 
 def siamese_model(net: SiameseNet, sets: dict[Kind, StructureSet], settings: SiameseTraining, command: str,
-                  threshold: float, data_note: str = "") -> TrainedModel:
+                  threshold: float, threshold_note: str, data_note: str = "") -> TrainedModel:
     """The trained net as a model file: ``threshold`` is the pair distance below which two studies
-    are called the same subject."""
+    are called the same subject, ``threshold_note`` says what it was fitted on."""
     metadata = {"model_id": f"siamese-seed{settings.seed}-{settings.steps}", "command": command,
                 "settings": asdict(settings), "data": data_note, "same_subject_below": threshold,
+                "threshold_fitted_on": threshold_note,
                 "train": {k.value: {"volumes": len(s), "subjects": len(set(s.subjects.tolist())),
                                     "scans": len(set(s.scans.tolist()))} for k, s in sets.items()}}
     return TrainedModel("siamese", {"net": net.config.to_dict()}, net, metadata)
