@@ -183,7 +183,7 @@ def test_fused_model_learns_from_its_streams():
     """Training on disc sets whose T1 alone carries the label: the fused model must use it."""
     data, labels = disc_set_labelled_by_t1("marrow_upper", "L4-L5", (slice(None), slice(40, 70), slice(80, 140)))
     n, task = len(labels), GENODISC.task_names.index("marrow_upper")
-    settings = GradingTraining(seed=0, steps=60, batch_size=16, streams=("t2", "t1"), fusion="fc6-sum")
+    settings = GradingTraining(seed=0, steps=90, batch_size=16, streams=("t2", "t1"), fusion="fc6-sum")
     model = train_grading_model(data, GENODISC, settings, "test")
     grader = Grader(model.network, GENODISC, model.metadata)
     x = {s: torch.from_numpy(v) for s, v in data.inputs(slice(0, n)).items()}

@@ -19,6 +19,9 @@ from itertools import permutations
 import numpy as np
 import SimpleITK as sitk
 
+#: Farthest a voxel of a real scan lies from the scanner's origin (mm); beyond it a header is wrong.
+MAX_POSITION_MM = 1e5
+
 #: Unit vector in LPS for each anatomical direction letter.
 DIRECTION_VECTORS: dict[str, np.ndarray] = {
     "L": np.array([1.0, 0.0, 0.0]),

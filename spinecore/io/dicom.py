@@ -15,7 +15,7 @@ import pydicom
 from pydicom.errors import InvalidDicomError
 
 from spinecore.errors import GeometryError, InputError, brief
-from spinecore.geometry import Geometry
+from spinecore.geometry import MAX_POSITION_MM, Geometry
 from spinecore.io.classify import weighting_from_text, weighting_from_timing
 from spinecore.io.series import Plane, Series, Weighting
 
@@ -63,6 +63,15 @@ def _floats(image: DicomImage, keyword: str, tag: str, count: int) -> np.ndarray
     if values.size != count or not np.all(np.isfinite(values)):
         raise GeometryError(image.label, f"missing or invalid {keyword} {tag}; cannot place the image in millimetres")
     return values
+
+
+def _position(image: DicomImage) -> np.ndarray:
+    """ImagePositionPatient ``(3,)`` in LPS mm, checked within :data:`MAX_POSITION_MM` of the origin."""
+    position = _floats(image, "ImagePositionPatient", "(0020,0032)", 3)
+    if np.abs(position).max() > MAX_POSITION_MM:
+        raise GeometryError(image.label, f"ImagePositionPatient (0020,0032) lies more than {MAX_POSITION_MM:g} mm "
+                                         "from the scanner's origin; the header is wrong")
+    return position
 
 
 def _number(ds: pydicom.Dataset, keyword: str) -> float | None:
@@ -175,7 +184,7 @@ def _series_from_stack(images: list[DicomImage], uid: str) -> Series:
     orientation = _orientation(first)
     row_cosine, column_cosine = orientation[:3], orientation[3:]
     normal = np.cross(row_cosine, column_cosine)
-    positions = np.array([_floats(i, "ImagePositionPatient", "(0020,0032)", 3) for i in images])
+    positions = np.array([_position(i) for i in images])
     pixel_spacing = _floats(first, "PixelSpacing", "(0028,0030)", 2)  # (between rows, between columns)
 
     affine = np.eye(4)
@@ -217,7 +226,7 @@ def series_from_images(images: list[DicomImage]) -> list[Series]:
     for key, members in groups.items():
         orientation = np.array(key[1])
         normal = np.cross(orientation[:3], orientation[3:])
-        depth = np.array([float(np.dot(normal, _floats(m, "ImagePositionPatient", "(0020,0032)", 3)))
+        depth = np.array([float(np.dot(normal, _position(m)))
                           for m in members])
         order = np.argsort(depth, kind="stable")
         members, depth = [members[i] for i in order], depth[order]

@@ -10,6 +10,7 @@ import numpy as np
 import pydicom
 
 from spinecore.errors import GeometryError, InputError, SeriesNotFoundError
+from spinecore.geometry import MAX_POSITION_MM
 from spinecore.io.archive import MAX_ARCHIVE_BYTES, read_zip_members
 from spinecore.io.dicom import image_or_none, read_dataset, series_from_images
 from spinecore.io.series import Plane, Series, Study, Weighting
@@ -23,7 +24,8 @@ SPACING_MM = (1e-2, 1e2)
 
 
 def _check_series(series: Series) -> Series:
-    """``series`` if it has signal and a plausible voxel spacing (:data:`SPACING_MM`)."""
+    """``series`` if it has signal, a plausible voxel spacing (:data:`SPACING_MM`) and position
+    (:data:`~spinecore.geometry.MAX_POSITION_MM`)."""
     values = series.array
     if float(values.max()) == float(values.min()):
         raise InputError(series.source, f"contains no signal (every voxel equals {float(values.min()):g})")
@@ -31,6 +33,9 @@ def _check_series(series: Series) -> Series:
     if not all(SPACING_MM[0] <= s <= SPACING_MM[1] for s in spacing):
         raise GeometryError(series.source, f"voxel spacing {', '.join(f'{s:.3g}' for s in spacing)} mm is outside "
                                            f"{SPACING_MM[0]:g}-{SPACING_MM[1]:g} mm: the header is wrong")
+    if np.abs(series.geometry.origin).max() > MAX_POSITION_MM:
+        raise GeometryError(series.source, f"first voxel lies more than {MAX_POSITION_MM:g} mm from the scanner's "
+                                           "origin: the header is wrong")
     return series
 
 
