@@ -8,12 +8,14 @@ from spinecore.grade.siamese import Kind
 from spinecore.report.pretrain import pretrain_table
 
 
-def _set() -> StructureSet:
-    """Two subjects, each a T1 and a T2 scan, each scan two levels (volumes unused here)."""
+def _set(cut: tuple[str, ...] = ()) -> StructureSet:
+    """Two subjects, each a T1 and a T2 scan, each scan two levels (volumes unused here); the scans
+    ``cut`` show L5 only in part."""
     rows = [(s, q, level) for level in ("L4", "L5") for s in "ab" for q in ("t1", "t2")]
     return StructureSet(Kind.BODY, np.zeros((len(rows), 1, 2, 2), np.uint8), np.array([r[0] for r in rows]),
                         np.array([f"{r[0]}_{r[1]}" for r in rows]), np.array([r[1] for r in rows]),
-                        np.array([r[2] for r in rows]))
+                        np.array([r[2] for r in rows]),
+                        np.array([not (level == "L5" and f"{s}_{q}" in cut) for s, q, level in rows]))
 
 
 def test_scan_pairs_average_their_levels_distances():
@@ -28,6 +30,22 @@ def test_scan_pairs_average_their_levels_distances():
     assert sorted(zip(one_subject.tolist(), means.round(6).tolist())) == [(False, 0.7), (False, 0.7), (True, 0.2),
                                                                           (True, 0.2)]
     assert 0.2 <= best_threshold(means, one_subject) <= 0.7
+
+
+def test_scan_pairs_leave_out_levels_not_seen_whole():
+    def scan_means(data: StructureSet) -> list[tuple[bool, float]]:
+        pairs = all_pairs(data)
+        level = data.levels[pairs.first]
+        distances = np.where(pairs.same, np.where(level == "L4", 0.1, 0.3), np.where(level == "L4", 0.5, 0.9))
+        means, one_subject = study_distances(distances, data, pairs)
+        return sorted(zip(one_subject.tolist(), means.round(6).tolist()))
+
+    # a_t1 shows L5 cut by the view: its two scan pairs average L4 alone
+    assert scan_means(_set(cut=("a_t1",))) == [(False, 0.5), (False, 0.7), (True, 0.1), (True, 0.2)]
+    # nothing of subject a seen whole: its scan pairs fall back to every level
+    nothing_whole = _set()
+    nothing_whole.whole[nothing_whole.subjects == "a"] = False
+    assert scan_means(nothing_whole) == [(False, 0.7), (False, 0.7), (True, 0.2), (True, 0.2)]
 
 
 def test_best_threshold_maximises_youdens_j():

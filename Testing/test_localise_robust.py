@@ -13,7 +13,8 @@ from spinecore.localise import Localiser
 from spinecore.localise.grid import to_grid
 from spinecore.localise.infer import fill_gaps, mirrored
 from spinecore.localise.network import CHANNELS
-from spinecore.localise.spine import INFERRED_VERTEBRA, PARTIAL_VIEW, WEAK_ANCHOR, Vertebra, VertebraSlice
+from spinecore.localise.spine import (INFERRED_VERTEBRA, PARTIAL_VIEW, WEAK_ANCHOR, Vertebra, VertebraSlice,
+                                      seen_whole)
 from spinecore.phantom import PhantomSpec, make_phantom
 from spinecore.phantom.render import LABELS
 from spinecore.phantom.study import SAGITTAL_AXES
@@ -107,6 +108,10 @@ def test_body_missed_by_the_detector_is_inferred_and_flagged():
     assert flagged == {"L2-L3", "L3-L4"}
     for level in flagged:
         assert _in_plane_offset(spine, level, study.truth) < CENTRE_TOLERANCE_MM
+    # what tells subjects apart (spinecore compare) leaves out the inferred body, its discs and cut ones
+    whole = seen_whole(spine)
+    assert whole.isdisjoint({"L3", *flagged}) and whole >= {v.level for v in spine.vertebrae if not v.flags}
+    assert not whole & {v.level for v in spine.vertebrae if PARTIAL_VIEW in v.flags}
     document = spine.to_dict()
     assert next(v for v in document["vertebrae"] if v["level"] == "L3")["flags"] == [INFERRED_VERTEBRA]
     assert next(d for d in document["discs"] if d["level"] == "L2-L3")["flags"] == [INFERRED_VERTEBRA]

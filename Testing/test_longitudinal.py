@@ -16,6 +16,7 @@ from spinecore.grade import Grader
 from spinecore.grade.siamese import SiameseNet, load_siamese, siamese_config
 from spinecore.io.write import write_volume
 from spinecore.localise import Localiser
+from spinecore.localise.spine import seen_whole
 from spinecore.longitudinal import compare
 from spinecore.models import save_model
 from spinecore.phantom import PhantomSpec, make_phantom
@@ -45,6 +46,8 @@ def test_disc_height_changes_between_a_phantom_and_its_follow_up_match_the_truth
     comparison = compare(baseline, later, Localiser.load(), Grader.load(), load_siamese(siamese_file), tta=False)
     assert comparison.same_subject == (comparison.distance < THRESHOLD)
     assert set(comparison.body_distances) and all(d >= 0 for d in comparison.body_distances.values())
+    whole = seen_whole(comparison.baseline.spine) & seen_whole(comparison.follow_up.spine)
+    assert set(comparison.body_distances) <= whole
     heights = [{d["level"]: d["height_mm"] for d in visit["discs"]} for visit in (before, after)]
     checked, degenerated = 0, 0
     for row in comparison.rows():

@@ -26,6 +26,7 @@ from spinecore.grade.siamese import (
 from spinecore.io.series import Series
 from spinecore.levels import DISCS
 from spinecore.localise import Localiser
+from spinecore.localise.spine import seen_whole
 from spinecore.pipeline import Analysis, analyse
 
 #: The disc height compared (mm); the others are in each study's gradings.csv.
@@ -35,7 +36,8 @@ HEIGHT = "middle_height_mm"
 @dataclass(frozen=True)
 class Comparison:
     """``baseline`` and ``follow_up`` analyses; ``body_distances``: Siamese distance per vertebral
-    body seen in both; ``threshold``: the model's same-subject cut-off on their mean."""
+    body seen whole in both (:func:`body_distances`); ``threshold``: the model's same-subject cut-off
+    on their mean."""
 
     baseline: Analysis
     follow_up: Analysis
@@ -84,12 +86,15 @@ def _by_level(analysis: Analysis) -> dict[str, dict]:
 
 def body_distances(net: SiameseNet, first: Series, first_analysis: Analysis, second: Series,
                    second_analysis: Analysis) -> dict[str, float]:
-    """Siamese distance of each vertebral body (T12..S1) found in both studies."""
+    """Siamese distance of each vertebral body (T12..S1) found in both studies: of those both show
+    whole (:func:`~spinecore.localise.spine.seen_whole`), or all of them where none is."""
     bodies = [{v.level: v for v in vertebra_volumes(s, a.spine) if v.level in BODY_LEVELS}
               for s, a in ((first, first_analysis), (second, second_analysis))]
     shared = [level for level in BODY_LEVELS if level in bodies[0] and level in bodies[1]]
     if not shared:
         raise SpineCoreError(None, "the two studies share no vertebral body from T12 to S1: nothing to compare")
+    whole = seen_whole(first_analysis.spine) & seen_whole(second_analysis.spine)
+    shared = [level for level in shared if level in whole] or shared
     embedded = [embeddings(net, torch.from_numpy(np.stack([b[level].array for level in shared])), Kind.BODY)
                 for b in bodies]
     distances = torch.linalg.vector_norm(embedded[0] - embedded[1], dim=1).tolist()

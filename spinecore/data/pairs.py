@@ -27,6 +27,7 @@ from spinecore.data.sudirman import sudirman_images
 from spinecore.grade.siamese import BODY_LEVELS, DISC_LEVELS, Kind
 from spinecore.io.series import Series
 from spinecore.localise import Localiser
+from spinecore.localise.spine import seen_whole
 
 log = logging.getLogger(__name__)
 #: The mid-sagittal images: T1, T2 and for some patients a T2-SPACE slice, one session each.
@@ -46,7 +47,8 @@ MIN_HELD_OUT = 2
 @dataclass
 class StructureSet:
     """Volumes of one :class:`Kind`, stored as ``uint8`` (value × 255) ``(N, 9, rows, cols)``, with
-    each one's ``subjects``, ``scans``, ``sequences`` and ``levels``. A sequence names how a scan was
+    each one's ``subjects``, ``scans``, ``sequences``, ``levels`` and ``whole`` (the localiser saw it
+    whole, :func:`~spinecore.localise.spine.seen_whole`; default all). A sequence names how a scan was
     taken (``t1``, ``t2``, ``space``; ``baseline``, ``follow-up``): the two scans of a positive pair
     always differ in it, so every pair, negative or positive, joins two different sequences and the
     network cannot tell them apart by contrast alone."""
@@ -57,6 +59,11 @@ class StructureSet:
     scans: np.ndarray
     sequences: np.ndarray
     levels: np.ndarray
+    whole: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.whole is None:
+            self.whole = np.ones(len(self.levels), bool)
 
     def __len__(self) -> int:
         return len(self.levels)
@@ -67,7 +74,7 @@ class StructureSet:
     def subset(self, keep: np.ndarray) -> StructureSet:
         """The volumes where the boolean ``keep`` holds."""
         return StructureSet(self.kind, self.volumes[keep], self.subjects[keep], self.scans[keep],
-                            self.sequences[keep], self.levels[keep])
+                            self.sequences[keep], self.levels[keep], self.whole[keep])
 
     def sources(self) -> np.ndarray:
         """Each volume's source (:func:`sources_of`)."""
@@ -80,17 +87,18 @@ class StructureSet:
 
     def save(self, path: Path) -> None:
         np.savez_compressed(path, kind=self.kind.value, volumes=self.volumes, subjects=self.subjects, scans=self.scans,
-                            sequences=self.sequences, levels=self.levels)
+                            sequences=self.sequences, levels=self.levels, whole=self.whole)
 
     @classmethod
     def load(cls, path: Path) -> StructureSet:
         with np.load(path) as f:
-            return cls(Kind(str(f["kind"])), f["volumes"], f["subjects"], f["scans"], f["sequences"], f["levels"])
+            return cls(Kind(str(f["kind"])), f["volumes"], f["subjects"], f["scans"], f["sequences"], f["levels"],
+                       f["whole"])
 
 
 def structures_of(scans: list[tuple[str, str, str, Series]], localiser: Localiser) -> dict[Kind, StructureSet]:
     """Localise each ``(subject, scan name, sequence, series)`` and cut its bodies (T12..S1) and discs
-    (T12-L1..L5-S1); a scan where no spine is found is skipped with a log line."""
+    (T12-L1..L5-S1), noting which it saw whole; a scan where no spine is found is skipped with a log line."""
     records: dict[Kind, list[tuple]] = defaultdict(list)
     for n, (subject, name, sequence, series) in enumerate(scans, start=1):
         try:
@@ -98,15 +106,18 @@ def structures_of(scans: list[tuple[str, str, str, Series]], localiser: Localise
         except SpineCoreError as exc:
             log.warning("%s", exc)
             continue
+        whole = seen_whole(spine)
         for kind, volumes, wanted in ((Kind.BODY, vertebra_volumes, BODY_LEVELS), (Kind.DISC, disc_volumes, DISC_LEVELS)):
             for volume in volumes(series, spine):
                 if volume.level in wanted:
                     records[kind].append((np.round(volume.array * 255).astype(np.uint8), subject, name, sequence,
-                                          volume.level))
+                                          volume.level, volume.level in whole))
         if n % 25 == 0 or n == len(scans):
             log.info("cut structures from %d/%d scans", n, len(scans))
-    return {kind: StructureSet(kind, np.stack([r[0] for r in rows]), *(np.array([r[i] for r in rows]) for i in (1, 2, 3, 4)))
+    return {kind: StructureSet(kind, np.stack([r[0] for r in rows]),
+                               *(np.array([r[i] for r in rows]) for i in range(1, 6)))
             for kind, rows in records.items()}
+
 
 
 def sources_of(subjects: np.ndarray) -> np.ndarray:

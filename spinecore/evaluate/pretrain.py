@@ -43,10 +43,13 @@ def _unordered(a: np.ndarray, b: np.ndarray, joiner: str) -> np.ndarray:
 
 def study_distances(distances: np.ndarray, data: StructureSet, pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
     """Per pair of scans (two sequences) of ``pairs``: the mean of their same-level pair ``distances``
-    and whether both scans are one subject. This mean over the levels two studies share is what
-    ``spinecore compare`` decides on."""
+    over the levels both scans show whole (all their levels where none is), and whether both scans
+    are one subject. This mean is what ``spinecore compare`` decides on."""
     studies, index = np.unique(_unordered(data.scans[pairs.first], data.scans[pairs.second], "|"), return_inverse=True)
-    means = np.bincount(index, weights=distances, minlength=len(studies)) / np.bincount(index, minlength=len(studies))
+    whole = data.whole[pairs.first] & data.whole[pairs.second]
+    counted = whole | (np.bincount(index, weights=whole, minlength=len(studies)) == 0)[index]
+    means = (np.bincount(index, weights=distances * counted, minlength=len(studies))
+             / np.bincount(index, weights=counted, minlength=len(studies)))
     one_subject = np.zeros(len(studies), bool)
     one_subject[index] = pairs.same
     return means, one_subject

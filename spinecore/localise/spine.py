@@ -21,6 +21,8 @@ WEAK_ANCHOR = "weak_anchor"
 PARTIAL_VIEW = "partial_view"
 #: Every QC flag, in the order a disc lists those of its two vertebrae.
 FLAGS = (INFERRED_VERTEBRA, WEAK_ANCHOR, PARTIAL_VIEW)
+#: QC flags of a body or disc whose outline is not the subject's own structure seen whole.
+NOT_WHOLE = frozenset({INFERRED_VERTEBRA, PARTIAL_VIEW})
 
 
 @dataclass(frozen=True)
@@ -127,3 +129,9 @@ def discs_between(vertebrae) -> tuple[Disc, ...]:
         discs.append(Disc(f"{upper.level}-{lower.level}", centre, normal, measured.middle_height_mm, k, flags,
                           None if INFERRED_VERTEBRA in flags else measured))
     return tuple(discs)
+
+
+def seen_whole(spine: Spine) -> set[str]:
+    """Levels of the bodies and discs of ``spine`` seen whole: neither inferred from their neighbours
+    nor cut by the view (:data:`NOT_WHOLE`). Only these show what sets one subject apart."""
+    return {s.level for s in (*spine.vertebrae, *spine.discs) if not NOT_WHOLE.intersection(s.flags)}
