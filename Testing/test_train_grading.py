@@ -1,5 +1,6 @@
 """Grading training and evaluation: manifests, metrics, calibration, and a phantom-trained model."""
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -66,6 +67,27 @@ def test_metrics_by_hand():
     assert end["average_class_accuracy"] == pytest.approx((3 / 5 + 1 / 2 + 1 / 2) / 3, abs=1e-4)
     low, high = end["accuracy_ci95"]
     assert low <= end["average_class_accuracy"] <= high
+
+
+def test_kappa_matches_scikit_learn_on_random_gradings():
+    # spinecore's kappa (numpy, fast enough for bootstraps) against scikit-learn's, weighted and not,
+    # with predictions outside the task's classes (left out by both) and one-class cases (undefined)
+    rng = np.random.default_rng(0)
+    for task in (SPIDER.task("pfirrmann"), SPIDER.task("herniation"), GENODISC.task("marrow_upper")):
+        labels = list(range(task.n_classes))
+        for trial in range(60):
+            n = int(rng.integers(2, 40))
+            truth = rng.integers(0, task.n_classes, n)
+            predicted = np.where(rng.random(n) < 0.6, truth, rng.integers(0, task.n_classes, n))
+            predicted[: trial % 3] = NOT_FOUND
+            if trial % 10 == 0:
+                truth[:], predicted[:] = truth[0], truth[0]
+                assert np.isnan(kappa(truth, predicted, task))
+                continue
+            with warnings.catch_warnings():  # scikit-learn warns where kappa is undefined (one class left)
+                warnings.simplefilter("ignore")
+                expected = cohen_kappa_score(truth, predicted, labels=labels, weights="linear" if task.ordinal else None)
+            assert kappa(truth, predicted, task) == pytest.approx(expected, abs=1e-12, nan_ok=True), (truth, predicted)
 
 
 def test_temperature_scaling_recovers_a_known_temperature():

@@ -8,7 +8,7 @@ baseline (always predicting the training set's most frequent class).
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import cohen_kappa_score, confusion_matrix
+from sklearn.metrics import confusion_matrix
 
 from spinecore.grade.loss import MISSING
 from spinecore.grade.schemes import Task
@@ -20,15 +20,31 @@ NOT_FOUND = -2  # neither a class index nor MISSING
 
 
 def average_class_accuracy(truth: np.ndarray, predicted: np.ndarray) -> float:
-    classes = np.unique(truth)
-    return float(np.mean([(predicted[truth == c] == c).mean() for c in classes])) if len(classes) else float("nan")
+    """Mean over the classes in ``truth`` (non-negative integers) of the share of that class predicted right."""
+    truth = np.asarray(truth, np.int64)
+    if not len(truth):
+        return float("nan")
+    counts = np.bincount(truth)
+    hits = np.bincount(truth[truth == np.asarray(predicted)], minlength=len(counts))
+    present = counts > 0
+    return float(np.mean(hits[present] / counts[present]))
 
 
 def kappa(truth: np.ndarray, predicted: np.ndarray, task: Task) -> float:
+    """Cohen's kappa over the task's classes (samples of either outside them are left out), linear-weighted
+    for an ordinal task; ``nan`` when truth and prediction are one and the same class. Computed from the
+    confusion matrix with numpy (it runs thousands of times per bootstrap)."""
+    truth, predicted = np.asarray(truth, np.int64), np.asarray(predicted, np.int64)
     if len(np.unique(np.concatenate([truth, predicted]))) < 2:
-        return float("nan")  # undefined when truth and prediction are one and the same class
-    return float(cohen_kappa_score(truth, predicted, labels=list(range(task.n_classes)),
-                                   weights="linear" if task.ordinal else None))
+        return float("nan")
+    n = task.n_classes
+    inside = (truth >= 0) & (truth < n) & (predicted >= 0) & (predicted < n)
+    confusion = np.bincount(truth[inside] * n + predicted[inside], minlength=n * n).reshape(n, n).astype(float)
+    expected = np.outer(confusion.sum(axis=1), confusion.sum(axis=0)) / max(confusion.sum(), 1.0)
+    classes = np.arange(n)
+    weights = (np.abs(classes[:, None] - classes[None, :]) if task.ordinal else classes[:, None] != classes[None, :])
+    disagreement = float((weights * expected).sum())
+    return 1.0 - float((weights * confusion).sum()) / disagreement if disagreement else float("nan")
 
 
 def interval95(values: list[float]) -> list[float]:
