@@ -86,7 +86,8 @@ def test_kappa_matches_scikit_learn_on_random_gradings():
                 continue
             with warnings.catch_warnings():  # scikit-learn warns where kappa is undefined (one class left)
                 warnings.simplefilter("ignore")
-                expected = cohen_kappa_score(truth, predicted, labels=labels, weights="linear" if task.ordinal else None)
+                expected = cohen_kappa_score(truth, predicted, labels=labels,
+                                             weights="linear" if task.ordinal else None)
             assert kappa(truth, predicted, task) == pytest.approx(expected, abs=1e-12, nan_ok=True), (truth, predicted)
 
 
