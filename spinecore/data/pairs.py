@@ -119,7 +119,6 @@ def structures_of(scans: list[tuple[str, str, str, Series]], localiser: Localise
             for kind, rows in records.items()}
 
 
-
 def sources_of(subjects: np.ndarray) -> np.ndarray:
     """Each subject id's source (:data:`SOURCE_PREFIXES`, :data:`SPIDER_SOURCE` for the rest)."""
     found = np.full(len(subjects), SPIDER_SOURCE, dtype=object)

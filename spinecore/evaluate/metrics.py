@@ -8,7 +8,6 @@ baseline (always predicting the training set's most frequent class).
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import confusion_matrix
 
 from spinecore.grade.loss import MISSING
 from spinecore.grade.schemes import Task
@@ -30,21 +29,24 @@ def average_class_accuracy(truth: np.ndarray, predicted: np.ndarray) -> float:
     return float(np.mean(hits[present] / counts[present]))
 
 
-def kappa(truth: np.ndarray, predicted: np.ndarray, task: Task) -> float:
-    """Cohen's kappa over the task's classes (samples of either outside them are left out), linear-weighted
-    for an ordinal task; ``nan`` when truth and prediction are one and the same class. Computed from the
-    confusion matrix with numpy (it runs thousands of times per bootstrap)."""
+def confusion(truth: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
+    """Counts ``(n_classes, n_classes)``, rows truth, columns prediction; samples of either outside the
+    classes are left out."""
     truth, predicted = np.asarray(truth, np.int64), np.asarray(predicted, np.int64)
-    if len(np.unique(np.concatenate([truth, predicted]))) < 2:
-        return float("nan")
-    n = task.n_classes
-    inside = (truth >= 0) & (truth < n) & (predicted >= 0) & (predicted < n)
-    confusion = np.bincount(truth[inside] * n + predicted[inside], minlength=n * n).reshape(n, n).astype(float)
-    expected = np.outer(confusion.sum(axis=1), confusion.sum(axis=0)) / max(confusion.sum(), 1.0)
-    classes = np.arange(n)
+    inside = (truth >= 0) & (truth < n_classes) & (predicted >= 0) & (predicted < n_classes)
+    return np.bincount(truth[inside] * n_classes + predicted[inside], minlength=n_classes ** 2).reshape(n_classes, -1)
+
+
+def kappa(truth: np.ndarray, predicted: np.ndarray, task: Task) -> float:
+    """Cohen's kappa over the task's :func:`confusion`, linear-weighted for an ordinal task; ``nan`` where
+    it is undefined (truth and prediction one and the same class). In numpy: it runs thousands of times
+    per bootstrap."""
+    counts = confusion(truth, predicted, task.n_classes).astype(float)
+    expected = np.outer(counts.sum(axis=1), counts.sum(axis=0)) / max(counts.sum(), 1.0)
+    classes = np.arange(task.n_classes)
     weights = (np.abs(classes[:, None] - classes[None, :]) if task.ordinal else classes[:, None] != classes[None, :])
     disagreement = float((weights * expected).sum())
-    return 1.0 - float((weights * confusion).sum()) / disagreement if disagreement else float("nan")
+    return 1.0 - float((weights * counts).sum()) / disagreement if disagreement else float("nan")
 
 
 def interval95(values: list[float]) -> list[float]:
@@ -129,6 +131,5 @@ def task_metrics(task: Task, truth: np.ndarray, predicted: np.ndarray, patients:
         "beats_baseline": bool(accuracy > baseline_accuracy and agreement > 0),
         "plain_accuracy": round(float((truth == predicted).mean()), 4),
         "confusion": {"values": list(task.values),
-                      "rows_truth_cols_predicted": confusion_matrix(truth, predicted,
-                                                                    labels=list(range(task.n_classes))).tolist()},
+                      "rows_truth_cols_predicted": confusion(truth, predicted, task.n_classes).tolist()},
     }
