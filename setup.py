@@ -33,7 +33,8 @@ setup(
         "cohort": COHORT,
         "dicom": DICOM,
         "serve": SERVE,
-        "test": ["pytest>=8", "slicer-core==5.13.31053.0", *COHORT, *DICOM, *SERVE, *SERVE_TESTS],  # slicer-core: real MRML nodes (Slicer tests)
+        # pytest-xdist: the suite runs in two processes; slicer-core: real MRML nodes (Slicer tests)
+        "test": ["pytest>=8", "pytest-xdist>=3.5", "slicer-core==5.13.31053.0", *COHORT, *DICOM, *SERVE, *SERVE_TESTS],
     },
     entry_points={"console_scripts": ["spinecore=spinecore.cli:main"]},
 )
