@@ -1,9 +1,11 @@
 """Subject identification (spinecore.evaluate.pretrain): pairs of structures and pairs of scans."""
 import numpy as np
 import pytest
+import torch
 
 from spinecore.data.pairs import StructureSet, all_pairs
-from spinecore.evaluate.pretrain import best_threshold, called_right, sequence_pair_auc, study_distances
+from spinecore.evaluate.pretrain import best_threshold, called_right, scan_identities, sequence_pair_auc
+from spinecore.grade.identity import reference_bodies
 from spinecore.grade.siamese import Kind
 from spinecore.report.pretrain import pretrain_table
 
@@ -18,34 +20,40 @@ def _set(cut: tuple[str, ...] = ()) -> StructureSet:
                         np.array([not (level == "L5" and f"{s}_{q}" in cut) for s, q, level in rows]))
 
 
-def test_scan_pairs_average_their_levels_distances():
+#: 1-D body embeddings: one subject's scans 0.1 apart at L4 and 0.3 at L5, two subjects' 0.5 and 0.9.
+POSITIONS = {"L4": {"a_t1": 0.0, "a_t2": 0.1, "b_t1": 0.6, "b_t2": 0.5},
+             "L5": {"a_t1": 0.0, "a_t2": 0.3, "b_t1": 1.2, "b_t2": 0.9}}
+REFERENCES = reference_bodies([{level: torch.tensor([x]) for level in POSITIONS} for x in (-3.0, -1.0, 2.0, 4.0)])
+
+
+def scan_pairs(data: StructureSet) -> list[tuple[bool, float, float]]:
+    """(one subject, mean distance, score) per scan pair of ``data`` with :data:`POSITIONS`."""
+    embedded = torch.tensor([[POSITIONS[level][scan]] for scan, level in zip(data.scans, data.levels)])
+    distances, scores, one_subject = scan_identities(embedded, data, all_pairs(data), REFERENCES)
+    return sorted(zip(one_subject.tolist(), distances.round(6).tolist(), scores.tolist()))
+
+
+def test_scan_pairs_average_their_levels_distances_and_score_them():
     data = _set()
-    pairs = all_pairs(data)
-    first, second, same = pairs
+    first, second, same = all_pairs(data)
     assert len(first) == 8 and same.sum() == 4  # per level: a_t1–a_t2, b_t1–b_t2 and two across subjects
-    # one subject: 0.1 at L4, 0.3 at L5; two subjects: 0.5 and 0.9
-    level = data.levels[first]
-    distances = np.where(same, np.where(level == "L4", 0.1, 0.3), np.where(level == "L4", 0.5, 0.9))
-    means, one_subject = study_distances(distances, data, pairs)
-    assert sorted(zip(one_subject.tolist(), means.round(6).tolist())) == [(False, 0.7), (False, 0.7), (True, 0.2),
-                                                                          (True, 0.2)]
-    assert 0.2 <= best_threshold(means, one_subject) <= 0.7
+    pairs = scan_pairs(data)
+    assert [(one, distance) for one, distance, _ in pairs] == [(False, 0.7), (False, 0.7), (True, 0.2), (True, 0.2)]
+    scores = np.array([score for _, _, score in pairs])
+    assert scores[2:].max() < scores[:2].min()  # the farther pairs score higher
+    assert scores[2:].max() <= best_threshold(scores, np.array([one for one, _, _ in pairs])) <= scores[:2].min()
 
 
 def test_scan_pairs_leave_out_levels_not_seen_whole():
-    def scan_means(data: StructureSet) -> list[tuple[bool, float]]:
-        pairs = all_pairs(data)
-        level = data.levels[pairs.first]
-        distances = np.where(pairs.same, np.where(level == "L4", 0.1, 0.3), np.where(level == "L4", 0.5, 0.9))
-        means, one_subject = study_distances(distances, data, pairs)
-        return sorted(zip(one_subject.tolist(), means.round(6).tolist()))
+    def distances(data: StructureSet) -> list[tuple[bool, float]]:
+        return [(one, distance) for one, distance, _ in scan_pairs(data)]
 
     # a_t1 shows L5 cut by the view: its two scan pairs average L4 alone
-    assert scan_means(_set(cut=("a_t1",))) == [(False, 0.5), (False, 0.7), (True, 0.1), (True, 0.2)]
+    assert distances(_set(cut=("a_t1",))) == [(False, 0.5), (False, 0.7), (True, 0.1), (True, 0.2)]
     # nothing of subject a seen whole: its scan pairs fall back to every level
     nothing_whole = _set()
     nothing_whole.whole[nothing_whole.subjects == "a"] = False
-    assert scan_means(nothing_whole) == [(False, 0.7), (False, 0.7), (True, 0.2), (True, 0.2)]
+    assert distances(nothing_whole) == [(False, 0.7), (False, 0.7), (True, 0.2), (True, 0.2)]
 
 
 def test_best_threshold_maximises_youdens_j():
@@ -56,10 +64,10 @@ def test_best_threshold_maximises_youdens_j():
 
 
 def test_one_and_two_subject_pairs_are_scored_apart_at_the_threshold():
-    distances = np.array([0.1, 0.3, 0.2, 0.5, 0.6, 0.7])
+    scores = np.array([0.1, 0.3, 0.2, 0.5, 0.6, 0.7])
     same = np.array([True, True, False, False, False, False])
-    assert called_right(distances, same, 0.25) == (0.5, 0.75)
-    assert called_right(distances[~same], same[~same], 0.25) == (None, 0.75)
+    assert called_right(scores, same, 0.25) == (0.5, 0.75)
+    assert called_right(scores[~same], same[~same], 0.25) == (None, 0.75)
 
 
 def test_each_pair_of_sequences_gets_its_own_auc():
@@ -78,7 +86,9 @@ def test_each_pair_of_sequences_gets_its_own_auc():
 
 def test_the_table_lists_every_pair_of_sequences_under_its_data_set():
     result = {"kind": "body", "positive_pairs": 3, "negative_pairs": 6, "auc": 0.9, "level_accuracy": 0.5,
-              "study_auc": 1.0, "auc_by_sequences": {"t1 / t2": 0.95, "space / t2": 0.5}}
-    table = pretrain_table({"SPIDER": {"body": result, "disc": {**result, "auc_by_sequences": {"t1 / t2": 0.8}}}})
-    assert "| SPIDER | 90.0 | 90.0 | 50.0 / 50.0 | 3 / 6 · 3 / 6 | 100.0 / 100.0 | – / – |" in table
+              "auc_by_sequences": {"t1 / t2": 0.95, "space / t2": 0.5}}
+    body = {**result, "study_distance_auc": 0.875, "study_auc": 1.0, "same_called_same": 1.0,
+            "different_called_different": 0.75}
+    table = pretrain_table({"SPIDER": {"body": body, "disc": {**result, "auc_by_sequences": {"t1 / t2": 0.8}}}})
+    assert "| SPIDER | 90.0 | 90.0 | 50.0 / 50.0 | 3 / 6 · 3 / 6 | 87.5 / 100.0 | 100.0 / 75.0 |" in table
     assert "| SPIDER | t1 / t2 | 95.0 | 80.0 |" in table and "| SPIDER | space / t2 | 50.0 | – |" in table

@@ -60,9 +60,11 @@ def test_training_is_reproducible_from_its_seed_and_its_model_file_loads_back(tm
     for (name, p), q in zip(first.state_dict().items(), second.state_dict().values()):
         assert torch.equal(p, q), name
     path = tmp_path / "siamese.pt"
+    first.references = torch.rand(len(BODY_LEVELS), 5, first.config.fc).half()
     save_model(path, siamese_model(first, sets, settings, "spinecore pretrain ...", threshold=0.4, threshold_note="test"))
     net, metadata = load_siamese(path)
     assert metadata["same_subject_below"] == 0.4 and metadata["train"]["body"]["subjects"] == 3
+    assert torch.equal(net.references, first.references)
     x = torch.rand(2, 9, 112, 224)
     assert torch.allclose(net.embed(x, Kind.DISC), first.embed(x, Kind.DISC))
     (tmp_path / "not.pt").write_bytes(b"nothing")

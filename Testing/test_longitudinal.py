@@ -1,19 +1,22 @@
 """spinecore compare: a phantom and its follow-up (same bodies, degenerated discs) against the truth.
 
-No Siamese model is bundled yet (the trained ones do not yet tell subjects apart, see the README), so
-these tests use a freshly initialised one: they check the comparison's machinery and the disc height
-changes, not how well the network identifies subjects."""
+No Siamese model is bundled yet (see the README), so these tests use a freshly initialised one with
+random reference scans: they check the comparison's machinery and the disc height changes, not how
+well the network identifies subjects."""
 from __future__ import annotations
 
 import csv
 import json
 
+import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from conftest import run_cli
 
 from spinecore.grade import Grader
-from spinecore.grade.siamese import SiameseNet, load_siamese, siamese_config
+from spinecore.grade.identity import COHORT_SIZE, reference_bodies
+from spinecore.grade.siamese import BODY_LEVELS, SiameseNet, load_siamese, siamese_config
 from spinecore.io.write import write_volume
 from spinecore.localise import Localiser
 from spinecore.localise.spine import seen_whole
@@ -37,15 +40,19 @@ def phantom(seed: int, years: float = 0.0):
 def siamese_file(tmp_path_factory):
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("siamese") / "siamese.pt"
-    save_model(path, siamese_model(SiameseNet(siamese_config()).eval(), {}, SiameseTraining(), "test", THRESHOLD, "test"))
+    net = SiameseNet(siamese_config()).eval()
+    net.references = reference_bodies([{level: F.normalize(torch.randn(net.config.fc), dim=0) for level in BODY_LEVELS}
+                                       for _ in range(COHORT_SIZE)])
+    save_model(path, siamese_model(net, {}, SiameseTraining(), "test", THRESHOLD, "test"))
     return path
 
 
 def test_disc_height_changes_between_a_phantom_and_its_follow_up_match_the_truth(siamese_file):
     (baseline, before), (later, after) = phantom(31), phantom(31, FOLLOW_UP_YEARS)
     comparison = compare(baseline, later, Localiser.load(), Grader.load(), load_siamese(siamese_file), tta=False)
-    assert comparison.same_subject == (comparison.distance < THRESHOLD)
+    assert comparison.same_subject == (comparison.score < THRESHOLD)
     assert set(comparison.body_distances) and all(d >= 0 for d in comparison.body_distances.values())
+    assert comparison.distance == pytest.approx(np.mean(list(comparison.body_distances.values())), abs=1e-4)
     whole = seen_whole(comparison.baseline.spine) & seen_whole(comparison.follow_up.spine)
     assert set(comparison.body_distances) <= whole
     heights = [{d["level"]: d["height_mm"] for d in visit["discs"]} for visit in (before, after)]
@@ -68,7 +75,7 @@ def test_compare_writes_the_changes_the_verdict_and_both_studies(siamese_file, t
                    "--no-tta", "--siamese", siamese_file)
     assert done.returncode == 0 and done.stderr == "", done.stderr
     verdict = json.loads((tmp_path / "out" / "comparison.json").read_text())
-    assert verdict["same_subject"] == (verdict["distance"] < verdict["same_subject_below"] == THRESHOLD)
+    assert verdict["same_subject"] == (verdict["score"] < verdict["same_subject_below"] == THRESHOLD)
     rows = list(csv.DictReader((tmp_path / "out" / "changes.csv").open()))
     assert rows and {"pfirrmann_baseline", "pfirrmann_follow_up", "pfirrmann_change", "middle_height_change_mm"} <= set(rows[0])
     for visit in ("baseline", "follow-up"):

@@ -1,6 +1,7 @@
 """Two studies of (perhaps) one person compared level by level (thesis ch. 7): each graded by
 :func:`~spinecore.pipeline.analyse`, discs matched by level, and the Siamese distance of their
-vertebral bodies (which change little over the years) saying whether they are one subject at all.
+vertebral bodies (which change little over the years), judged against the model's reference scans,
+saying whether they are one subject at all.
 
 >>> comparison = compare(load_study("2015").sagittal(), load_study("2025").sagittal())  # doctest: +SKIP
 >>> comparison.same_subject, comparison.rows()[0]["middle_height_change_mm"]           # doctest: +SKIP
@@ -16,6 +17,7 @@ import torch
 from spinecore.errors import SpineCoreError
 from spinecore.extract import vertebra_volumes
 from spinecore.grade import Grader
+from spinecore.grade.identity import Identity, compared_levels, identity, reference_distances
 from spinecore.grade.siamese import (
     BODY_LEVELS,
     Kind,
@@ -36,22 +38,28 @@ HEIGHT = "middle_height_mm"
 @dataclass(frozen=True)
 class Comparison:
     """``baseline`` and ``follow_up`` analyses; ``body_distances``: Siamese distance per vertebral
-    body seen whole in both (:func:`body_distances`); ``threshold``: the model's same-subject cut-off
-    on their mean."""
+    body compared (seen whole in both, :func:`~spinecore.grade.identity.compared_levels`);
+    ``identity``: their mean distance and its score against the model's reference scans;
+    ``threshold``: the model's same-subject cut-off on that score."""
 
     baseline: Analysis
     follow_up: Analysis
     body_distances: dict[str, float]
+    identity: Identity
     threshold: float
     siamese_model: str
 
     @property
     def distance(self) -> float:
-        return float(np.mean(list(self.body_distances.values())))
+        return self.identity.distance
+
+    @property
+    def score(self) -> float:
+        return self.identity.score
 
     @property
     def same_subject(self) -> bool:
-        return self.distance < self.threshold
+        return self.score < self.threshold
 
     def levels(self) -> list[str]:
         """Discs graded in either study, cranial → caudal."""
@@ -84,21 +92,24 @@ def _by_level(analysis: Analysis) -> dict[str, dict]:
             for g in analysis.gradings.discs}
 
 
-def body_distances(net: SiameseNet, first: Series, first_analysis: Analysis, second: Series,
-                   second_analysis: Analysis) -> dict[str, float]:
-    """Siamese distance of each vertebral body (T12..S1) found in both studies: of those both show
-    whole (:func:`~spinecore.localise.spine.seen_whole`), or all of them where none is."""
-    bodies = [{v.level: v for v in vertebra_volumes(s, a.spine) if v.level in BODY_LEVELS}
-              for s, a in ((first, first_analysis), (second, second_analysis))]
-    shared = [level for level in BODY_LEVELS if level in bodies[0] and level in bodies[1]]
+def body_identity(net: SiameseNet, first: Series, first_analysis: Analysis, second: Series,
+                  second_analysis: Analysis) -> tuple[dict[str, float], Identity]:
+    """Siamese distance of each vertebral body (T12..S1) compared (of those found in both studies, the
+    ones both show whole, :func:`~spinecore.localise.spine.seen_whole`; all of them where none is),
+    and the :class:`~spinecore.grade.identity.Identity` of the two studies."""
+    volumes = [{v.level: v for v in vertebra_volumes(s, a.spine) if v.level in BODY_LEVELS}
+               for s, a in ((first, first_analysis), (second, second_analysis))]
+    shared = [level for level in BODY_LEVELS if level in volumes[0] and level in volumes[1]]
     if not shared:
         raise SpineCoreError(None, "the two studies share no vertebral body from T12 to S1: nothing to compare")
-    whole = seen_whole(first_analysis.spine) & seen_whole(second_analysis.spine)
-    shared = [level for level in shared if level in whole] or shared
-    embedded = [embeddings(net, torch.from_numpy(np.stack([b[level].array for level in shared])), Kind.BODY)
-                for b in bodies]
-    distances = torch.linalg.vector_norm(embedded[0] - embedded[1], dim=1).tolist()
-    return dict(zip(shared, (round(d, 4) for d in distances)))
+    compared = compared_levels(shared, seen_whole(first_analysis.spine) & seen_whole(second_analysis.spine))
+    bodies = [dict(zip(compared, embeddings(net, torch.from_numpy(np.stack([v[level].array for level in compared])),
+                                            Kind.BODY)))
+              for v in volumes]
+    to_references = [reference_distances(net.references, b) for b in bodies]
+    distances = {level: round(torch.linalg.vector_norm(bodies[0][level] - bodies[1][level]).item(), 4)
+                 for level in compared}
+    return distances, identity(*bodies, compared, *to_references)
 
 
 def compare(baseline: Series, follow_up: Series, localiser: Localiser | None = None, grader: Grader | None = None,
@@ -107,5 +118,5 @@ def compare(baseline: Series, follow_up: Series, localiser: Localiser | None = N
     localiser, grader = localiser or Localiser.load(), grader or Grader.load()
     net, metadata = siamese or load_siamese()
     first, second = (analyse(s, localiser, grader, tta=tta) for s in (baseline, follow_up))
-    return Comparison(first, second, body_distances(net, baseline, first, follow_up, second),
+    return Comparison(first, second, *body_identity(net, baseline, first, follow_up, second),
                       float(metadata["same_subject_below"]), str(metadata.get("model_id", "")))

@@ -48,8 +48,8 @@ def _sets(args: argparse.Namespace, part: str):
 def run_pretrain(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from spinecore.data.pairs import hold_out_subjects
-    from spinecore.evaluate.pretrain import best_threshold, pair_distances, study_distances
+    from spinecore.data.pairs import all_pairs, hold_out_subjects
+    from spinecore.evaluate.pretrain import best_threshold, embedded_levels, reference_scans, scan_identities
     from spinecore.grade.siamese import Kind
     from spinecore.models import save_model
     from spinecore.train.siamese import SiameseTraining, siamese_model, train_siamese
@@ -58,17 +58,19 @@ def run_pretrain(args: argparse.Namespace) -> int:
                                           np.random.default_rng([args.seed, CALIBRATION_STREAM]))
     settings = SiameseTraining(seed=args.seed, steps=args.steps, contrast=args.contrast)
     net = train_siamese(sets, settings)
+    net.references = reference_scans(net, sets[Kind.BODY])
     bodies = calibration[Kind.BODY]
-    distances, pairs = pair_distances(net, bodies)
-    threshold = best_threshold(*study_distances(distances, bodies, pairs))
+    _, scores, one_subject = scan_identities(embedded_levels(net, bodies)[0], bodies, all_pairs(bodies), net.references)
+    threshold = best_threshold(scores, one_subject)
     threshold_note = (f"Youden's J over the scan pairs of {len(set(bodies.subjects.tolist()))} training subjects "
-                      f"held out of training ({args.calibration:.0%} of each source)")
+                      f"held out of training ({args.calibration:.0%} of each source), each judged against the "
+                      f"{net.references.shape[1]} training scans")
     note = (f"SPIDER training patients (mid-sagittal T1, T2, T2-SPACE) and Sudirman training patients (mid-sagittal "
             f"T1, T2; where the pack has them) from {args.data}" if args.data else "phantoms only")
     save_model(args.out, siamese_model(net, sets, settings, args.command_line, threshold, threshold_note,
                                        f"{note}; {args.phantoms} phantom patients (baseline + follow-up)"))
     print(f"wrote {args.out} ({', '.join(f'{len(s)} {k.value} volumes' for k, s in sets.items())}; "
-          f"same subject below distance {threshold:.3f})")
+          f"same subject below score {threshold:.3f})")
     return 0
 
 
@@ -184,6 +186,7 @@ def run_compare(args: argparse.Namespace) -> int:
     comparison = compare(*series, Localiser.load(args.localiser), Grader.load(args.model), siamese, tta=not args.no_tta)
     write_comparison(comparison, args.out)
     verdict = "the same subject" if comparison.same_subject else "probably NOT the same subject"
-    print(f"{verdict} (distance {comparison.distance:.3f}, threshold {comparison.threshold:.3f}); "
+    print(f"{verdict} (score {comparison.score:.2f}, threshold {comparison.threshold:.2f}; body distance "
+          f"{comparison.distance:.3f}); "
           f"wrote changes.csv, comparison.json, changes.png, baseline/ and follow-up/ to {args.out}")
     return 0

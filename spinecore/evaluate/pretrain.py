@@ -1,5 +1,6 @@
 """Subject identification by the Siamese network (thesis 7.4.1, Table 7.1): every same-level pair of
-structures from two sequences, scored by the distance of their FC7 embeddings."""
+structures from two sequences, scored by the distance of their FC7 embeddings, and every pair of
+scans, scored as ``spinecore compare`` scores two studies (:mod:`spinecore.grade.identity`)."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,7 +9,8 @@ import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from spinecore.data.pairs import Pairs, StructureSet, all_pairs
-from spinecore.grade.siamese import SiameseNet
+from spinecore.grade.identity import compared_levels, identity, reference_bodies, reference_distances
+from spinecore.grade.siamese import Kind, SiameseNet
 
 EVALUATION_BATCH = 32
 
@@ -25,12 +27,6 @@ def embedded_levels(net: SiameseNet, data: StructureSet) -> tuple[torch.Tensor, 
     return torch.cat(embedded), torch.cat(levels).numpy()
 
 
-def pair_distances(net: SiameseNet, data: StructureSet) -> tuple[np.ndarray, Pairs]:
-    """Distances of :func:`~spinecore.data.pairs.all_pairs` of ``data``, and those pairs."""
-    pairs = all_pairs(data)
-    return _distances(embedded_levels(net, data)[0], pairs), pairs
-
-
 def _distances(embedded: torch.Tensor, pairs: Pairs) -> np.ndarray:
     return torch.linalg.vector_norm(embedded[pairs.first] - embedded[pairs.second], dim=1).numpy()
 
@@ -41,18 +37,45 @@ def _unordered(a: np.ndarray, b: np.ndarray, joiner: str) -> np.ndarray:
     return np.char.add(np.char.add(np.where(a < b, a, b), joiner), np.where(a < b, b, a))
 
 
-def study_distances(distances: np.ndarray, data: StructureSet, pairs: Pairs) -> tuple[np.ndarray, np.ndarray]:
-    """Per pair of scans (two sequences) of ``pairs``: the mean of their same-level pair ``distances``
-    over the levels both scans show whole (all their levels where none is), and whether both scans
-    are one subject. This mean is what ``spinecore compare`` decides on."""
-    studies, index = np.unique(_unordered(data.scans[pairs.first], data.scans[pairs.second], "|"), return_inverse=True)
+def scan_bodies(embedded: torch.Tensor, data: StructureSet) -> dict[str, dict[str, torch.Tensor]]:
+    """Each scan's (``subject/scan``) body embeddings by level, from ``embedded`` ``(N, fc)``."""
+    bodies: dict[str, dict[str, torch.Tensor]] = {}
+    for scan, level, embedding in zip(_scan_ids(data), data.levels.tolist(), embedded):
+        bodies.setdefault(scan, {})[level] = embedding
+    return bodies
+
+
+def reference_scans(net: SiameseNet, bodies: StructureSet) -> torch.Tensor:
+    """The reference array (:mod:`spinecore.grade.identity`) of every scan of ``bodies``."""
+    return reference_bodies(list(scan_bodies(embedded_levels(net, bodies)[0], bodies).values()))
+
+
+def scan_identities(embedded: torch.Tensor, data: StructureSet, pairs: Pairs,
+                    references: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per pair of scans (two sequences) of ``pairs``: the mean distance and the score of their
+    bodies (:func:`~spinecore.grade.identity.identity`, over the levels both show whole, as ``spinecore
+    compare`` scores two studies) and whether both are one subject."""
+    scans = _scan_ids(data)
+    _, index = np.unique(_unordered(scans[pairs.first], scans[pairs.second], "|"), return_inverse=True)
+    bodies = scan_bodies(embedded, data)
+    to_references = {scan: reference_distances(references, levels) for scan, levels in bodies.items()}
     whole = data.whole[pairs.first] & data.whole[pairs.second]
-    counted = whole | (np.bincount(index, weights=whole, minlength=len(studies)) == 0)[index]
-    means = (np.bincount(index, weights=distances * counted, minlength=len(studies))
-             / np.bincount(index, weights=counted, minlength=len(studies)))
-    one_subject = np.zeros(len(studies), bool)
-    one_subject[index] = pairs.same
-    return means, one_subject
+    order = np.argsort(index, kind="stable")
+    groups = np.split(order, np.flatnonzero(np.diff(index[order])) + 1)
+    distances, scores, one_subject = np.zeros(len(groups)), np.zeros(len(groups)), np.zeros(len(groups), bool)
+    for i, members in enumerate(groups):
+        first, second = scans[pairs.first[members[0]]], scans[pairs.second[members[0]]]
+        levels = data.levels[pairs.first[members]].tolist()
+        compared = compared_levels(levels, {level for level, w in zip(levels, whole[members]) if w})
+        distances[i], scores[i] = identity(bodies[first], bodies[second], compared, to_references[first],
+                                           to_references[second])
+        one_subject[i] = pairs.same[members[0]]
+    return distances, scores, one_subject
+
+
+def _scan_ids(data: StructureSet) -> np.ndarray:
+    """``subject/scan`` per volume: scan file names alone may repeat across sources."""
+    return np.char.add(np.char.add(data.subjects.astype(str), "/"), data.scans.astype(str))
 
 
 def sequence_pair_auc(distances: np.ndarray, data: StructureSet, pairs: Pairs) -> dict[str, float | None]:
@@ -62,40 +85,43 @@ def sequence_pair_auc(distances: np.ndarray, data: StructureSet, pairs: Pairs) -
     return {key: _auc(distances[keys == key], pairs.same[keys == key]) for key in sorted(set(keys.tolist()))}
 
 
-def best_threshold(distances: np.ndarray, same: np.ndarray) -> float:
-    """The distance below which a pair is called one subject, maximising Youden's J."""
-    false_positive, true_positive, thresholds = roc_curve(same, -distances)
+def best_threshold(scores: np.ndarray, same: np.ndarray) -> float:
+    """The score below which a pair is called one subject, maximising Youden's J."""
+    false_positive, true_positive, thresholds = roc_curve(same, -scores)
     return float(-thresholds[int(np.argmax(true_positive - false_positive))])
 
 
 def subject_identification(net: SiameseNet, data: StructureSet, threshold: float | None = None) -> dict:
-    """ROC AUC of ``-distance`` for same-subject pairs and for pairs of scans (:func:`study_distances`),
-    the pair counts, the level accuracy of the auxiliary head, and, at the same-subject ``threshold``
-    when given, the shares of one-subject and of two-subject scan pairs called right (apart: the
+    """ROC AUC of ``-distance`` for same-subject pairs of structures, the pair counts and the level
+    accuracy of the auxiliary head; for bodies, per pair of scans (:func:`scan_identities`) the AUC of
+    the mean distance and of the score, and at the same-subject ``threshold`` (on the score) when
+    given, the shares of one-subject and of two-subject scan pairs called right (apart: the
     different-subject pairs outnumber the others many times); ``distances`` and ``same`` for plots."""
     embedded, levels = embedded_levels(net, data)
     pairs = all_pairs(data)
     distances, same = _distances(embedded, pairs), pairs.same
-    studies, one_subject = study_distances(distances, data, pairs)
     result = {"kind": data.kind.value, "subjects": len(set(data.subjects.tolist())), "volumes": len(data),
               "positive_pairs": int(same.sum()), "negative_pairs": int((~same).sum()), "auc": _auc(distances, same),
               "auc_by_sequences": sequence_pair_auc(distances, data, pairs),
-              "study_pairs": [int(one_subject.sum()), int((~one_subject).sum())],
-              "study_auc": _auc(studies, one_subject), "level_accuracy": float(np.mean(levels == data.level_index())),
-              "distances": distances, "same": same}
-    if threshold is not None:
-        result["threshold"] = threshold
-        result["same_called_same"], result["different_called_different"] = called_right(studies, one_subject, threshold)
+              "level_accuracy": float(np.mean(levels == data.level_index())), "distances": distances, "same": same}
+    if data.kind is Kind.BODY and len(pairs.same):
+        scan_distances, scores, one_subject = scan_identities(embedded, data, pairs, net.references)
+        result.update({"study_pairs": [int(one_subject.sum()), int((~one_subject).sum())],
+                       "study_distance_auc": _auc(scan_distances, one_subject), "study_auc": _auc(scores, one_subject)})
+        if threshold is not None:
+            result["threshold"] = threshold
+            result["same_called_same"], result["different_called_different"] = called_right(scores, one_subject,
+                                                                                            threshold)
     return result
 
 
-def called_right(distances: np.ndarray, same: np.ndarray, threshold: float) -> tuple[float | None, float | None]:
-    """Shares of the one-subject pairs called one subject (``distance < threshold``) and of the
+def called_right(scores: np.ndarray, same: np.ndarray, threshold: float) -> tuple[float | None, float | None]:
+    """Shares of the one-subject pairs called one subject (``score < threshold``) and of the
     two-subject pairs called two; ``None`` where there is no such pair."""
     def share(called: np.ndarray) -> float | None:
         return float(called.mean()) if called.size else None
 
-    return share(distances[same] < threshold), share(distances[~same] >= threshold)
+    return share(scores[same] < threshold), share(scores[~same] >= threshold)
 
 
 def _auc(distances: np.ndarray, same: np.ndarray) -> float | None:

@@ -37,7 +37,8 @@ def siamese_config(dims: int = 2) -> NetConfig:
 
 class SiameseNet(nn.Module):
     """``embed(x, kind)`` → unit-length FC7 embedding ``(N, fc)``; ``levels(features(x, kind), kind)``
-    → level logits."""
+    → level logits; ``references``: the bodies of the reference scans a distance is judged against
+    (:mod:`spinecore.grade.identity`; set after training, saved with the weights)."""
 
     def __init__(self, config: NetConfig):
         super().__init__()
@@ -46,6 +47,7 @@ class SiameseNet(nn.Module):
         # FC6 and FC7's linear map per kind: the embedding is FC7 before its ReLU, so it can point anywhere
         self.fully_connected = nn.ModuleDict({k.value: nn.Sequential(*self._fully_connected(config)) for k in Kind})
         self.level_heads = nn.ModuleDict({k.value: nn.Linear(config.fc, n) for k, n in zip(Kind, config.n_classes)})
+        self.register_buffer("references", torch.zeros(len(BODY_LEVELS), 0, config.fc, dtype=torch.float16))
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.Linear)):
                 nn.init.xavier_uniform_(m.weight)
@@ -97,6 +99,7 @@ def load_siamese(path=None) -> tuple[SiameseNet, dict]:
     checkpoint = load_model(path, KIND)
     try:
         net = SiameseNet(NetConfig.from_dict(checkpoint["config"]["net"]))
+        net.references = checkpoint["state_dict"]["references"]  # as many reference scans as the file holds
         net.load_state_dict(checkpoint["state_dict"])
         metadata = dict(checkpoint["metadata"])
         float(metadata["same_subject_below"])

@@ -23,8 +23,9 @@ def write_comparison(comparison: Comparison, out: Path) -> None:
             writer.writeheader()
             writer.writerows(rows)
         (stage / "comparison.json").write_text(json.dumps({
-            "same_subject": comparison.same_subject, "distance": round(comparison.distance, 4),
-            "same_subject_below": comparison.threshold, "body_distances": comparison.body_distances,
+            "same_subject": comparison.same_subject, "score": round(comparison.score, 4),
+            "same_subject_below": comparison.threshold, "distance": round(comparison.distance, 4),
+            "body_distances": comparison.body_distances,
             "siamese_model": comparison.siamese_model,
             "studies": {visit: a.series.source for visit, a in zip(VISITS, (comparison.baseline, comparison.follow_up))},
             "changed_levels": changed_levels(rows)}, indent=1))
@@ -51,7 +52,7 @@ def _figure(comparison: Comparison, rows: list[dict], path: Path) -> None:
             if disc.level in changed:
                 r, c = analysis.series.geometry.mm_to_vox(disc.center_mm)[1:]
                 ax.plot(c, r, "o", markersize=18, fillstyle="none", color="red", markeredgewidth=2)
-    fig.suptitle(f"{verdict} (Siamese distance {comparison.distance:.3f}, threshold {comparison.threshold:.3f}); "
+    fig.suptitle(f"{verdict} (Siamese score {comparison.score:.2f}, threshold {comparison.threshold:.2f}); "
                  f"red: grade changed at {', '.join(sorted(changed)) or 'no level'}", fontsize=9)
     save_png(fig, path, 90)
     plt.close(fig)

@@ -22,14 +22,15 @@ def _percent(value: float | None) -> str:
 def pretrain_table(results: dict[str, dict]) -> str:
     """Markdown: our AUCs per data set and kind beside the thesis' Table 7.1."""
     lines = ["| pairs | AUC bodies (%) | AUC discs (%) | level accuracy bodies / discs (%) | positive / negative pairs "
-             "| scans: AUC bodies / discs (%) | scans at threshold, bodies: same / different called right (%) |",
+             "| scan pairs: AUC of the body distance / of the score (%) | scan pairs at threshold: same / different "
+             "called right (%) |",
              "|---|---|---|---|---|---|---|"]
     for name, kinds in results.items():
         body, disc = kinds.get("body", {}), kinds.get("disc", {})
         counts = " · ".join(f"{r['positive_pairs']} / {r['negative_pairs']}" for r in (body, disc) if r)
         lines.append(f"| {name} | {_percent(body.get('auc'))} | {_percent(disc.get('auc'))} | "
                      f"{_percent(body.get('level_accuracy'))} / {_percent(disc.get('level_accuracy'))} | {counts} | "
-                     f"{_percent(body.get('study_auc'))} / {_percent(disc.get('study_auc'))} | "
+                     f"{_percent(body.get('study_distance_auc'))} / {_percent(body.get('study_auc'))} | "
                      f"{_percent(body.get('same_called_same'))} / {_percent(body.get('different_called_different'))} |")
     for name, (vb, ivd) in THESIS_AUC.items():
         lines.append(f"| thesis {name}: longitudinal, same sequence | {vb} | {ivd} | | | | |")
@@ -59,8 +60,6 @@ def _histograms(results: dict[str, dict], path: Path) -> None:
         bins = np.linspace(0, max(distances.max(), 1e-6), HISTOGRAM_BINS)
         hist.hist(distances[~same], bins, density=True, alpha=0.6, color="tab:red", label="different subjects")
         hist.hist(distances[same], bins, density=True, alpha=0.6, color="tab:blue", label="same subject")
-        if "threshold" in r:
-            hist.axvline(r["threshold"], color="k", linestyle="--", linewidth=1, label="threshold")
         hist.set_title(f"{name}: {kind} pair distances", fontsize=9)
         hist.legend(fontsize=7)
         if r["auc"] is not None:
