@@ -44,6 +44,14 @@ def test_scan_pairs_average_their_levels_distances_and_score_them():
     assert scores[2:].max() <= best_threshold(scores, np.array([one for one, _, _ in pairs])) <= scores[:2].min()
 
 
+def test_scan_pairs_the_references_cannot_judge_are_left_out():
+    data = _set()
+    embedded = torch.zeros(len(data), 1)
+    no_lumbar_bodies = reference_bodies([{"S1": torch.tensor([x])} for x in (0.0, 1.0, 2.0)])
+    distances, scores, one_subject = scan_identities(embedded, data, all_pairs(data), no_lumbar_bodies)
+    assert distances.shape == scores.shape == one_subject.shape == (0,)
+
+
 def test_scan_pairs_leave_out_levels_not_seen_whole():
     def distances(data: StructureSet) -> list[tuple[bool, float]]:
         return [(one, distance) for one, distance, _ in scan_pairs(data)]
@@ -87,7 +95,7 @@ def test_each_pair_of_sequences_gets_its_own_auc():
 def test_the_table_lists_every_pair_of_sequences_under_its_data_set():
     result = {"kind": "body", "positive_pairs": 3, "negative_pairs": 6, "auc": 0.9, "level_accuracy": 0.5,
               "auc_by_sequences": {"t1 / t2": 0.95, "space / t2": 0.5}}
-    body = {**result, "study_distance_auc": 0.875, "study_auc": 1.0, "same_called_same": 1.0,
+    body = {**result, "study_distance_auc": 0.875, "study_score_auc": 1.0, "same_called_same": 1.0,
             "different_called_different": 0.75}
     table = pretrain_table({"SPIDER": {"body": body, "disc": {**result, "auc_by_sequences": {"t1 / t2": 0.8}}}})
     assert "| SPIDER | 90.0 | 90.0 | 50.0 / 50.0 | 3 / 6 · 3 / 6 | 87.5 / 100.0 | 100.0 / 75.0 |" in table

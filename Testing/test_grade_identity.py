@@ -41,6 +41,16 @@ def test_the_score_is_the_distance_in_spreads_of_the_lookalikes_distances_from_b
     assert result.distance == pytest.approx(1.0) and result.score == pytest.approx(expected)
 
 
+def test_each_scan_is_judged_against_the_references_most_like_the_other(monkeypatch):
+    from spinecore.grade import identity as module
+
+    monkeypatch.setattr(module, "COHORT_SIZE", 2)
+    references = reference_bodies([{"L4": body(x)} for x in (0.0, 1.0, 10.0, 12.0)])
+    # 0.5 against the two like 11 (10, 12): 9.5 and 11.5; 11 against the two like 0.5 (0, 1): 11 and 10
+    result = judged(references, {"L4": body(0.5)}, {"L4": body(11.0)})
+    assert result.distance == pytest.approx(10.5) and result.score == pytest.approx(0.0, abs=1e-6)
+
+
 def test_a_close_pair_at_a_tight_site_scores_above_a_farther_pair_at_a_spread_out_site():
     """Site A's people lie 1 apart, site B's 0.05: 0.6 apart at A is one person, 0.2 apart at B is two."""
     spread_out = [{"L4": body(10.0 + 1.0 * k)} for k in range(COHORT_SIZE + 5)]
@@ -56,7 +66,7 @@ def test_levels_average_and_too_few_shared_references_is_an_error():
     references = reference_bodies([{"L4": body(float(x)), "L5": body(float(x))} for x in range(4)])
     first, second = {"L4": body(0.0), "L5": body(0.0)}, {"L4": body(0.2), "L5": body(0.6)}
     assert judged(references, first, second, ("L4", "L5")).distance == pytest.approx(0.4)
-    with pytest.raises(SpineCoreError, match="reference scans share too few"):
+    with pytest.raises(SpineCoreError, match="too few reference scans"):
         judged(reference_bodies([{"S1": body(0.0)}] * 4), {"L4": body(0.0)}, {"L4": body(1.0)})
 
 

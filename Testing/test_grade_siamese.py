@@ -10,6 +10,7 @@ from spinecore.errors import ModelError
 from spinecore.grade.siamese import (
     BODY_LEVELS,
     DISC_LEVELS,
+    KIND,
     Kind,
     SiameseNet,
     contrastive_loss,
@@ -17,7 +18,7 @@ from spinecore.grade.siamese import (
     pair_distance,
     siamese_config,
 )
-from spinecore.models import save_model
+from spinecore.models import FORMAT, VERSION, save_model
 from spinecore.train.siamese import SiameseTraining, siamese_model, train_siamese
 
 
@@ -70,6 +71,26 @@ def test_training_is_reproducible_from_its_seed_and_its_model_file_loads_back(tm
     (tmp_path / "not.pt").write_bytes(b"nothing")
     with pytest.raises(ModelError, match="not.pt"):
         load_siamese(tmp_path / "not.pt")
+
+
+def test_a_model_without_reference_scans_loads_for_its_tower_and_a_damaged_one_is_refused(tmp_path):
+    from spinecore.errors import SpineCoreError
+    from spinecore.grade.identity import identity, reference_distances
+
+    checkpoint = {"format": FORMAT, "kind": KIND, "version": VERSION, "config": {"net": siamese_config().to_dict()},
+                  "metadata": {"same_subject_below": 0.0}}
+    state = SiameseNet(siamese_config()).state_dict()
+    older = {k: v for k, v in state.items() if k != "references"}  # saved before reference scans were kept
+    torch.save({**checkpoint, "state_dict": older}, tmp_path / "older.pt")
+    net, _ = load_siamese(tmp_path / "older.pt")
+    assert net.references.shape[1] == 0
+    bodies = {"L4": torch.zeros(net.config.fc)}
+    with pytest.raises(SpineCoreError, match="too few reference scans"):
+        identity(bodies, bodies, ["L4"], *[reference_distances(net.references, bodies)] * 2)
+    for damaged in ([1.0], torch.zeros(len(BODY_LEVELS), 3), torch.zeros(len(BODY_LEVELS), 3, net.config.fc + 1)):
+        torch.save({**checkpoint, "state_dict": {**older, "references": damaged}}, tmp_path / "damaged.pt")
+        with pytest.raises(ModelError, match="damaged.pt: Siamese model file is damaged"):
+            load_siamese(tmp_path / "damaged.pt")
 
 
 def test_random_contrast_remaps_chosen_volumes_through_a_piecewise_linear_curve_and_keeps_the_background():

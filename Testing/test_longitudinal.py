@@ -75,7 +75,8 @@ def test_compare_writes_the_changes_the_verdict_and_both_studies(siamese_file, t
                    "--no-tta", "--siamese", siamese_file)
     assert done.returncode == 0 and done.stderr == "", done.stderr
     verdict = json.loads((tmp_path / "out" / "comparison.json").read_text())
-    assert verdict["same_subject"] == (verdict["score"] < verdict["same_subject_below"] == THRESHOLD)
+    assert verdict["same_subject_below"] == THRESHOLD
+    assert verdict["same_subject"] == (verdict["score"] < THRESHOLD)
     rows = list(csv.DictReader((tmp_path / "out" / "changes.csv").open()))
     assert rows and {"pfirrmann_baseline", "pfirrmann_follow_up", "pfirrmann_change", "middle_height_change_mm"} <= set(rows[0])
     for visit in ("baseline", "follow-up"):

@@ -3,15 +3,19 @@ structures from two sequences, scored by the distance of their FC7 embeddings, a
 scans, scored as ``spinecore compare`` scores two studies (:mod:`spinecore.grade.identity`)."""
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 import torch
 import torch.nn.functional as F
 from sklearn.metrics import roc_auc_score, roc_curve
 
 from spinecore.data.pairs import Pairs, StructureSet, all_pairs
+from spinecore.errors import SpineCoreError
 from spinecore.grade.identity import compared_levels, identity, reference_bodies, reference_distances
 from spinecore.grade.siamese import Kind, SiameseNet
 
+log = logging.getLogger(__name__)
 EVALUATION_BATCH = 32
 
 
@@ -54,23 +58,32 @@ def scan_identities(embedded: torch.Tensor, data: StructureSet, pairs: Pairs,
                     references: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per pair of scans (two sequences) of ``pairs``: the mean distance and the score of their
     bodies (:func:`~spinecore.grade.identity.identity`, over the levels both show whole, as ``spinecore
-    compare`` scores two studies) and whether both are one subject."""
+    compare`` scores two studies) and whether both are one subject. A pair the reference scans cannot
+    judge (too few show its bodies) is left out, with a warning."""
     scans = _scan_ids(data)
     _, index = np.unique(_unordered(scans[pairs.first], scans[pairs.second], "|"), return_inverse=True)
     bodies = scan_bodies(embedded, data)
     to_references = {scan: reference_distances(references, levels) for scan, levels in bodies.items()}
     whole = data.whole[pairs.first] & data.whole[pairs.second]
     order = np.argsort(index, kind="stable")
-    groups = np.split(order, np.flatnonzero(np.diff(index[order])) + 1)
-    distances, scores, one_subject = np.zeros(len(groups)), np.zeros(len(groups)), np.zeros(len(groups), bool)
-    for i, members in enumerate(groups):
+    groups = np.split(order, np.flatnonzero(np.diff(index[order])) + 1) if len(order) else []
+    judged = []
+    for members in groups:
         first, second = scans[pairs.first[members[0]]], scans[pairs.second[members[0]]]
         levels = data.levels[pairs.first[members]].tolist()
         compared = compared_levels(levels, {level for level, w in zip(levels, whole[members]) if w})
-        distances[i], scores[i] = identity(bodies[first], bodies[second], compared, to_references[first],
-                                           to_references[second])
-        one_subject[i] = pairs.same[members[0]]
-    return distances, scores, one_subject
+        try:
+            judged.append((*identity(bodies[first], bodies[second], compared, to_references[first],
+                                     to_references[second]), pairs.same[members[0]]))
+        except SpineCoreError:
+            continue
+    if len(judged) < len(groups):
+        log.warning("%d of %d scan pairs left out: too few reference scans show their bodies",
+                    len(groups) - len(judged), len(groups))
+    if not judged:
+        return np.zeros(0), np.zeros(0), np.zeros(0, bool)
+    distances, scores, one_subject = map(np.array, zip(*judged))
+    return distances, scores, one_subject.astype(bool)
 
 
 def _scan_ids(data: StructureSet) -> np.ndarray:
@@ -107,7 +120,8 @@ def subject_identification(net: SiameseNet, data: StructureSet, threshold: float
     if data.kind is Kind.BODY and len(pairs.same):
         scan_distances, scores, one_subject = scan_identities(embedded, data, pairs, net.references)
         result.update({"study_pairs": [int(one_subject.sum()), int((~one_subject).sum())],
-                       "study_distance_auc": _auc(scan_distances, one_subject), "study_auc": _auc(scores, one_subject)})
+                       "study_distance_auc": _auc(scan_distances, one_subject),
+                       "study_score_auc": _auc(scores, one_subject)})
         if threshold is not None:
             result["threshold"] = threshold
             result["same_called_same"], result["different_called_different"] = called_right(scores, one_subject,

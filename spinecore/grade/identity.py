@@ -23,7 +23,7 @@ from spinecore.grade.siamese import BODY_LEVELS
 
 #: Reference scans most like the other scan that a distance is judged against.
 COHORT_SIZE = 20
-#: Fewest reference scans sharing the compared bodies for a verdict (a spread needs two).
+#: Fewest reference scans sharing a compared body for a verdict (a spread needs two).
 MIN_COHORT = 2
 #: Floor of a cohort's distance spread, so a tight cohort cannot blow a score up.
 MIN_SPREAD = 1e-3
@@ -63,16 +63,18 @@ def compared_levels(shared: list[str], whole: set[str]) -> list[str]:
 
 
 def identity(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor], levels: list[str],
-             first_references: np.ndarray, second_references: np.ndarray) -> Identity:
+             first_to_references: np.ndarray, second_to_references: np.ndarray) -> Identity:
     """The :class:`Identity` of two scans' bodies (level → embedding) over ``levels``; each scan's
-    :func:`reference_distances` given."""
+    :func:`reference_distances` given. Raises :class:`SpineCoreError` where fewer than
+    :data:`MIN_COHORT` reference scans show any of ``levels``."""
     distance = float(np.mean([torch.linalg.vector_norm(first[level] - second[level]).item() for level in levels]))
     rows = [BODY_LEVELS.index(level) for level in levels]
-    first_mean, second_mean = (_level_mean(references[rows]) for references in (first_references, second_references))
+    first_mean, second_mean = (_level_mean(d[rows]) for d in (first_to_references, second_to_references))
     usable = ~np.isnan(first_mean) & ~np.isnan(second_mean)
     if usable.sum() < MIN_COHORT:
-        raise SpineCoreError(None, "the Siamese model's reference scans share too few of these vertebral bodies "
-                                   "to judge the distance")
+        raise SpineCoreError(None, "the Siamese model has too few reference scans with these vertebral bodies to "
+                                   "judge the distance (one made before they were kept has none: train it again "
+                                   "with spinecore pretrain)")
     first_mean, second_mean = first_mean[usable], second_mean[usable]
     like_first, like_second = (np.argsort(m, kind="stable")[:COHORT_SIZE] for m in (first_mean, second_mean))
     score = (_z(distance, first_mean[like_second]) + _z(distance, second_mean[like_first])) / 2

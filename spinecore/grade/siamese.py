@@ -99,8 +99,12 @@ def load_siamese(path=None) -> tuple[SiameseNet, dict]:
     checkpoint = load_model(path, KIND)
     try:
         net = SiameseNet(NetConfig.from_dict(checkpoint["config"]["net"]))
-        net.references = checkpoint["state_dict"]["references"]  # as many reference scans as the file holds
-        net.load_state_dict(checkpoint["state_dict"])
+        # as many reference scans as the file holds; none in a file made before they were kept
+        references = checkpoint["state_dict"].get("references", net.references)
+        if not isinstance(references, torch.Tensor) or references.shape[::2] != net.references.shape[::2]:
+            raise ValueError("references")
+        net.references = references
+        net.load_state_dict({**checkpoint["state_dict"], "references": references})
         metadata = dict(checkpoint["metadata"])
         float(metadata["same_subject_below"])
     except (KeyError, TypeError, ValueError, RuntimeError):

@@ -30,7 +30,7 @@ def pretrain_table(results: dict[str, dict]) -> str:
         counts = " · ".join(f"{r['positive_pairs']} / {r['negative_pairs']}" for r in (body, disc) if r)
         lines.append(f"| {name} | {_percent(body.get('auc'))} | {_percent(disc.get('auc'))} | "
                      f"{_percent(body.get('level_accuracy'))} / {_percent(disc.get('level_accuracy'))} | {counts} | "
-                     f"{_percent(body.get('study_distance_auc'))} / {_percent(body.get('study_auc'))} | "
+                     f"{_percent(body.get('study_distance_auc'))} / {_percent(body.get('study_score_auc'))} | "
                      f"{_percent(body.get('same_called_same'))} / {_percent(body.get('different_called_different'))} |")
     for name, (vb, ivd) in THESIS_AUC.items():
         lines.append(f"| thesis {name}: longitudinal, same sequence | {vb} | {ivd} | | | | |")

@@ -112,8 +112,8 @@ def train_siamese(sets: dict[Kind, StructureSet], settings: SiameseTraining) -> 
 
 def siamese_model(net: SiameseNet, sets: dict[Kind, StructureSet], settings: SiameseTraining, command: str,
                   threshold: float, threshold_note: str, data_note: str = "") -> TrainedModel:
-    """The trained net as a model file: ``threshold`` is the pair distance below which two studies
-    are called the same subject, ``threshold_note`` says what it was fitted on."""
+    """The trained net as a model file: ``threshold`` is the score (:mod:`spinecore.grade.identity`)
+    below which two studies are called the same subject, ``threshold_note`` says what it was fitted on."""
     metadata = {"model_id": f"siamese-seed{settings.seed}-{settings.steps}", "command": command,
                 "settings": asdict(settings), "data": data_note, "same_subject_below": threshold,
                 "threshold_fitted_on": threshold_note,
