@@ -37,17 +37,20 @@ HEIGHT = "middle_height_mm"
 
 @dataclass(frozen=True)
 class Comparison:
-    """``baseline`` and ``follow_up`` analyses; ``body_distances``: Siamese distance per vertebral
-    body compared (seen whole in both, :func:`~spinecore.grade.identity.compared_levels`);
-    ``identity``: their mean distance and its score against the model's reference scans;
-    ``threshold``: the model's same-subject cut-off on that score."""
+    """``baseline`` and ``follow_up`` analyses; ``identity``: the Siamese distance per vertebral body
+    compared (seen whole in both, :func:`~spinecore.grade.identity.compared_levels`) and the score of
+    their mean against the model's reference scans; ``threshold``: the model's same-subject cut-off
+    on that score."""
 
     baseline: Analysis
     follow_up: Analysis
-    body_distances: dict[str, float]
     identity: Identity
     threshold: float
     siamese_model: str
+
+    @property
+    def body_distances(self) -> dict[str, float]:
+        return {level: round(d, 4) for level, d in self.identity.distances.items()}
 
     @property
     def distance(self) -> float:
@@ -93,10 +96,10 @@ def _by_level(analysis: Analysis) -> dict[str, dict]:
 
 
 def body_identity(net: SiameseNet, first: Series, first_analysis: Analysis, second: Series,
-                  second_analysis: Analysis) -> tuple[dict[str, float], Identity]:
-    """Siamese distance of each vertebral body (T12..S1) compared (of those found in both studies, the
-    ones both show whole, :func:`~spinecore.localise.spine.seen_whole`; all of them where none is),
-    and the :class:`~spinecore.grade.identity.Identity` of the two studies."""
+                  second_analysis: Analysis) -> Identity:
+    """The :class:`~spinecore.grade.identity.Identity` of two studies' vertebral bodies (T12..S1):
+    of those found in both, the ones both show whole (:func:`~spinecore.localise.spine.seen_whole`),
+    all of them where none is."""
     volumes = [{v.level: v for v in vertebra_volumes(s, a.spine) if v.level in BODY_LEVELS}
                for s, a in ((first, first_analysis), (second, second_analysis))]
     shared = [level for level in BODY_LEVELS if level in volumes[0] and level in volumes[1]]
@@ -106,10 +109,7 @@ def body_identity(net: SiameseNet, first: Series, first_analysis: Analysis, seco
     bodies = [dict(zip(compared, embeddings(net, torch.from_numpy(np.stack([v[level].array for level in compared])),
                                             Kind.BODY)))
               for v in volumes]
-    to_references = [reference_distances(net.references, b) for b in bodies]
-    distances = {level: round(torch.linalg.vector_norm(bodies[0][level] - bodies[1][level]).item(), 4)
-                 for level in compared}
-    return distances, identity(*bodies, compared, *to_references)
+    return identity(*bodies, compared, *(reference_distances(net.references, b) for b in bodies))
 
 
 def compare(baseline: Series, follow_up: Series, localiser: Localiser | None = None, grader: Grader | None = None,
@@ -118,5 +118,5 @@ def compare(baseline: Series, follow_up: Series, localiser: Localiser | None = N
     localiser, grader = localiser or Localiser.load(), grader or Grader.load()
     net, metadata = siamese or load_siamese()
     first, second = (analyse(s, localiser, grader, tta=tta) for s in (baseline, follow_up))
-    return Comparison(first, second, *body_identity(net, baseline, first, follow_up, second),
+    return Comparison(first, second, body_identity(net, baseline, first, follow_up, second),
                       float(metadata["same_subject_below"]), str(metadata.get("model_id", "")))

@@ -73,10 +73,10 @@ def scan_identities(embedded: torch.Tensor, data: StructureSet, pairs: Pairs,
         levels = data.levels[pairs.first[members]].tolist()
         compared = compared_levels(levels, {level for level, w in zip(levels, whole[members]) if w})
         try:
-            judged.append((*identity(bodies[first], bodies[second], compared, to_references[first],
-                                     to_references[second]), pairs.same[members[0]]))
+            result = identity(bodies[first], bodies[second], compared, to_references[first], to_references[second])
         except SpineCoreError:
             continue
+        judged.append((result.distance, result.score, pairs.same[members[0]]))
     if len(judged) < len(groups):
         log.warning("%d of %d scan pairs left out: too few reference scans show their bodies",
                     len(groups) - len(judged), len(groups))

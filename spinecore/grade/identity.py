@@ -30,11 +30,15 @@ MIN_SPREAD = 1e-3
 
 
 class Identity(NamedTuple):
-    """``distance``: mean body distance of the two scans; ``score``: that distance in spreads of the
-    reference distances (negative: closer than other people are)."""
+    """``distances``: the two scans' body distance per compared level; ``score``: their mean
+    (:attr:`distance`) in spreads of the reference distances (negative: closer than other people are)."""
 
-    distance: float
+    distances: dict[str, float]
     score: float
+
+    @property
+    def distance(self) -> float:
+        return float(np.mean(list(self.distances.values())))
 
 
 def reference_bodies(scans: list[dict[str, torch.Tensor]]) -> torch.Tensor:
@@ -67,7 +71,8 @@ def identity(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor], le
     """The :class:`Identity` of two scans' bodies (level → embedding) over ``levels``; each scan's
     :func:`reference_distances` given. Raises :class:`SpineCoreError` where fewer than
     :data:`MIN_COHORT` reference scans show any of ``levels``."""
-    distance = float(np.mean([torch.linalg.vector_norm(first[level] - second[level]).item() for level in levels]))
+    distances = {level: torch.linalg.vector_norm(first[level] - second[level]).item() for level in levels}
+    distance = float(np.mean(list(distances.values())))
     rows = [BODY_LEVELS.index(level) for level in levels]
     first_mean, second_mean = (_level_mean(d[rows]) for d in (first_to_references, second_to_references))
     usable = ~np.isnan(first_mean) & ~np.isnan(second_mean)
@@ -78,7 +83,7 @@ def identity(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor], le
     first_mean, second_mean = first_mean[usable], second_mean[usable]
     like_first, like_second = (np.argsort(m, kind="stable")[:COHORT_SIZE] for m in (first_mean, second_mean))
     score = (_z(distance, first_mean[like_second]) + _z(distance, second_mean[like_first])) / 2
-    return Identity(distance, float(score))
+    return Identity(distances, float(score))
 
 
 def _level_mean(distances: np.ndarray) -> np.ndarray:
