@@ -193,3 +193,30 @@ def test_stenosis_narrows_the_sac_from_the_disc_side():
     near_rows[rows] = True
     assert posterior[pinched].mean() < posterior[sac & near_rows].mean()  # in front of what is left of the sac
     assert posterior[pinched].min() - posterior[disc].max() < 4.0         # against the back of the disc
+
+
+def test_haemangiomas_mark_the_patient_and_are_painted_where_drawn():
+    from dataclasses import replace
+
+    from spinecore.geometry import Geometry
+    from spinecore.phantom.render import Canvas, paint_vertebrae
+
+    patient = sample_patient(21)
+    assert progress(patient, 10).marrow_foci == patient.marrow_foci
+    assert sample_patient(22).marrow_foci != patient.marrow_foci
+    level, focus = next((level, f) for level, foci in patient.marrow_foci.items() for f in foci)
+    body = build_spine(patient).vertebrae[level]
+    upper = body.corners[0] + focus.depth * (body.corners[1] - body.corners[0])
+    lower = body.corners[3] + focus.depth * (body.corners[2] - body.corners[3])
+    expected = np.array([focus.side * body.half_width, *(upper + focus.height * (lower - upper))])
+    # a 0.5 mm grid around the focus in body coordinates (identity pose), painted with and without it
+    geometry = Geometry.from_parts(expected - 8, [0.5] * 3, np.eye(3), (33, 33, 33))
+    images = []
+    for foci in (patient.marrow_foci, {}):
+        canvas = Canvas(geometry, (np.eye(3), np.zeros(3)), ("T2",), np.random.default_rng(0))
+        paint_vertebrae(canvas, replace(patient, marrow_foci=foci), build_spine(patient), np.random.default_rng(1))
+        images.append(canvas.images["T2"])
+    brighter = images[0] - images[1] > 100
+    points = np.stack([canvas.x, canvas.y, canvas.z], axis=1)[brighter]
+    assert np.linalg.norm(points.mean(axis=0) - expected) < 0.5
+    assert brighter.sum() * 0.5**3 == pytest.approx(4 / 3 * np.pi * focus.radius_mm**3, rel=0.35)

@@ -39,6 +39,11 @@ SLIP_PER_GRADE = 0.25  # fraction of the vertebral body depth
 BODY_HEIGHT_RANGE = (0.9, 1.1)
 BODY_DEPTH_RANGE = (0.92, 1.08)
 MARROW_SIGNAL_RANGE = (0.8, 1.2)
+# Small haemangiomas (bright focal marrow lesions on T1 and T2), common and harmless, mark a person
+# as well: per vertebra none up to this many, radius range in mm, kept off the body's walls.
+MARROW_FOCI_MAX = 3
+MARROW_FOCUS_RADIUS_MM = (1.5, 3.5)
+MARROW_FOCUS_SPAN = (0.3, 0.7)
 
 
 @dataclass(frozen=True)
@@ -155,6 +160,18 @@ class DiscShape:
 
 
 @dataclass(frozen=True)
+class MarrowFocus:
+    """A haemangioma in its body's own frame: ``depth`` and ``height`` are fractions of the body's
+    depth (from its anterior wall) and height (from its upper endplate), ``side`` a fraction of its
+    half width (negative: right)."""
+
+    depth: float
+    height: float
+    side: float
+    radius_mm: float
+
+
+@dataclass(frozen=True)
 class Patient:
     """Everything about one phantom person that does not depend on the scan."""
 
@@ -175,6 +192,7 @@ class Patient:
     grades: dict[str, DiscGrades] = field(default_factory=dict)
     body_proportions: dict[str, tuple[float, float]] = field(default_factory=dict)  # (height, depth) factors
     marrow_signal: dict[str, float] = field(default_factory=dict)  # marrow intensity factor per vertebra
+    marrow_foci: dict[str, tuple[MarrowFocus, ...]] = field(default_factory=dict)  # per vertebra
 
 
 def _sample_grades(rng: np.random.Generator, level: str, degeneration: float) -> DiscGrades:
@@ -217,10 +235,17 @@ def independent_grades(rng: np.random.Generator, prevalence: float = 0.3) -> Dis
                       bulging_posterior=graded(), herniation=graded())
 
 
+def _marrow_foci(rng: np.random.Generator) -> tuple[MarrowFocus, ...]:
+    return tuple(MarrowFocus(depth=float(rng.uniform(*MARROW_FOCUS_SPAN)), height=float(rng.uniform(*MARROW_FOCUS_SPAN)),
+                             side=float(rng.uniform(-0.5, 0.5)), radius_mm=float(rng.uniform(*MARROW_FOCUS_RADIUS_MM)))
+                 for _ in range(int(rng.integers(0, MARROW_FOCI_MAX + 1))))
+
+
 def sample_patient(seed: int) -> Patient:
     """A random, reproducible patient (anatomy and baseline grades) from ``seed``."""
     rng = np.random.default_rng([seed, 0])
     identity = np.random.default_rng([seed, 2])  # its own stream: the draws below stay as they were
+    foci = np.random.default_rng([seed, 3])  # and another one for the marrow foci
     degeneration = float(rng.uniform(0, 1))
     sacral_slope = float(rng.uniform(28, 45))
     return Patient(
@@ -237,6 +262,7 @@ def sample_patient(seed: int) -> Patient:
                           for v in VERTEBRAE},
         marrow_signal=dict(zip(VERTEBRAE, (identity.uniform(*MARROW_SIGNAL_RANGE)
                                            * identity.uniform(0.95, 1.05, len(VERTEBRAE))).tolist())),
+        marrow_foci={v: _marrow_foci(foci) for v in VERTEBRAE},
     )
 
 

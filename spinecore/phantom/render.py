@@ -19,6 +19,7 @@ TISSUE = {
     "vessel": (60, 40), "marrow": (560, 360), "cortex": (60, 50), "posterior_bone": (420, 260),
     "annulus": (280, 130), "herniated": (300, 300), "csf": (130, 1000), "cord": (380, 430),
     "ligament": (70, 60), "modic1": (230, 680), "modic2": (860, 600), "modic3": (90, 90),
+    "haemangioma": (760, 720),
 }
 NUCLEUS_T2_BY_PFIRRMANN = (880, 700, 480, 280, 160)
 NUCLEUS_T1 = 330
@@ -275,7 +276,7 @@ def _posterior_elements(canvas: Canvas, patient: Patient, v: VertebraShape) -> N
 
 
 def paint_vertebrae(canvas: Canvas, patient: Patient, spine: SpineShape, rng: np.random.Generator) -> None:
-    """Vertebral bodies (cortex + marrow), sacrum, Modic bands and endplate defects."""
+    """Vertebral bodies (cortex + marrow, the patient's marrow foci), sacrum, Modic bands and endplate defects."""
     def marrow(level: str) -> dict[str, float]:
         factor = patient.marrow_signal.get(level, 1.0)
         return {contrast: value * factor for contrast, value in zip(("T1", "T2"), TISSUE["marrow"])}
@@ -283,6 +284,11 @@ def paint_vertebrae(canvas: Canvas, patient: Patient, spine: SpineShape, rng: np
     for level, v in spine.vertebrae.items():
         canvas.prism(v.corners, v.half_width, "cortex", label=LABELS[level])
         canvas.prism(v.corners, v.half_width, marrow(level), shrink=CORTEX_MM, texture=0.1)
+        for focus in patient.marrow_foci.get(level, ()):
+            upper = v.corners[0] + focus.depth * (v.corners[1] - v.corners[0])
+            lower = v.corners[3] + focus.depth * (v.corners[2] - v.corners[3])
+            centre = (focus.side * v.half_width, *(upper + focus.height * (lower - upper)))
+            canvas.ellipsoid(centre, np.eye(3), (focus.radius_mm,) * 3, "haemangioma", texture=0.05)
     for segment in spine.sacrum:
         width = spine.vertebrae["S1"].half_width * 0.8
         canvas.prism(segment, width, "cortex")
