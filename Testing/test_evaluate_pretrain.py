@@ -4,7 +4,10 @@ import pytest
 import torch
 
 from spinecore.data.pairs import StructureSet, all_pairs
-from spinecore.evaluate.pretrain import best_threshold, called_right, scan_identities, sequence_pair_auc
+from sklearn.metrics import roc_auc_score
+
+from spinecore.evaluate.pretrain import (auc, auc_interval, best_threshold, called_right, scan_identities,
+                                         sequence_pair_auc)
 from spinecore.grade.identity import reference_bodies
 from spinecore.grade.siamese import Kind
 from spinecore.report.pretrain import pretrain_table
@@ -95,8 +98,39 @@ def test_each_pair_of_sequences_gets_its_own_auc():
 def test_the_table_lists_every_pair_of_sequences_under_its_data_set():
     result = {"kind": "body", "positive_pairs": 3, "negative_pairs": 6, "auc": 0.9, "level_accuracy": 0.5,
               "auc_by_sequences": {"t1 / t2": 0.95, "space / t2": 0.5}}
-    body = {**result, "study_distance_auc": 0.875, "study_score_auc": 1.0, "same_called_same": 1.0,
+    body = {**result, "auc_interval": [0.85, 0.95], "study_distance_auc": 0.875, "study_score_auc": 1.0, "same_called_same": 1.0,
             "different_called_different": 0.75}
     table = pretrain_table({"SPIDER": {"body": body, "disc": {**result, "auc_by_sequences": {"t1 / t2": 0.8}}}})
-    assert "| SPIDER | 90.0 | 90.0 | 50.0 / 50.0 | 3 / 6 · 3 / 6 | 87.5 / 100.0 | 100.0 / 75.0 |" in table
+    assert "| SPIDER | 90.0 [85.0, 95.0] | 90.0 | 50.0 / 50.0 | 3 / 6 · 3 / 6 | 87.5 / 100.0 | 100.0 / 75.0 |" in table
     assert "| SPIDER | t1 / t2 | 95.0 | 80.0 |" in table and "| SPIDER | space / t2 | 50.0 | – |" in table
+
+
+def test_the_auc_counts_weighted_pairs_and_ties_as_sklearn_does():
+    rng = np.random.default_rng(0)
+    distances, same = rng.integers(0, 20, 300) / 10, rng.random(300) < 0.3  # many ties
+    weights = rng.integers(0, 4, 300).astype(float)
+    assert auc(distances, same, weights) == pytest.approx(roc_auc_score(same, -distances, sample_weight=weights))
+    assert auc(distances, same) == pytest.approx(roc_auc_score(same, -distances))
+    assert auc(distances, np.zeros(300, bool)) is None
+
+
+def _subject_pairs(n_subjects: int, seed: int = 0) -> tuple[np.ndarray, ...]:
+    """One one-subject pair per subject (distance about 0.3) and a pair of every two subjects (about 0.45)."""
+    rng = np.random.default_rng(seed)
+    first, second = np.triu_indices(n_subjects)
+    same = first == second
+    distances = np.where(same, 0.3, 0.45) + rng.normal(0, 0.1, len(same))
+    return distances, same, first, second
+
+
+def test_the_subject_bootstrap_interval_holds_the_auc_and_narrows_with_more_subjects():
+    widths = []
+    for n_subjects in (10, 80):
+        distances, same, first, second = _subject_pairs(n_subjects)
+        low, high = auc_interval(distances, same, first, second)
+        assert low < auc(distances, same) < high
+        widths.append(high - low)
+    assert widths[1] < widths[0] / 1.5
+    distances, same, first, second = _subject_pairs(20)
+    assert auc_interval(np.where(same, 0.1, 0.9), same, first, second) == [1.0, 1.0]
+    assert auc_interval(distances, np.zeros(len(same), bool), first, second) == [None, None]

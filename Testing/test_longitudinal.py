@@ -1,8 +1,8 @@
 """spinecore compare: a phantom and its follow-up (same bodies, degenerated discs) against the truth.
 
-No Siamese model is bundled yet (see the README), so these tests use a freshly initialised one with
-random reference scans: they check the comparison's machinery and the disc height changes, not how
-well the network identifies subjects."""
+Most tests use a freshly initialised Siamese network with random reference scans: they check the
+comparison's machinery and the disc height changes. How well subjects are told apart is checked with
+the bundled tower (Resources/Models/siamese.pt) on phantoms it never saw."""
 from __future__ import annotations
 
 import csv
@@ -84,11 +84,20 @@ def test_compare_writes_the_changes_the_verdict_and_both_studies(siamese_file, t
     assert (tmp_path / "out" / "changes.png").stat().st_size > 10_000
 
 
-def test_compare_of_a_bad_file_or_without_a_model_is_one_line_and_writes_nothing(siamese_file, tmp_path):
+def test_the_bundled_tower_calls_a_phantom_and_its_follow_up_one_subject_and_two_phantoms_two():
+    localiser, grader, siamese = Localiser.load(), Grader.load(), load_siamese()
+    (first, _), (first_later, _), (second_later, _) = phantom(31), phantom(31, FOLLOW_UP_YEARS), phantom(35, FOLLOW_UP_YEARS)
+    same = compare(first, first_later, localiser, grader, siamese, tta=False)
+    other = compare(first, second_later, localiser, grader, siamese, tta=False)
+    assert same.same_subject and not other.same_subject, (same.score, other.score)
+
+
+def test_compare_of_a_bad_file_or_model_is_one_line_and_writes_nothing(siamese_file, tmp_path):
     (tmp_path / "notes.txt").write_text("no scan")
     series, _ = phantom(34)
     write_volume(tmp_path / "scan.nii.gz", series.array, series.geometry)
-    for args, reason in ((("--siamese", siamese_file), "notes.txt"), ((), "spinecore pretrain")):
-        done = run_cli("compare", tmp_path / "scan.nii.gz", tmp_path / "notes.txt", "--out", tmp_path / "out", *args)
+    scan, notes = tmp_path / "scan.nii.gz", tmp_path / "notes.txt"
+    for inputs, model, reason in (((scan, notes), siamese_file, "notes.txt"), ((scan, scan), notes, "notes.txt: not a")):
+        done = run_cli("compare", *inputs, "--out", tmp_path / "out", "--siamese", model)
         assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and reason in done.stderr, done.stderr
         assert not (tmp_path / "out").exists()

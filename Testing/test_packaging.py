@@ -11,7 +11,7 @@ import pytest
 
 from conftest import ENGINE_INSTALLED, REPO, SAMPLE_T2, run_cli
 
-MODELS = ("localiser.pt", "grader.pt", "grader_t1t2.pt", "phantom_grader.pt")
+MODELS = ("localiser.pt", "grader.pt", "grader_t1t2.pt", "phantom_grader.pt", "siamese.pt")
 INSTALLED_ENGINE_TESTS = ("test_slicer_logic.py", "test_slicer_batch.py")
 
 

@@ -8,7 +8,6 @@ import json
 from pathlib import Path
 
 from spinecore.cli.common import Commands, cache, model, option, out, positive_int, seed, share
-from spinecore.errors import SpineCoreError
 
 COMMANDS = Commands()
 PAIR_CACHE = cache("bodies and discs (SPIDER, Sudirman and phantom patients)")
@@ -172,15 +171,12 @@ def run_label_efficiency(args: argparse.Namespace) -> int:
           option("--no-tta", action="store_true", help="one view per disc instead of the 54-view average"))
 def run_compare(args: argparse.Namespace) -> int:
     from spinecore.grade import Grader
-    from spinecore.grade.siamese import KIND, load_siamese
+    from spinecore.grade.siamese import load_siamese
     from spinecore.io import load_study
     from spinecore.localise import Localiser
     from spinecore.longitudinal import compare
-    from spinecore.models import default_model_path
     from spinecore.report.changes import write_comparison
 
-    if args.siamese is None and not default_model_path(KIND).is_file():
-        raise SpineCoreError(None, "no Siamese model is bundled yet: train one with spinecore pretrain and pass --siamese")
     series = [load_study(path).sagittal() for path in (args.baseline, args.follow_up)]
     siamese = load_siamese(args.siamese)
     comparison = compare(*series, Localiser.load(args.localiser), Grader.load(args.model), siamese, tta=not args.no_tta)

@@ -8,10 +8,11 @@ import logging
 import numpy as np
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import roc_auc_score, roc_curve
+from sklearn.metrics import roc_curve
 
 from spinecore.data.pairs import Pairs, StructureSet, all_pairs
 from spinecore.errors import SpineCoreError
+from spinecore.evaluate.metrics import BOOTSTRAP, interval95
 from spinecore.grade.identity import compared_levels, identity, reference_bodies, reference_distances
 from spinecore.grade.siamese import Kind, SiameseNet
 
@@ -95,7 +96,7 @@ def sequence_pair_auc(distances: np.ndarray, data: StructureSet, pairs: Pairs) -
     """ROC AUC of the ``pairs``' ``distances`` per pair of sequences (``t1 / t2``, ``t2 / space``, ...),
     so an easy pair of sequences cannot hide a hard one."""
     keys = _unordered(data.sequences[pairs.first], data.sequences[pairs.second], " / ")
-    return {key: _auc(distances[keys == key], pairs.same[keys == key]) for key in sorted(set(keys.tolist()))}
+    return {key: auc(distances[keys == key], pairs.same[keys == key]) for key in sorted(set(keys.tolist()))}
 
 
 def best_threshold(scores: np.ndarray, same: np.ndarray) -> float:
@@ -105,23 +106,24 @@ def best_threshold(scores: np.ndarray, same: np.ndarray) -> float:
 
 
 def subject_identification(net: SiameseNet, data: StructureSet, threshold: float | None = None) -> dict:
-    """ROC AUC of ``-distance`` for same-subject pairs of structures, the pair counts and the level
-    accuracy of the auxiliary head; for bodies, per pair of scans (:func:`scan_identities`) the AUC of
-    the mean distance and of the score, and at the same-subject ``threshold`` (on the score) when
+    """ROC AUC of ``-distance`` for same-subject pairs of structures with its 95 % subject-bootstrap
+    interval (:func:`auc_interval`), the pair counts and the level accuracy of the auxiliary head; for
+    bodies, per pair of scans (:func:`scan_identities`) the AUC of the mean distance and of the score, and at the same-subject ``threshold`` (on the score) when
     given, the shares of one-subject and of two-subject scan pairs called right (apart: the
     different-subject pairs outnumber the others many times); ``distances`` and ``same`` for plots."""
     embedded, levels = embedded_levels(net, data)
     pairs = all_pairs(data)
     distances, same = _distances(embedded, pairs), pairs.same
     result = {"kind": data.kind.value, "subjects": len(set(data.subjects.tolist())), "volumes": len(data),
-              "positive_pairs": int(same.sum()), "negative_pairs": int((~same).sum()), "auc": _auc(distances, same),
+              "positive_pairs": int(same.sum()), "negative_pairs": int((~same).sum()), "auc": auc(distances, same),
+              "auc_interval": auc_interval(distances, same, data.subjects[pairs.first], data.subjects[pairs.second]),
               "auc_by_sequences": sequence_pair_auc(distances, data, pairs),
               "level_accuracy": float(np.mean(levels == data.level_index())), "distances": distances, "same": same}
     if data.kind is Kind.BODY and len(pairs.same):
         scan_distances, scores, one_subject = scan_identities(embedded, data, pairs, net.references)
         result.update({"study_pairs": [int(one_subject.sum()), int((~one_subject).sum())],
-                       "study_distance_auc": _auc(scan_distances, one_subject),
-                       "study_score_auc": _auc(scores, one_subject)})
+                       "study_distance_auc": auc(scan_distances, one_subject),
+                       "study_score_auc": auc(scores, one_subject)})
         if threshold is not None:
             result["threshold"] = threshold
             result["same_called_same"], result["different_called_different"] = called_right(scores, one_subject,
@@ -138,5 +140,40 @@ def called_right(scores: np.ndarray, same: np.ndarray, threshold: float) -> tupl
     return share(scores[same] < threshold), share(scores[~same] >= threshold)
 
 
-def _auc(distances: np.ndarray, same: np.ndarray) -> float | None:
-    return float(roc_auc_score(same, -distances)) if 0 < same.sum() < len(same) else None
+def auc(distances: np.ndarray, same: np.ndarray, weights: np.ndarray | None = None) -> float | None:
+    """ROC AUC of ``-distances`` for the ``same`` pairs, each pair counted ``weights`` times (default
+    once; ties half), as ``roc_auc_score(same, -distances, sample_weight=weights)``; ``None`` without
+    pairs of both kinds."""
+    weights = np.ones(len(distances)) if weights is None else weights
+    return _weighted_auc(np.unique(distances, return_inverse=True)[1], same, weights)
+
+
+def _weighted_auc(rank: np.ndarray, same: np.ndarray, weights: np.ndarray) -> float | None:
+    """:func:`auc` from each pair's ``rank`` among the distinct distances (ascending)."""
+    one = np.bincount(rank, weights=np.where(same, weights, 0.0))
+    two = np.bincount(rank, weights=np.where(same, 0.0, weights), minlength=len(one))
+    total = one.sum() * two.sum()
+    if not total:
+        return None
+    farther = two.sum() - np.cumsum(two)
+    return float((one * (farther + two / 2)).sum() / total)
+
+
+def auc_interval(distances: np.ndarray, same: np.ndarray, first_subjects: np.ndarray, second_subjects: np.ndarray,
+                 seed: int = 0) -> list[float | None]:
+    """95 % interval of the pairs' AUC over :data:`~spinecore.evaluate.metrics.BOOTSTRAP` resamplings of
+    the subjects: a subject drawn ``k`` times counts its one-subject pairs ``k`` times and its pairs
+    with a subject drawn ``l`` times ``k·l`` times (a pair of two copies of one subject is not a
+    two-subject pair); ``[None, None]`` without pairs of both kinds."""
+    if not 0 < same.sum() < len(same):
+        return [None, None]
+    subjects, index = np.unique(np.concatenate([first_subjects, second_subjects]).astype(str), return_inverse=True)
+    first, second = index[:len(distances)], index[len(distances):]
+    rank = np.unique(distances, return_inverse=True)[1]
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(BOOTSTRAP):
+        drawn = np.bincount(rng.integers(len(subjects), size=len(subjects)), minlength=len(subjects)).astype(float)
+        value = _weighted_auc(rank, same, np.where(same, drawn[first], drawn[first] * drawn[second]))
+        values.append(np.nan if value is None else value)
+    return interval95(values)

@@ -19,16 +19,21 @@ def _percent(value: float | None) -> str:
     return "–" if value is None else f"{100 * value:.1f}"
 
 
+def _with_interval(result: dict) -> str:
+    low, high = result.get("auc_interval") or (None, None)
+    return _percent(result.get("auc")) + ("" if low is None else f" [{_percent(low)}, {_percent(high)}]")
+
+
 def pretrain_table(results: dict[str, dict]) -> str:
     """Markdown: our AUCs per data set and kind beside the thesis' Table 7.1."""
-    lines = ["| pairs | AUC bodies (%) | AUC discs (%) | level accuracy bodies / discs (%) | positive / negative pairs "
+    lines = ["| pairs | AUC bodies (%) [95 % CI] | AUC discs (%) [95 % CI] | level accuracy bodies / discs (%) | positive / negative pairs "
              "| scan pairs: AUC of the body distance / of the score (%) | scan pairs at threshold: same / different "
              "called right (%) |",
              "|---|---|---|---|---|---|---|"]
     for name, kinds in results.items():
         body, disc = kinds.get("body", {}), kinds.get("disc", {})
         counts = " · ".join(f"{r['positive_pairs']} / {r['negative_pairs']}" for r in (body, disc) if r)
-        lines.append(f"| {name} | {_percent(body.get('auc'))} | {_percent(disc.get('auc'))} | "
+        lines.append(f"| {name} | {_with_interval(body)} | {_with_interval(disc)} | "
                      f"{_percent(body.get('level_accuracy'))} / {_percent(disc.get('level_accuracy'))} | {counts} | "
                      f"{_percent(body.get('study_distance_auc'))} / {_percent(body.get('study_score_auc'))} | "
                      f"{_percent(body.get('same_called_same'))} / {_percent(body.get('different_called_different'))} |")
