@@ -2,10 +2,9 @@
 import numpy as np
 import pytest
 import torch
-
-from spinecore.data.pairs import StructureSet, all_pairs
 from sklearn.metrics import roc_auc_score
 
+from spinecore.data.pairs import StructureSet, all_pairs
 from spinecore.evaluate.pretrain import (auc, auc_interval, best_threshold, called_right, scan_identities,
                                          sequence_pair_auc)
 from spinecore.grade.identity import reference_bodies
@@ -98,8 +97,8 @@ def test_each_pair_of_sequences_gets_its_own_auc():
 def test_the_table_lists_every_pair_of_sequences_under_its_data_set():
     result = {"kind": "body", "positive_pairs": 3, "negative_pairs": 6, "auc": 0.9, "level_accuracy": 0.5,
               "auc_by_sequences": {"t1 / t2": 0.95, "space / t2": 0.5}}
-    body = {**result, "auc_interval": [0.85, 0.95], "study_distance_auc": 0.875, "study_score_auc": 1.0, "same_called_same": 1.0,
-            "different_called_different": 0.75}
+    body = {**result, "auc_interval": [0.85, 0.95], "study_distance_auc": 0.875, "study_score_auc": 1.0,
+            "same_called_same": 1.0, "different_called_different": 0.75}
     table = pretrain_table({"SPIDER": {"body": body, "disc": {**result, "auc_by_sequences": {"t1 / t2": 0.8}}}})
     assert "| SPIDER | 90.0 [85.0, 95.0] | 90.0 | 50.0 / 50.0 | 3 / 6 · 3 / 6 | 87.5 / 100.0 | 100.0 / 75.0 |" in table
     assert "| SPIDER | t1 / t2 | 95.0 | 80.0 |" in table and "| SPIDER | space / t2 | 50.0 | – |" in table

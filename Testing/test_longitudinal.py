@@ -86,9 +86,9 @@ def test_compare_writes_the_changes_the_verdict_and_both_studies(siamese_file, t
 
 def test_the_bundled_tower_calls_a_phantom_and_its_follow_up_one_subject_and_two_phantoms_two():
     localiser, grader, siamese = Localiser.load(), Grader.load(), load_siamese()
-    (first, _), (first_later, _), (second_later, _) = phantom(31), phantom(31, FOLLOW_UP_YEARS), phantom(35, FOLLOW_UP_YEARS)
-    same = compare(first, first_later, localiser, grader, siamese, tta=False)
-    other = compare(first, second_later, localiser, grader, siamese, tta=False)
+    first = phantom(31)[0]
+    same = compare(first, phantom(31, FOLLOW_UP_YEARS)[0], localiser, grader, siamese, tta=False)
+    other = compare(first, phantom(35, FOLLOW_UP_YEARS)[0], localiser, grader, siamese, tta=False)
     assert same.same_subject and not other.same_subject, (same.score, other.score)
 
 
@@ -97,7 +97,8 @@ def test_compare_of_a_bad_file_or_model_is_one_line_and_writes_nothing(siamese_f
     series, _ = phantom(34)
     write_volume(tmp_path / "scan.nii.gz", series.array, series.geometry)
     scan, notes = tmp_path / "scan.nii.gz", tmp_path / "notes.txt"
-    for inputs, model, reason in (((scan, notes), siamese_file, "notes.txt"), ((scan, scan), notes, "notes.txt: not a")):
+    cases = (((scan, notes), siamese_file, "notes.txt"), ((scan, scan), notes, "notes.txt: not a"))
+    for inputs, model, reason in cases:
         done = run_cli("compare", *inputs, "--out", tmp_path / "out", "--siamese", model)
         assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and reason in done.stderr, done.stderr
         assert not (tmp_path / "out").exists()

@@ -108,9 +108,10 @@ def best_threshold(scores: np.ndarray, same: np.ndarray) -> float:
 def subject_identification(net: SiameseNet, data: StructureSet, threshold: float | None = None) -> dict:
     """ROC AUC of ``-distance`` for same-subject pairs of structures with its 95 % subject-bootstrap
     interval (:func:`auc_interval`), the pair counts and the level accuracy of the auxiliary head; for
-    bodies, per pair of scans (:func:`scan_identities`) the AUC of the mean distance and of the score, and at the same-subject ``threshold`` (on the score) when
-    given, the shares of one-subject and of two-subject scan pairs called right (apart: the
-    different-subject pairs outnumber the others many times); ``distances`` and ``same`` for plots."""
+    bodies, per pair of scans (:func:`scan_identities`) the AUC of the mean distance and of the score,
+    and at the same-subject ``threshold`` (on the score) when given, the shares of one-subject and of
+    two-subject scan pairs called right (apart: the different-subject pairs outnumber the others many
+    times); ``distances`` and ``same`` for plots."""
     embedded, levels = embedded_levels(net, data)
     pairs = all_pairs(data)
     distances, same = _distances(embedded, pairs), pairs.same
