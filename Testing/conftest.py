@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import torch
 
 import spinecore
 from spinecore.phantom import PhantomSpec, make_phantom, write_phantom
+from spinecore.train import seeding
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_T2 = REPO / "Resources" / "SampleData" / "sample_lumbar_t2.nii.gz"
@@ -30,6 +32,15 @@ CHECKOUT_VARIABLES = ("PYTHONPATH", "SPINECORE_MODELS")
 ENGINE_INSTALLED = Path(spinecore.__file__).resolve().is_relative_to(Path(sysconfig.get_paths()["purelib"]).resolve())
 needs_installed_engine = pytest.mark.skipif(
     not ENGINE_INSTALLED, reason="runs against the wheel-installed spinecore: test_packaging.py runs it in a venv")
+#: pytest-xdist workers share the cores: each worker, its training runs and the commands it starts get
+#: their share of threads, as a Dask worker does (two workers of two torch threads on two cores run
+#: torch at half their speed). Seeded trainings stay reproducible: one thread count throughout.
+XDIST_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if XDIST_WORKERS > 1:
+    WORKER_THREADS = max(1, (os.cpu_count() or 1) // XDIST_WORKERS)
+    os.environ["OMP_NUM_THREADS"] = str(WORKER_THREADS)
+    torch.set_num_threads(WORKER_THREADS)
+    seeding.TRAINING_THREADS = WORKER_THREADS
 
 
 @pytest.fixture(scope="session")

@@ -134,6 +134,29 @@ def test_paired_difference_resamples_both_models_together():
     assert paired_difference(truth, reference, better, patients)["n"] == 200
 
 
+def test_bootstrap_weights_count_each_drawn_patients_discs_as_often_as_drawn():
+    # every resampling at once: each statistic of the weights equals the statistic of the resampled discs
+    from spinecore.evaluate.metrics import BOOTSTRAP, bootstrap
+
+    rng = np.random.default_rng(1)
+    task = SPIDER.task("pfirrmann")
+    patients = np.array([f"p{i}" for i in rng.integers(0, 12, 90)])
+    truth = rng.integers(0, task.n_classes, 90)
+    predicted = np.where(rng.random(90) < 0.6, truth, rng.integers(0, task.n_classes, 90))
+    weights = bootstrap({"weights": lambda w: w}, patients, seed=3)["weights"]
+    assert weights.shape == (BOOTSTRAP, 90)
+    names = np.unique(patients)
+    for row in weights[:25]:
+        drawn = {name: row[patients == name] for name in names}
+        assert all(len(set(w)) == 1 for w in drawn.values())  # a patient's discs are drawn together
+        assert sum(w[0] for w in drawn.values()) == len(names)
+        index = np.repeat(np.arange(90), row.astype(int))
+        assert average_class_accuracy(truth, predicted, row[None])[0] == pytest.approx(
+            average_class_accuracy(truth[index], predicted[index]))
+        assert kappa(truth, predicted, task, row[None])[0] == pytest.approx(
+            cohen_kappa_score(truth[index], predicted[index], weights="linear"))
+
+
 def test_an_ensemble_is_scored_on_the_mean_of_its_models_logits():
     from spinecore.evaluate.grading import ENSEMBLE, compare_graders
     from spinecore.grade.calibration import dataset_logits
@@ -161,21 +184,23 @@ def test_an_ensemble_is_scored_on_the_mean_of_its_models_logits():
 
 
 def test_train_and_evaluate_commands_are_reproducible(tmp_path):
-    """`spinecore train` on a small phantom manifest twice with one seed gives identical weights;
-    `spinecore evaluate` reports every task with intervals and the baseline."""
+    """`spinecore train` on a small phantom manifest twice with one seed gives identical weights (the
+    second from the disc volumes the first cached); `spinecore evaluate` reports every task with
+    intervals and the baseline."""
     manifest = write_phantom_manifest(tmp_path, (11, 12, 13), GENODISC)
     rows = read_manifest(manifest, GENODISC)
     assert {r.patient for r in rows} == {"phantom-11", "phantom-12", "phantom-13"}
+    cache = ("--cache", tmp_path / "cache")
     models = []
     for name in ("a.pt", "b.pt"):
         result = run_cli("train", "--manifest", manifest, "--scheme", "genodisc", "--out", tmp_path / name,
-                         "--steps", 3, "--seed", 4)
+                         "--steps", 3, "--seed", 4, *cache)
         assert result.returncode == 0, result.stderr
         models.append(torch.load(tmp_path / name, weights_only=True))
     assert all(torch.equal(models[0]["state_dict"][k], models[1]["state_dict"][k]) for k in models[0]["state_dict"])
     assert "--seed 4" in models[0]["metadata"]["command"]
     result = run_cli("evaluate", "--manifest", manifest, "--model", tmp_path / "a.pt", "--out", tmp_path / "eval",
-                     "--no-tta")
+                     "--no-tta", *cache)
     assert result.returncode == 0, result.stderr
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert set(metrics["tasks"]) == set(GENODISC.task_names) and metrics["discs"] == len(rows)
@@ -184,9 +209,9 @@ def test_train_and_evaluate_commands_are_reproducible(tmp_path):
     # several models on the same discs: each model's results as alone, and the paired difference; a model of
     # another scheme is refused before any work
     assert run_cli("train", "--manifest", manifest, "--scheme", "genodisc", "--out", tmp_path / "c.pt",
-                   "--steps", 3, "--seed", 5).returncode == 0
+                   "--steps", 3, "--seed", 5, *cache).returncode == 0
     result = run_cli("evaluate", "--manifest", manifest, "--model", tmp_path / "a.pt", "--model", tmp_path / "c.pt",
-                     "--out", tmp_path / "compare", "--no-tta")
+                     "--out", tmp_path / "compare", "--no-tta", *cache)
     assert result.returncode == 0, result.stderr
     comparison = json.loads((tmp_path / "compare" / "comparison.json").read_text())
     assert list(comparison["models"]) == ["1-a", "2-c"] and comparison["reference"] == "1-a"

@@ -17,24 +17,28 @@ from spinecore.grade.schemes import GradingScheme
 MEAN = "mean"
 
 
-def _scores(labels: np.ndarray, predicted: np.ndarray, index: np.ndarray) -> np.ndarray:
-    """Per task the average per-class accuracy on the graded discs among ``index`` (NaN if none),
-    then their mean over the tasks that have some."""
-    out = []
+def _scores(labels: np.ndarray, predicted: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Per task the average per-class accuracy on the graded discs (NaN if none counts), then their
+    mean over the tasks that have some: ``(resamplings, tasks + 1)`` for the sample ``weights``
+    ``(resamplings, discs)`` of :func:`~spinecore.evaluate.metrics.bootstrap`."""
+    per_task = []
     for n in range(labels.shape[1]):
-        graded = index[labels[index, n] != MISSING]
-        out.append(average_class_accuracy(labels[graded, n], predicted[graded, n]) if len(graded) else float("nan"))
-    return np.array([*out, np.nanmean(out)])
+        graded = labels[:, n] != MISSING
+        per_task.append(average_class_accuracy(labels[graded, n], predicted[graded, n], weights[:, graded]))
+    per_task = np.stack(per_task, 1)
+    counted = np.isfinite(per_task)
+    mean = np.divide(np.where(counted, per_task, 0).sum(1), counted.sum(1),
+                     out=np.full(len(per_task), np.nan), where=counted.any(1))
+    return np.column_stack([per_task, mean])
 
 
 def run_scores(scheme: GradingScheme, labels: np.ndarray, predicted: np.ndarray, patients: np.ndarray,
                seed: int = 0) -> dict:
     """``{"tasks": {task or MEAN: {"accuracy", "ci95"}}}`` of one grader's ``predicted``."""
     names = [*scheme.task_names, MEAN]
-    every = np.arange(len(labels))
-    point = _scores(labels, predicted, every)
-    boot = bootstrap({"all": lambda i: _scores(labels, predicted, i)}, patients, seed)["all"]
-    return {"tasks": {name: {"accuracy": round(float(point[k]), 4), "ci95": interval95([b[k] for b in boot])}
+    point = _scores(labels, predicted, np.ones((1, len(labels))))[0]
+    boot = bootstrap({"all": lambda w: _scores(labels, predicted, w)}, patients, seed)["all"]
+    return {"tasks": {name: {"accuracy": round(float(point[k]), 4), "ci95": interval95(boot[:, k])}
                       for k, name in enumerate(names)}}
 
 
@@ -44,14 +48,14 @@ def paired_scores(scheme: GradingScheme, labels: np.ndarray, reference: np.ndarr
     minus ``reference``'s on the same discs, its interval from bootstraps that resample both together."""
     names = [*scheme.task_names, MEAN]
 
-    def difference(index: np.ndarray) -> np.ndarray:
-        return _scores(labels, other, index) - _scores(labels, reference, index)
+    def difference(weights: np.ndarray) -> np.ndarray:
+        return _scores(labels, other, weights) - _scores(labels, reference, weights)
 
-    point = difference(np.arange(len(labels)))
+    point = difference(np.ones((1, len(labels))))[0]
     boot = bootstrap({"difference": difference}, patients, seed)["difference"]
     out = {}
     for k, name in enumerate(names):
-        interval = interval95([b[k] for b in boot])
+        interval = interval95(boot[:, k])
         out[name] = {"difference": round(float(point[k]), 4), "ci95": interval,
                      "outside_zero": excludes_zero(interval)}
     return {"tasks": out}

@@ -18,35 +18,50 @@ BOOTSTRAP = 1000
 NOT_FOUND = -2  # neither a class index nor MISSING
 
 
-def average_class_accuracy(truth: np.ndarray, predicted: np.ndarray) -> float:
-    """Mean over the classes in ``truth`` (non-negative integers) of the share of that class predicted right."""
+def average_class_accuracy(truth: np.ndarray, predicted: np.ndarray, weights: np.ndarray | None = None):
+    """Mean over the classes in ``truth`` (non-negative integers) of the share of that class predicted
+    right. With ``weights`` ``(resamplings, samples)`` (how many times each sample counts in each
+    resampling, see :func:`bootstrap`) one value per resampling; NaN where nothing counts."""
     truth = np.asarray(truth, np.int64)
-    if not len(truth):
-        return float("nan")
-    counts = np.bincount(truth)
-    hits = np.bincount(truth[truth == np.asarray(predicted)], minlength=len(counts))
+    single = weights is None
+    weights = np.ones((1, len(truth))) if single else np.asarray(weights, float)
+    one_hot = truth[:, None] == np.arange(truth.max(initial=-1) + 1)
+    counts = weights @ one_hot
+    hits = weights @ (one_hot & (truth == np.asarray(predicted))[:, None])
     present = counts > 0
-    return float(np.mean(hits[present] / counts[present]))
+    shares = np.divide(hits, counts, out=np.zeros_like(counts), where=present).sum(1)
+    classes = present.sum(1)
+    values = np.divide(shares, classes, out=np.full(len(weights), np.nan), where=classes > 0)
+    return float(values[0]) if single else values
 
 
-def confusion(truth: np.ndarray, predicted: np.ndarray, n_classes: int) -> np.ndarray:
+def confusion(truth: np.ndarray, predicted: np.ndarray, n_classes: int, weights: np.ndarray | None = None):
     """Counts ``(n_classes, n_classes)``, rows truth, columns prediction; samples of either outside the
-    classes are left out."""
+    classes are left out. With ``weights`` ``(resamplings, samples)`` the weighted counts of each
+    resampling, ``(resamplings, n_classes, n_classes)``."""
     truth, predicted = np.asarray(truth, np.int64), np.asarray(predicted, np.int64)
     inside = (truth >= 0) & (truth < n_classes) & (predicted >= 0) & (predicted < n_classes)
-    return np.bincount(truth[inside] * n_classes + predicted[inside], minlength=n_classes ** 2).reshape(n_classes, -1)
+    cells = np.where(inside, truth * n_classes + predicted, -1)
+    if weights is None:
+        return np.bincount(cells[inside], minlength=n_classes ** 2).reshape(n_classes, -1)
+    counts = np.asarray(weights, float) @ (cells[:, None] == np.arange(n_classes ** 2))
+    return counts.reshape(-1, n_classes, n_classes)
 
 
-def kappa(truth: np.ndarray, predicted: np.ndarray, task: Task) -> float:
+def kappa(truth: np.ndarray, predicted: np.ndarray, task: Task, weights: np.ndarray | None = None):
     """Cohen's kappa over the task's :func:`confusion`, linear-weighted for an ordinal task; ``nan`` where
-    it is undefined (truth and prediction one and the same class). In numpy: it runs thousands of times
-    per bootstrap."""
-    counts = confusion(truth, predicted, task.n_classes).astype(float)
-    expected = np.outer(counts.sum(axis=1), counts.sum(axis=0)) / max(counts.sum(), 1.0)
+    it is undefined (truth and prediction one and the same class). With ``weights`` ``(resamplings,
+    samples)`` one value per resampling, as :func:`average_class_accuracy`."""
+    single = weights is None
+    counts = confusion(truth, predicted, task.n_classes, np.ones((1, len(truth))) if single else weights)
+    totals = np.maximum(counts.sum((1, 2)), 1.0)[:, None, None]
+    expected = counts.sum(2)[:, :, None] * counts.sum(1)[:, None, :] / totals
     classes = np.arange(task.n_classes)
-    weights = (np.abs(classes[:, None] - classes[None, :]) if task.ordinal else classes[:, None] != classes[None, :])
-    disagreement = float((weights * expected).sum())
-    return 1.0 - float((weights * counts).sum()) / disagreement if disagreement else float("nan")
+    penalty = np.abs(classes[:, None] - classes[None, :]) if task.ordinal else classes[:, None] != classes[None, :]
+    disagreement = (penalty * expected).sum((1, 2))
+    observed = (penalty * counts).sum((1, 2))
+    values = 1.0 - np.divide(observed, disagreement, out=np.full(len(counts), np.nan), where=disagreement > 0)
+    return float(values[0]) if single else values
 
 
 def interval95(values: list[float]) -> list[float]:
@@ -61,17 +76,17 @@ def excludes_zero(interval: list[float | None]) -> bool:
     return interval[0] is not None and (interval[0] > 0 or interval[1] < 0)
 
 
-def bootstrap(statistics: dict, patients: np.ndarray, seed: int = 0) -> dict[str, list[float]]:
-    """Each statistic (a function of sample indices) over :data:`BOOTSTRAP` resamplings of the
-    patients (all samples of a drawn patient together)."""
+def bootstrap(statistics: dict, patients: np.ndarray, seed: int = 0) -> dict[str, np.ndarray]:
+    """Each statistic over :data:`BOOTSTRAP` resamplings of the patients (all samples of a drawn patient
+    together, a patient drawn k times counting k times). A statistic is a function of the resampling
+    weights ``(BOOTSTRAP, samples)`` (how many times each sample is drawn in each resampling) that
+    returns its ``(BOOTSTRAP, ...)`` values, all resamplings at once."""
     rng = np.random.default_rng(seed)
-    groups = [np.flatnonzero(patients == p) for p in np.unique(patients)]
-    values = {name: [] for name in statistics}
-    for _ in range(BOOTSTRAP):
-        index = np.concatenate([groups[i] for i in rng.integers(len(groups), size=len(groups))])
-        for name, statistic in statistics.items():
-            values[name].append(statistic(index))
-    return values
+    names, patient_of = np.unique(patients, return_inverse=True)
+    draws = rng.integers(len(names), size=(BOOTSTRAP, len(names)))
+    drawn = np.bincount((draws + len(names) * np.arange(BOOTSTRAP)[:, None]).ravel(), minlength=BOOTSTRAP * len(names))
+    weights = drawn.reshape(BOOTSTRAP, len(names))[:, patient_of].astype(float)
+    return {name: statistic(weights) for name, statistic in statistics.items()}
 
 
 def end_to_end_accuracy(truth: np.ndarray, predicted: np.ndarray, patients: np.ndarray, seed: int = 0) -> dict:
@@ -82,7 +97,7 @@ def end_to_end_accuracy(truth: np.ndarray, predicted: np.ndarray, patients: np.n
     truth, predicted, patients = truth[graded], predicted[graded], patients[graded]
     if len(truth) == 0:
         return {"n": 0}
-    boot = bootstrap({"accuracy": lambda i: average_class_accuracy(truth[i], predicted[i])}, patients, seed)
+    boot = bootstrap({"accuracy": lambda w: average_class_accuracy(truth, predicted, w)}, patients, seed)
     return {"n": int(len(truth)), "missed": int((predicted == NOT_FOUND).sum()),
             "average_class_accuracy": round(average_class_accuracy(truth, predicted), 4),
             "accuracy_ci95": interval95(boot["accuracy"])}
@@ -97,8 +112,8 @@ def paired_difference(truth: np.ndarray, reference: np.ndarray, other: np.ndarra
     truth, reference, other, patients = truth[graded], reference[graded], other[graded], patients[graded]
     if len(truth) == 0:
         return {"n": 0}
-    boot = bootstrap({"difference": lambda i: average_class_accuracy(truth[i], other[i])
-                      - average_class_accuracy(truth[i], reference[i])}, patients, seed)
+    boot = bootstrap({"difference": lambda w: average_class_accuracy(truth, other, w)
+                      - average_class_accuracy(truth, reference, w)}, patients, seed)
     interval = interval95(boot["difference"])
     return {"n": int(len(truth)),
             "difference": round(average_class_accuracy(truth, other) - average_class_accuracy(truth, reference), 4),
@@ -114,9 +129,9 @@ def task_metrics(task: Task, truth: np.ndarray, predicted: np.ndarray, patients:
     if len(truth) == 0:
         return {"n": 0, "patients": 0}
     baseline = np.full_like(truth, majority)
-    boot = bootstrap({"accuracy": lambda i: average_class_accuracy(truth[i], predicted[i]),
-                      "kappa": lambda i: kappa(truth[i], predicted[i], task),
-                      "baseline_accuracy": lambda i: average_class_accuracy(truth[i], baseline[i])}, patients, seed)
+    boot = bootstrap({"accuracy": lambda w: average_class_accuracy(truth, predicted, w),
+                      "kappa": lambda w: kappa(truth, predicted, task, w),
+                      "baseline_accuracy": lambda w: average_class_accuracy(truth, baseline, w)}, patients, seed)
     accuracy = average_class_accuracy(truth, predicted)
     agreement = kappa(truth, predicted, task)
     baseline_accuracy = average_class_accuracy(truth, baseline)
