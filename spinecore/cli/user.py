@@ -33,9 +33,9 @@ def run_info(args: argparse.Namespace) -> int:
 @COMMANDS("convert", "write the sagittal series (or all) as canonical NIfTI + series.json", any_study, out(),
           option("--all", action="store_true", help="convert every series, not only the sagittal one"))
 def run_convert(args: argparse.Namespace) -> int:
+    study = read_study(args)  # before the writers' imports (torch, seconds): a bad input fails at once
     from spinecore.report import staged_output, write_series_summary, write_series_volumes
 
-    study = read_study(args)
     series = list(study.series) if args.all else [study.sagittal()]
     with staged_output(args.out) as stage:
         written = write_series_volumes(series, stage)
