@@ -32,9 +32,10 @@ CHECKOUT_VARIABLES = ("PYTHONPATH", "SPINECORE_MODELS")
 ENGINE_INSTALLED = Path(spinecore.__file__).resolve().is_relative_to(Path(sysconfig.get_paths()["purelib"]).resolve())
 needs_installed_engine = pytest.mark.skipif(
     not ENGINE_INSTALLED, reason="runs against the wheel-installed spinecore: test_packaging.py runs it in a venv")
-#: pytest-xdist workers share the cores: each worker, its training runs and the commands it starts get
-#: their share of threads, as a Dask worker does (two workers of two torch threads on two cores run
-#: torch at half their speed). Seeded trainings stay reproducible: one thread count throughout.
+#: pytest-xdist workers share the cores: each worker and its training runs get their share of torch
+#: threads, as a Dask worker does (two workers of two torch threads on two cores run torch at half their
+#: speed), and so do the commands it starts, through OMP_NUM_THREADS (their trainings keep
+#: TRAINING_THREADS). Seeded trainings stay reproducible: one thread count in each process.
 XDIST_WORKERS = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 if XDIST_WORKERS > 1:
     WORKER_THREADS = max(1, (os.cpu_count() or 1) // XDIST_WORKERS)
