@@ -33,7 +33,7 @@ def run_info(args: argparse.Namespace) -> int:
 @COMMANDS("convert", "write the sagittal series (or all) as canonical NIfTI + series.json", any_study, out(),
           option("--all", action="store_true", help="convert every series, not only the sagittal one"))
 def run_convert(args: argparse.Namespace) -> int:
-    study = read_study(args)  # before the writers' imports (torch, seconds): a bad input fails at once
+    study = read_study(args)  # before the imports of torch (seconds): a bad input fails at once
     from spinecore.report import staged_output, write_series_summary, write_series_volumes
 
     series = list(study.series) if args.all else [study.sagittal()]
@@ -48,11 +48,11 @@ def run_convert(args: argparse.Namespace) -> int:
 @COMMANDS("localise", "find, label and outline the vertebrae: vertebrae.json + overview.png", sagittal_study,
           model("localiser"))
 def run_localise(args: argparse.Namespace) -> int:
+    series = read_sagittal(args)  # before the imports of torch (seconds): a bad input fails at once
     from spinecore.localise import Localiser
     from spinecore.report import staged_output, write_overview, write_vertebrae_json
 
     localiser = Localiser.load(args.model)
-    series = read_sagittal(args)
     spine = localiser(series)
     with staged_output(args.out) as stage:
         write_vertebrae_json(spine, stage / "vertebrae.json")
@@ -76,6 +76,8 @@ def run_localise(args: argparse.Namespace) -> int:
           option("--axial", type=Path, help="the same patient's axial series (file, DICOM folder or zip: all its "
                                             "axial series), for a model that reads axial (default: the study's)"))
 def run_grade(args: argparse.Namespace) -> int:
+    study = read_study(args)  # before the imports of torch (seconds): a bad input fails at once
+    series = study.sagittal(Weighting(args.weighting))
     from spinecore.grade import Grader
     from spinecore.localise import Localiser
     from spinecore.pipeline import analyse
@@ -84,8 +86,6 @@ def run_grade(args: argparse.Namespace) -> int:
     from spinecore.saliency import Method
     from spinecore.saliency.settings import hotspot_tasks
 
-    study = read_study(args)
-    series = study.sagittal(Weighting(args.weighting))
     if args.dicom_out:
         check_dicom_out(series, args.input)
     t1, axials = companion_series(study, series, args.t1, args.axial, max_archive_bytes=args.max_archive_mb * 1024**2)
@@ -106,11 +106,11 @@ def run_grade(args: argparse.Namespace) -> int:
 @COMMANDS("extract", "write the disc (9x112x224) and vertebral-body (9x224x224) volumes the models see, as NIfTI "
           "in patient space (discs/, vertebrae/)", sagittal_study, model("localiser", "--localiser"))
 def run_extract(args: argparse.Namespace) -> int:
+    series = read_sagittal(args)  # before the imports of torch (seconds): a bad input fails at once
     from spinecore.extract import disc_volumes, vertebra_volumes
     from spinecore.localise import Localiser
     from spinecore.report import staged_output, write_structure_volumes
 
-    series = read_sagittal(args)
     spine = Localiser.load(args.localiser)(series)
     with staged_output(args.out) as stage:
         discs = write_structure_volumes(disc_volumes(series, spine), stage / "discs")
