@@ -1,4 +1,6 @@
-"""The everyday commands: ``info``, ``convert``, ``localise``, ``grade``, ``extract``, ``bench``."""
+"""The everyday commands: ``info``, ``convert``, ``localise``, ``grade``, ``extract``, ``bench``.
+
+A handler reads its scan before importing torch and what needs it (seconds): a bad input fails at once."""
 from __future__ import annotations
 
 import argparse
@@ -33,7 +35,7 @@ def run_info(args: argparse.Namespace) -> int:
 @COMMANDS("convert", "write the sagittal series (or all) as canonical NIfTI + series.json", any_study, out(),
           option("--all", action="store_true", help="convert every series, not only the sagittal one"))
 def run_convert(args: argparse.Namespace) -> int:
-    study = read_study(args)  # before the imports of torch (seconds): a bad input fails at once
+    study = read_study(args)
     from spinecore.report import staged_output, write_series_summary, write_series_volumes
 
     series = list(study.series) if args.all else [study.sagittal()]
@@ -48,7 +50,7 @@ def run_convert(args: argparse.Namespace) -> int:
 @COMMANDS("localise", "find, label and outline the vertebrae: vertebrae.json + overview.png", sagittal_study,
           model("localiser"))
 def run_localise(args: argparse.Namespace) -> int:
-    series = read_sagittal(args)  # before the imports of torch (seconds): a bad input fails at once
+    series = read_sagittal(args)
     from spinecore.localise import Localiser
     from spinecore.report import staged_output, write_overview, write_vertebrae_json
 
@@ -76,7 +78,7 @@ def run_localise(args: argparse.Namespace) -> int:
           option("--axial", type=Path, help="the same patient's axial series (file, DICOM folder or zip: all its "
                                             "axial series), for a model that reads axial (default: the study's)"))
 def run_grade(args: argparse.Namespace) -> int:
-    study = read_study(args)  # before the imports of torch (seconds): a bad input fails at once
+    study = read_study(args)
     series = study.sagittal(Weighting(args.weighting))
     from spinecore.grade import Grader
     from spinecore.localise import Localiser
@@ -106,7 +108,7 @@ def run_grade(args: argparse.Namespace) -> int:
 @COMMANDS("extract", "write the disc (9x112x224) and vertebral-body (9x224x224) volumes the models see, as NIfTI "
           "in patient space (discs/, vertebrae/)", sagittal_study, model("localiser", "--localiser"))
 def run_extract(args: argparse.Namespace) -> int:
-    series = read_sagittal(args)  # before the imports of torch (seconds): a bad input fails at once
+    series = read_sagittal(args)
     from spinecore.extract import disc_volumes, vertebra_volumes
     from spinecore.localise import Localiser
     from spinecore.report import staged_output, write_structure_volumes
