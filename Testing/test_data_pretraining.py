@@ -8,18 +8,21 @@ import torch
 
 from spinecore.data import cache, pretraining
 from spinecore.data.cache import cache_key
+from spinecore.data.pairs import PHANTOM_FOLLOW_UP_YEARS, PHANTOM_SLICES
 from spinecore.data.pretraining import ENTRY_PREFIX, pretraining_sets
-from spinecore.localise import Localiser
+from spinecore.localise import Localiser, body_size
+from spinecore.phantom import PhantomSpec, make_phantom
 
 SEEDS = [2000]
-FIELDS = ("volumes", "subjects", "scans", "sequences", "levels")
+FIELDS = ("volumes", "subjects", "scans", "sequences", "levels", "whole", "sizes")
 
 
 def assert_same(a, b):
     assert a.keys() == b.keys()
     for kind in a:
         for field in FIELDS:
-            assert np.array_equal(getattr(a[kind], field), getattr(b[kind], field)), (kind, field)
+            first, second = getattr(a[kind], field), getattr(b[kind], field)
+            assert np.array_equal(first, second, equal_nan=first.dtype.kind == "f"), (kind, field)
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +53,19 @@ def test_a_cached_load_equals_a_fresh_extraction(fresh, localiser, tmp_path, mon
     assert not calls
     (entry / "body.npz").write_bytes(b"damaged")  # an unreadable entry is extracted again
     assert pretraining_sets(None, "validation", SEEDS, localiser, cache=tmp_path) == {} and calls == [1]
+
+
+def test_each_body_carries_its_size_near_the_phantoms_truth_and_no_disc_does(fresh):
+    bodies, discs = fresh["body"], fresh["disc"]
+    assert np.isnan(discs.sizes).all() and np.isfinite(bodies.sizes).all()
+    for visit, years in (("baseline", 0.0), ("follow-up", PHANTOM_FOLLOW_UP_YEARS)):
+        study = make_phantom(PhantomSpec(seed=SEEDS[0], follow_up_years=years, n_slices=PHANTOM_SLICES, t1=False,
+                                         axial=False))
+        truth = {v.level: body_size(v.mid.corners_mm) for v in study.reference_spine().vertebrae}
+        found = bodies.scans == f"phantom{SEEDS[0]}_{visit}"
+        assert found.sum() >= 5
+        for level, size in zip(bodies.levels[found], bodies.sizes[found]):
+            assert size == pytest.approx(truth[level], abs=2.0), (visit, level)  # height, depth (mm)
 
 
 def test_other_inputs_or_settings_miss_the_cache(fresh, localiser, tmp_path, monkeypatch):
@@ -85,6 +101,17 @@ def test_pretrain_command_reuses_its_cache(tmp_path):
     a, b = (torch.load(tmp_path / name, weights_only=True)["state_dict"] for name in ("a.pt", "b.pt"))
     torch.testing.assert_close(a, b, rtol=0, atol=0, equal_nan=True)  # NaN: a reference scan without that body
     assert a["references"].shape[1] == 4  # the scans of the two phantom patients trained on (two held out)
+    # the tower kept (0 steps from a.pt): the same references and threshold made anew, and where it came from
+    kept = run_cli(*common, "--init", tmp_path / "a.pt", "--steps", 0, "--out", tmp_path / "c.pt")
+    assert kept.returncode == 0, kept.stderr
+    c = torch.load(tmp_path / "c.pt", weights_only=True)
+    torch.testing.assert_close(c["state_dict"], a, rtol=0, atol=0, equal_nan=True)
+    original = torch.load(tmp_path / "a.pt", weights_only=True)["metadata"]
+    assert c["metadata"]["same_subject_below"] == original["same_subject_below"]
+    assert c["metadata"]["started_from"] == {"model_id": original["model_id"], "command": original["command"]}
+    no_tower = run_cli(*common, "--steps", 0, "--out", tmp_path / "d.pt")
+    assert no_tower.returncode == 2 and len(no_tower.stderr.strip().splitlines()) == 1, no_tower.stderr
+    assert "--init" in no_tower.stderr and not (tmp_path / "d.pt").exists()
 
 
 def test_a_cache_path_that_is_a_file_is_a_one_line_error(localiser, tmp_path):

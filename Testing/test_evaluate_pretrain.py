@@ -5,10 +5,10 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from spinecore.data.pairs import StructureSet, all_pairs
-from spinecore.evaluate.pretrain import (auc, auc_interval, best_threshold, called_right, scan_identities,
-                                         sequence_pair_auc)
-from spinecore.grade.identity import reference_bodies
-from spinecore.grade.siamese import Kind
+from spinecore.evaluate.pretrain import (auc, auc_interval, best_threshold, body_vectors, called_right,
+                                         scan_identities, sequence_pair_auc)
+from spinecore.grade.identity import SIZE_WEIGHT, body_distance, body_vector, reference_bodies
+from spinecore.grade.siamese import SIZE_DIMS, Kind
 from spinecore.report.pretrain import pretrain_table
 
 
@@ -25,14 +25,37 @@ def _set(cut: tuple[str, ...] = ()) -> StructureSet:
 #: 1-D body embeddings: one subject's scans 0.1 apart at L4 and 0.3 at L5, two subjects' 0.5 and 0.9.
 POSITIONS = {"L4": {"a_t1": 0.0, "a_t2": 0.1, "b_t1": 0.6, "b_t2": 0.5},
              "L5": {"a_t1": 0.0, "a_t2": 0.3, "b_t1": 1.2, "b_t2": 0.9}}
-REFERENCES = reference_bodies([{level: torch.tensor([x]) for level in POSITIONS} for x in (-3.0, -1.0, 2.0, 4.0)])
+#: Every body's height and depth (mm): only the embeddings tell these apart.
+SIZE_MM = (28.0, 40.0)
+
+
+def vector(x: float) -> torch.Tensor:
+    return body_vector(torch.tensor([x]), SIZE_MM)
+
+
+REFERENCES = reference_bodies([{level: vector(x) for level in POSITIONS} for x in (-3.0, -1.0, 2.0, 4.0)])
 
 
 def scan_pairs(data: StructureSet) -> list[tuple[bool, float, float]]:
     """(one subject, mean distance, score) per scan pair of ``data`` with :data:`POSITIONS`."""
-    embedded = torch.tensor([[POSITIONS[level][scan]] for scan, level in zip(data.scans, data.levels)])
-    distances, scores, one_subject = scan_identities(embedded, data, all_pairs(data), REFERENCES)
+    vectors = torch.stack([vector(POSITIONS[level][scan]) for scan, level in zip(data.scans, data.levels)])
+    distances, scores, one_subject = scan_identities(vectors, data, all_pairs(data), REFERENCES)
     return sorted(zip(one_subject.tolist(), distances.round(6).tolist(), scores.tolist()))
+
+
+def test_body_vectors_append_the_log_of_each_bodys_height_and_depth():
+    data = _set()
+    data.sizes[:] = [25.0, 40.0]
+    data.sizes[data.subjects == "b"] = [30.0, 44.0]
+    vectors = body_vectors(torch.zeros(len(data), 3), data)
+    assert vectors.shape == (len(data), 3 + SIZE_DIMS)
+    assert torch.equal(vectors[:, :3], torch.zeros(len(data), 3))
+    assert vectors[data.subjects == "b", 3:].numpy() == pytest.approx(np.log([[30.0, 44.0]] * 4))
+    # alike in looks, told apart by size
+    first, second, same = all_pairs(data)
+    distances = body_distance(vectors[first], vectors[second]).numpy()
+    assert distances[same] == pytest.approx(0.0, abs=1e-6)
+    assert distances[~same] == pytest.approx(SIZE_WEIGHT * np.hypot(np.log(30 / 25), np.log(44 / 40)), rel=1e-5)
 
 
 def test_scan_pairs_average_their_levels_distances_and_score_them():
@@ -48,9 +71,9 @@ def test_scan_pairs_average_their_levels_distances_and_score_them():
 
 def test_scan_pairs_the_references_cannot_judge_are_left_out():
     data = _set()
-    embedded = torch.zeros(len(data), 1)
-    no_lumbar_bodies = reference_bodies([{"S1": torch.tensor([x])} for x in (0.0, 1.0, 2.0)])
-    distances, scores, one_subject = scan_identities(embedded, data, all_pairs(data), no_lumbar_bodies)
+    vectors = torch.stack([vector(0.0)] * len(data))
+    no_lumbar_bodies = reference_bodies([{"S1": vector(x)} for x in (0.0, 1.0, 2.0)])
+    distances, scores, one_subject = scan_identities(vectors, data, all_pairs(data), no_lumbar_bodies)
     assert distances.shape == scores.shape == one_subject.shape == (0,)
 
 
@@ -97,10 +120,12 @@ def test_each_pair_of_sequences_gets_its_own_auc():
 def test_the_table_lists_every_pair_of_sequences_under_its_data_set():
     result = {"kind": "body", "positive_pairs": 3, "negative_pairs": 6, "auc": 0.9, "level_accuracy": 0.5,
               "auc_by_sequences": {"t1 / t2": 0.95, "space / t2": 0.5}}
-    body = {**result, "auc_interval": [0.85, 0.95], "study_distance_auc": 0.875, "study_score_auc": 1.0,
-            "same_called_same": 1.0, "different_called_different": 0.75}
+    body = {**result, "auc_interval": [0.85, 0.95], "appearance_auc": 0.8, "study_distance_auc": 0.875,
+            "study_score_auc": 1.0, "same_called_same": 1.0, "different_called_different": 0.75}
     table = pretrain_table({"SPIDER": {"body": body, "disc": {**result, "auc_by_sequences": {"t1 / t2": 0.8}}}})
-    assert "| SPIDER | 90.0 [85.0, 95.0] | 90.0 | 50.0 / 50.0 | 3 / 6 · 3 / 6 | 87.5 / 100.0 | 100.0 / 75.0 |" in table
+    assert ("| SPIDER | 90.0 [85.0, 95.0] | 80.0 | 90.0 | 50.0 / 50.0 | 3 / 6 · 3 / 6 | 87.5 / 100.0 | 100.0 / 75.0 |"
+            in table)
+    assert "| thesis Siamese-B (TwinsUK, VB+IVD): longitudinal, same sequence | | 96.4 | 95.5 |" in table
     assert "| SPIDER | t1 / t2 | 95.0 | 80.0 |" in table and "| SPIDER | space / t2 | 50.0 | – |" in table
 
 

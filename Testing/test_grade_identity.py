@@ -7,16 +7,37 @@ import torch
 from spinecore.errors import SpineCoreError
 from spinecore.grade.identity import (
     COHORT_SIZE,
+    SIZE_WEIGHT,
+    body_distance,
+    body_vector,
     compared_levels,
     identity,
     reference_bodies,
     reference_distances,
 )
-from spinecore.grade.siamese import BODY_LEVELS
+from spinecore.grade.siamese import BODY_LEVELS, SIZE_DIMS
+
+#: A lumbar body's height and depth (mm).
+SIZE_MM = (28.0, 40.0)
 
 
-def body(*position: float) -> torch.Tensor:
-    return torch.tensor(position, dtype=torch.float32)
+def body(*position: float, size_mm=SIZE_MM) -> torch.Tensor:
+    """The identity vector of a body whose embedding is ``position`` (all of one size unless told)."""
+    return body_vector(torch.tensor(position, dtype=torch.float32), size_mm)
+
+
+def test_a_body_distance_is_the_appearance_distance_plus_the_weighted_relative_size_difference():
+    assert body(3.0, 4.0).shape == (2 + SIZE_DIMS,)
+    assert body_distance(body(0.0, 0.0), body(3.0, 4.0)).item() == pytest.approx(5.0)
+    deeper = body(0.0, 0.0, size_mm=(28.0, 44.0))  # 10 % deeper
+    assert body_distance(body(0.0, 0.0), deeper).item() == pytest.approx(SIZE_WEIGHT * np.log(1.1), rel=1e-5)
+    larger = body(3.0, 4.0, size_mm=(28.0 * 1.1, 44.0))  # 10 % taller and deeper
+    expected = 5.0 + SIZE_WEIGHT * np.sqrt(2) * np.log(1.1)
+    assert body_distance(body(0.0, 0.0), larger).item() == pytest.approx(expected, rel=1e-5)
+    assert body_distance(larger, body(0.0, 0.0)).item() == pytest.approx(expected, rel=1e-5)
+    # broadcast over a stack, as against a level's reference bodies
+    stack = torch.stack([body(0.0, 0.0), larger])
+    assert body_distance(stack, body(0.0, 0.0)).numpy() == pytest.approx([0.0, expected], rel=1e-5)
 
 
 def judged(references: torch.Tensor, first: dict, second: dict, levels=("L4",)):
@@ -26,10 +47,11 @@ def judged(references: torch.Tensor, first: dict, second: dict, levels=("L4",)):
 
 def test_references_are_laid_out_by_level_with_nan_where_a_scan_lacks_the_body():
     references = reference_bodies([{"L4": body(1.0, 0.0)}, {"L4": body(0.0, 1.0), "S1": body(3.0, 4.0)}])
-    assert references.shape == (len(BODY_LEVELS), 2, 2) and references.dtype == torch.float16
+    assert references.shape == (len(BODY_LEVELS), 2, 2 + SIZE_DIMS)
     distances = reference_distances(references, {"S1": body(0.0, 0.0)})
     assert np.isnan(distances[BODY_LEVELS.index("L4")]).all()
-    assert np.isnan(distances[BODY_LEVELS.index("S1"), 0]) and distances[BODY_LEVELS.index("S1"), 1] == 5.0
+    assert np.isnan(distances[BODY_LEVELS.index("S1"), 0])
+    assert distances[BODY_LEVELS.index("S1"), 1] == pytest.approx(5.0)
 
 
 def test_the_score_is_the_distance_in_spreads_of_the_lookalikes_distances_from_both_sides():

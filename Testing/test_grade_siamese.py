@@ -11,6 +11,7 @@ from spinecore.grade.siamese import (
     BODY_LEVELS,
     DISC_LEVELS,
     KIND,
+    SIZE_DIMS,
     Kind,
     SiameseNet,
     contrastive_loss,
@@ -61,32 +62,42 @@ def test_training_is_reproducible_from_its_seed_and_its_model_file_loads_back(tm
     for (name, p), q in zip(first.state_dict().items(), second.state_dict().values()):
         assert torch.equal(p, q), name
     path = tmp_path / "siamese.pt"
-    first.references = torch.rand(len(BODY_LEVELS), 5, first.config.fc).half()
+    first.references = torch.rand(len(BODY_LEVELS), 5, first.config.fc + SIZE_DIMS)
     save_model(path, siamese_model(first, sets, settings, "spinecore pretrain ...", threshold=0.4, threshold_note="test"))
     net, metadata = load_siamese(path)
     assert metadata["same_subject_below"] == 0.4 and metadata["train"]["body"]["subjects"] == 3
     assert torch.equal(net.references, first.references)
     x = torch.rand(2, 9, 112, 224)
     assert torch.allclose(net.embed(x, Kind.DISC), first.embed(x, Kind.DISC))
+    # its tower, kept as it is (0 steps) or trained on from there
+    kept = train_siamese(sets, SiameseTraining(seed=3, steps=0, init=str(path)))
+    assert all(torch.equal(p, q) for p, q in zip(kept.parameters(), net.parameters()))
+    trained_on = train_siamese(sets, SiameseTraining(seed=3, steps=2, pairs_per_step=2, init=str(path)))
+    fresh = train_siamese(sets, SiameseTraining(seed=3, steps=2, pairs_per_step=2))
+    assert not torch.allclose(trained_on.embed(x, Kind.DISC), fresh.embed(x, Kind.DISC))
     (tmp_path / "not.pt").write_bytes(b"nothing")
     with pytest.raises(ModelError, match="not.pt"):
         load_siamese(tmp_path / "not.pt")
 
 
-def test_a_model_without_reference_scans_loads_for_its_tower_and_a_damaged_one_is_refused(tmp_path):
+def test_a_model_without_usable_reference_scans_loads_for_its_tower_and_a_damaged_one_is_refused(tmp_path):
     from spinecore.errors import SpineCoreError
-    from spinecore.grade.identity import identity, reference_distances
+    from spinecore.grade.identity import body_vector, identity, reference_distances
 
     checkpoint = {"format": FORMAT, "kind": KIND, "version": VERSION, "config": {"net": siamese_config().to_dict()},
                   "metadata": {"same_subject_below": 0.0}}
     state = SiameseNet(siamese_config()).state_dict()
     older = {k: v for k, v in state.items() if k != "references"}  # saved before reference scans were kept
     torch.save({**checkpoint, "state_dict": older}, tmp_path / "older.pt")
-    net, _ = load_siamese(tmp_path / "older.pt")
-    assert net.references.shape[1] == 0
-    bodies = {"L4": torch.zeros(net.config.fc)}
-    with pytest.raises(SpineCoreError, match="too few reference scans"):
-        identity(bodies, bodies, ["L4"], *[reference_distances(net.references, bodies)] * 2)
+    # and one whose references hold embeddings without the bodies' sizes: dropped, not misread
+    without_sizes = {**older, "references": torch.rand(len(BODY_LEVELS), 5, siamese_config().fc)}
+    torch.save({**checkpoint, "state_dict": without_sizes}, tmp_path / "no_sizes.pt")
+    bodies = {"L4": body_vector(torch.zeros(siamese_config().fc), (28.0, 40.0))}
+    for name in ("older.pt", "no_sizes.pt"):
+        net, _ = load_siamese(tmp_path / name)
+        assert net.references.shape == (len(BODY_LEVELS), 0, net.config.fc + SIZE_DIMS)
+        with pytest.raises(SpineCoreError, match="too few reference scans"):
+            identity(bodies, bodies, ["L4"], *[reference_distances(net.references, bodies)] * 2)
     for damaged in ([1.0], torch.zeros(len(BODY_LEVELS), 3), torch.zeros(len(BODY_LEVELS), 3, net.config.fc + 1)):
         torch.save({**checkpoint, "state_dict": {**older, "references": damaged}}, tmp_path / "damaged.pt")
         with pytest.raises(ModelError, match="damaged.pt: Siamese model file is damaged"):

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from conftest import run_cli
 
 from spinecore.grade import Grader
-from spinecore.grade.identity import COHORT_SIZE, reference_bodies
+from spinecore.grade.identity import COHORT_SIZE, body_vector, reference_bodies
 from spinecore.grade.siamese import BODY_LEVELS, SiameseNet, load_siamese, siamese_config
 from spinecore.io.write import write_volume
 from spinecore.localise import Localiser
@@ -29,6 +29,8 @@ from spinecore.train.siamese import SiameseTraining, siamese_model
 HEIGHT_CHANGE_TOLERANCE_MM = 1.5
 FOLLOW_UP_YEARS = 8.0
 THRESHOLD = 0.5
+#: Height and depth (mm) the random reference bodies scatter about.
+BODY_SIZE_MM = (28.0, 40.0)
 
 
 def phantom(seed: int, years: float = 0.0):
@@ -41,8 +43,9 @@ def siamese_file(tmp_path_factory):
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("siamese") / "siamese.pt"
     net = SiameseNet(siamese_config()).eval()
-    net.references = reference_bodies([{level: F.normalize(torch.randn(net.config.fc), dim=0) for level in BODY_LEVELS}
-                                       for _ in range(COHORT_SIZE)])
+    net.references = reference_bodies([{level: body_vector(F.normalize(torch.randn(net.config.fc), dim=0),
+                                                           torch.tensor(BODY_SIZE_MM) * (1 + 0.1 * torch.randn(2)))
+                                        for level in BODY_LEVELS} for _ in range(COHORT_SIZE)])
     save_model(path, siamese_model(net, {}, SiameseTraining(), "test", THRESHOLD, "test"))
     return path
 

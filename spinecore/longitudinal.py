@@ -17,7 +17,7 @@ import torch
 from spinecore.errors import SpineCoreError
 from spinecore.extract import vertebra_volumes
 from spinecore.grade import Grader
-from spinecore.grade.identity import Identity, compared_levels, identity, reference_distances
+from spinecore.grade.identity import Identity, body_vector, compared_levels, identity, reference_distances
 from spinecore.grade.siamese import (
     BODY_LEVELS,
     Kind,
@@ -27,7 +27,7 @@ from spinecore.grade.siamese import (
 )
 from spinecore.io.series import Series
 from spinecore.levels import DISCS
-from spinecore.localise import Localiser
+from spinecore.localise import Localiser, body_size
 from spinecore.localise.spine import seen_whole
 from spinecore.pipeline import Analysis, analyse
 
@@ -97,18 +97,20 @@ def _by_level(analysis: Analysis) -> dict[str, dict]:
 
 def body_identity(net: SiameseNet, first: Series, first_analysis: Analysis, second: Series,
                   second_analysis: Analysis) -> Identity:
-    """The :class:`~spinecore.grade.identity.Identity` of two studies' vertebral bodies (T12..S1):
-    of those found in both, the ones both show whole (:func:`~spinecore.localise.spine.seen_whole`),
-    all of them where none is."""
+    """The :class:`~spinecore.grade.identity.Identity` of two studies' vertebral bodies (T12..S1), by
+    appearance and size (:func:`~spinecore.grade.identity.body_vector`): of those found in both, the
+    ones both show whole (:func:`~spinecore.localise.spine.seen_whole`), all of them where none is."""
     volumes = [{v.level: v for v in vertebra_volumes(s, a.spine) if v.level in BODY_LEVELS}
                for s, a in ((first, first_analysis), (second, second_analysis))]
     shared = [level for level in BODY_LEVELS if level in volumes[0] and level in volumes[1]]
     if not shared:
         raise SpineCoreError(None, "the two studies share no vertebral body from T12 to S1: nothing to compare")
     compared = compared_levels(shared, seen_whole(first_analysis.spine) & seen_whole(second_analysis.spine))
-    bodies = [dict(zip(compared, embeddings(net, torch.from_numpy(np.stack([v[level].array for level in compared])),
-                                            Kind.BODY)))
-              for v in volumes]
+    bodies = []
+    for v, analysis in zip(volumes, (first_analysis, second_analysis)):
+        embedded = embeddings(net, torch.from_numpy(np.stack([v[level].array for level in compared])), Kind.BODY)
+        sizes = torch.tensor([body_size(analysis.spine.vertebra(level).mid.corners_mm) for level in compared])
+        bodies.append(dict(zip(compared, body_vector(embedded, sizes))))
     return identity(*bodies, compared, *(reference_distances(net.references, b) for b in bodies))
 
 

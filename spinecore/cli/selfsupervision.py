@@ -7,7 +7,7 @@ import itertools
 import json
 from pathlib import Path
 
-from spinecore.cli.common import Commands, cache, model, option, out, positive_int, seed, share
+from spinecore.cli.common import Commands, cache, model, non_negative_int, option, out, positive_int, seed, share
 
 COMMANDS = Commands()
 PAIR_CACHE = cache("bodies and discs (SPIDER, Sudirman and phantom patients)")
@@ -37,7 +37,10 @@ def _sets(args: argparse.Namespace, part: str):
 
 @COMMANDS("pretrain", "train the Siamese network (same subject or not?) on pairs of vertebral bodies and discs",
           _pack, out("model file to write (.pt)"), seed(), _phantoms, model("localiser", "--localiser"), PAIR_CACHE,
-          option("--steps", type=positive_int, default=2000, help="optimiser steps (default %(default)s)"),
+          option("--steps", type=non_negative_int, default=2000,
+                 help="optimiser steps (default %(default)s; 0 with --init: keep its tower, make its reference "
+                      "scans and threshold anew)"),
+          option("--init", type=Path, metavar="SIAMESE_PT", help="Siamese model file whose tower starts the run"),
           option("--calibration", type=share, default=0.15,
                  help="share of each source's training subjects held out of training to fit the same-subject "
                       "threshold on (default %(default)s)"),
@@ -48,18 +51,25 @@ def run_pretrain(args: argparse.Namespace) -> int:
     import numpy as np
 
     from spinecore.data.pairs import all_pairs, hold_out_subjects
-    from spinecore.evaluate.pretrain import best_threshold, embedded_levels, reference_scans, scan_identities
-    from spinecore.grade.siamese import Kind
+    from spinecore.evaluate.pretrain import (best_threshold, body_vectors, embedded_levels, reference_scans,
+                                             scan_identities)
+    from spinecore.errors import SpineCoreError
+    from spinecore.grade.siamese import Kind, load_siamese
     from spinecore.models import save_model
     from spinecore.train.siamese import SiameseTraining, siamese_model, train_siamese
 
+    started_from = load_siamese(args.init)[1] if args.init is not None else None  # a bad --init fails now
+    if started_from is None and not args.steps:
+        raise SpineCoreError("--steps", "0 steps needs --init SIAMESE_PT (the tower to keep)")
     sets, calibration = hold_out_subjects(_sets(args, "train"), args.calibration,
                                           np.random.default_rng([args.seed, CALIBRATION_STREAM]))
-    settings = SiameseTraining(seed=args.seed, steps=args.steps, contrast=args.contrast)
+    settings = SiameseTraining(seed=args.seed, steps=args.steps, contrast=args.contrast,
+                               init=str(args.init) if args.init else None)
     net = train_siamese(sets, settings)
     net.references = reference_scans(net, sets[Kind.BODY])
     bodies = calibration[Kind.BODY]
-    _, scores, one_subject = scan_identities(embedded_levels(net, bodies)[0], bodies, all_pairs(bodies), net.references)
+    vectors = body_vectors(embedded_levels(net, bodies)[0], bodies)
+    _, scores, one_subject = scan_identities(vectors, bodies, all_pairs(bodies), net.references)
     threshold = best_threshold(scores, one_subject)
     threshold_note = (f"Youden's J over the scan pairs of {len(set(bodies.subjects.tolist()))} training subjects "
                       f"held out of training ({args.calibration:.0%} of each source), each judged against the "
@@ -67,7 +77,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
     note = (f"SPIDER training patients (mid-sagittal T1, T2, T2-SPACE) and Sudirman training patients (mid-sagittal "
             f"T1, T2; where the pack has them) from {args.data}" if args.data else "phantoms only")
     save_model(args.out, siamese_model(net, sets, settings, args.command_line, threshold, threshold_note,
-                                       f"{note}; {args.phantoms} phantom patients (baseline + follow-up)"))
+                                       f"{note}; {args.phantoms} phantom patients (baseline + follow-up)", started_from))
     print(f"wrote {args.out} ({', '.join(f'{len(s)} {k.value} volumes' for k, s in sets.items())}; "
           f"same subject below score {threshold:.3f})")
     return 0

@@ -26,7 +26,7 @@ from spinecore.data.sudirman import PATIENT_PREFIX as SUDIRMAN_PREFIX
 from spinecore.data.sudirman import sudirman_images
 from spinecore.grade.siamese import BODY_LEVELS, DISC_LEVELS, Kind
 from spinecore.io.series import Series
-from spinecore.localise import Localiser
+from spinecore.localise import Localiser, body_size
 from spinecore.localise.spine import seen_whole
 
 log = logging.getLogger(__name__)
@@ -47,8 +47,10 @@ MIN_HELD_OUT = 2
 @dataclass
 class StructureSet:
     """Volumes of one :class:`Kind`, stored as ``uint8`` (value × 255) ``(N, 9, rows, cols)``, with
-    each one's ``subjects``, ``scans``, ``sequences``, ``levels`` and ``whole`` (the localiser saw it
-    whole, :func:`~spinecore.localise.spine.seen_whole`; default all). A sequence names how a scan was
+    each one's ``subjects``, ``scans``, ``sequences``, ``levels``, ``whole`` (the localiser saw it
+    whole, :func:`~spinecore.localise.spine.seen_whole`; default all) and ``sizes`` ``(N, 2)``: a
+    body's height and depth in mm on its mid slice (:func:`~spinecore.localise.body_size`); NaN for
+    discs, whose height changes as they degenerate, and where unknown (the default). A sequence names how a scan was
     taken (``t1``, ``t2``, ``space``; ``baseline``, ``follow-up``): the two scans of a positive pair
     always differ in it, so every pair, negative or positive, joins two different sequences and the
     network cannot tell them apart by contrast alone."""
@@ -60,10 +62,13 @@ class StructureSet:
     sequences: np.ndarray
     levels: np.ndarray
     whole: np.ndarray | None = None
+    sizes: np.ndarray | None = None
 
     def __post_init__(self):
         if self.whole is None:
             self.whole = np.ones(len(self.levels), bool)
+        if self.sizes is None:
+            self.sizes = np.full((len(self.levels), 2), np.nan, np.float32)
 
     def __len__(self) -> int:
         return len(self.levels)
@@ -74,7 +79,7 @@ class StructureSet:
     def subset(self, keep: np.ndarray) -> StructureSet:
         """The volumes where the boolean ``keep`` holds."""
         return StructureSet(self.kind, self.volumes[keep], self.subjects[keep], self.scans[keep],
-                            self.sequences[keep], self.levels[keep], self.whole[keep])
+                            self.sequences[keep], self.levels[keep], self.whole[keep], self.sizes[keep])
 
     def sources(self) -> np.ndarray:
         """Each volume's source (:func:`sources_of`)."""
@@ -87,18 +92,19 @@ class StructureSet:
 
     def save(self, path: Path) -> None:
         np.savez_compressed(path, kind=self.kind.value, volumes=self.volumes, subjects=self.subjects, scans=self.scans,
-                            sequences=self.sequences, levels=self.levels, whole=self.whole)
+                            sequences=self.sequences, levels=self.levels, whole=self.whole, sizes=self.sizes)
 
     @classmethod
     def load(cls, path: Path) -> StructureSet:
         with np.load(path) as f:
             return cls(Kind(str(f["kind"])), f["volumes"], f["subjects"], f["scans"], f["sequences"], f["levels"],
-                       f["whole"])
+                       f["whole"], f["sizes"])
 
 
 def structures_of(scans: list[tuple[str, str, str, Series]], localiser: Localiser) -> dict[Kind, StructureSet]:
     """Localise each ``(subject, scan name, sequence, series)`` and cut its bodies (T12..S1) and discs
-    (T12-L1..L5-S1), noting which it saw whole; a scan where no spine is found is skipped with a log line."""
+    (T12-L1..L5-S1), noting which it saw whole and each body's size; a scan where no spine is found is
+    skipped with a log line."""
     records: dict[Kind, list[tuple]] = defaultdict(list)
     for n, (subject, name, sequence, series) in enumerate(scans, start=1):
         try:
@@ -110,12 +116,15 @@ def structures_of(scans: list[tuple[str, str, str, Series]], localiser: Localise
         for kind, volumes, wanted in ((Kind.BODY, vertebra_volumes, BODY_LEVELS), (Kind.DISC, disc_volumes, DISC_LEVELS)):
             for volume in volumes(series, spine):
                 if volume.level in wanted:
+                    size = (body_size(spine.vertebra(volume.level).mid.corners_mm) if kind is Kind.BODY
+                            else (np.nan, np.nan))
                     records[kind].append((np.round(volume.array * 255).astype(np.uint8), subject, name, sequence,
-                                          volume.level, volume.level in whole))
+                                          volume.level, volume.level in whole, size))
         if n % 25 == 0 or n == len(scans):
             log.info("cut structures from %d/%d scans", n, len(scans))
     return {kind: StructureSet(kind, np.stack([r[0] for r in rows]),
-                               *(np.array([r[i] for r in rows]) for i in range(1, 6)))
+                               *(np.array([r[i] for r in rows]) for i in range(1, 6)),
+                               np.array([r[6] for r in rows], np.float32))
             for kind, rows in records.items()}
 
 

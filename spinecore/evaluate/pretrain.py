@@ -13,7 +13,8 @@ from sklearn.metrics import roc_curve
 from spinecore.data.pairs import Pairs, StructureSet, all_pairs
 from spinecore.errors import SpineCoreError
 from spinecore.evaluate.metrics import BOOTSTRAP, interval95
-from spinecore.grade.identity import compared_levels, identity, reference_bodies, reference_distances
+from spinecore.grade.identity import (body_distance, body_vector, compared_levels, identity, reference_bodies,
+                                      reference_distances)
 from spinecore.grade.siamese import Kind, SiameseNet
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,12 @@ def embedded_levels(net: SiameseNet, data: StructureSet) -> tuple[torch.Tensor, 
     return torch.cat(embedded), torch.cat(levels).numpy()
 
 
+def body_vectors(embedded: torch.Tensor, bodies: StructureSet) -> torch.Tensor:
+    """The identity vectors ``(N, fc + SIZE_DIMS)`` of ``bodies`` from their embeddings ``(N, fc)``
+    (:func:`~spinecore.grade.identity.body_vector`)."""
+    return body_vector(embedded, torch.from_numpy(bodies.sizes))
+
+
 def _distances(embedded: torch.Tensor, pairs: Pairs) -> np.ndarray:
     return torch.linalg.vector_norm(embedded[pairs.first] - embedded[pairs.second], dim=1).numpy()
 
@@ -42,28 +49,29 @@ def _unordered(a: np.ndarray, b: np.ndarray, joiner: str) -> np.ndarray:
     return np.char.add(np.char.add(np.where(a < b, a, b), joiner), np.where(a < b, b, a))
 
 
-def scan_bodies(embedded: torch.Tensor, data: StructureSet) -> dict[str, dict[str, torch.Tensor]]:
-    """Each scan's (``subject/scan``) body embeddings by level, from ``embedded`` ``(N, fc)``."""
+def scan_bodies(vectors: torch.Tensor, data: StructureSet) -> dict[str, dict[str, torch.Tensor]]:
+    """Each scan's (``subject/scan``) body identity vectors by level, from ``vectors`` ``(N, fc + SIZE_DIMS)``."""
     bodies: dict[str, dict[str, torch.Tensor]] = {}
-    for scan, level, embedding in zip(_scan_ids(data), data.levels.tolist(), embedded):
-        bodies.setdefault(scan, {})[level] = embedding
+    for scan, level, vector in zip(_scan_ids(data), data.levels.tolist(), vectors):
+        bodies.setdefault(scan, {})[level] = vector
     return bodies
 
 
 def reference_scans(net: SiameseNet, bodies: StructureSet) -> torch.Tensor:
     """The reference array (:mod:`spinecore.grade.identity`) of every scan of ``bodies``."""
-    return reference_bodies(list(scan_bodies(embedded_levels(net, bodies)[0], bodies).values()))
+    return reference_bodies(list(scan_bodies(body_vectors(embedded_levels(net, bodies)[0], bodies), bodies).values()))
 
 
-def scan_identities(embedded: torch.Tensor, data: StructureSet, pairs: Pairs,
+def scan_identities(vectors: torch.Tensor, data: StructureSet, pairs: Pairs,
                     references: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per pair of scans (two sequences) of ``pairs``: the mean distance and the score of their
+    """Per pair of scans (two sequences) of ``pairs``, from the bodies' identity ``vectors``
+    (:func:`body_vectors`): the mean distance and the score of their
     bodies (:func:`~spinecore.grade.identity.identity`, over the levels both show whole, as ``spinecore
     compare`` scores two studies) and whether both are one subject. A pair the reference scans cannot
     judge (too few show its bodies) is left out, with a warning."""
     scans = _scan_ids(data)
     _, index = np.unique(_unordered(scans[pairs.first], scans[pairs.second], "|"), return_inverse=True)
-    bodies = scan_bodies(embedded, data)
+    bodies = scan_bodies(vectors, data)
     to_references = {scan: reference_distances(references, levels) for scan, levels in bodies.items()}
     whole = data.whole[pairs.first] & data.whole[pairs.second]
     order = np.argsort(index, kind="stable")
@@ -107,22 +115,31 @@ def best_threshold(scores: np.ndarray, same: np.ndarray) -> float:
 
 def subject_identification(net: SiameseNet, data: StructureSet, threshold: float | None = None) -> dict:
     """ROC AUC of ``-distance`` for same-subject pairs of structures with its 95 % subject-bootstrap
-    interval (:func:`auc_interval`), the pair counts and the level accuracy of the auxiliary head; for
-    bodies, per pair of scans (:func:`scan_identities`) the AUC of the mean distance and of the score,
-    and at the same-subject ``threshold`` (on the score) when given, the shares of one-subject and of
-    two-subject scan pairs called right (apart: the different-subject pairs outnumber the others many
-    times); ``distances`` and ``same`` for plots."""
+    interval (:func:`auc_interval`), the pair counts and the level accuracy of the auxiliary head. A
+    body pair's distance is that of their identity vectors (appearance and size,
+    :func:`~spinecore.grade.identity.body_distance`; ``appearance_auc``: of the embeddings alone, as
+    the thesis), a disc pair's that of their embeddings. For bodies, per pair of scans
+    (:func:`scan_identities`) the AUC of the mean distance and of the score, and at the same-subject
+    ``threshold`` (on the score) when given, the shares of one-subject and of two-subject scan pairs
+    called right (apart: the different-subject pairs outnumber the others many times); ``distances``
+    and ``same`` for plots."""
     embedded, levels = embedded_levels(net, data)
     pairs = all_pairs(data)
-    distances, same = _distances(embedded, pairs), pairs.same
+    appearance, same = _distances(embedded, pairs), pairs.same
+    if data.kind is Kind.BODY:
+        vectors = body_vectors(embedded, data)
+        distances = body_distance(vectors[pairs.first], vectors[pairs.second]).numpy()
+    else:
+        distances = appearance
     result = {"kind": data.kind.value, "subjects": len(set(data.subjects.tolist())), "volumes": len(data),
               "positive_pairs": int(same.sum()), "negative_pairs": int((~same).sum()), "auc": auc(distances, same),
               "auc_interval": auc_interval(distances, same, data.subjects[pairs.first], data.subjects[pairs.second]),
               "auc_by_sequences": sequence_pair_auc(distances, data, pairs),
               "level_accuracy": float(np.mean(levels == data.level_index())), "distances": distances, "same": same}
     if data.kind is Kind.BODY and len(pairs.same):
-        scan_distances, scores, one_subject = scan_identities(embedded, data, pairs, net.references)
-        result.update({"study_pairs": [int(one_subject.sum()), int((~one_subject).sum())],
+        scan_distances, scores, one_subject = scan_identities(vectors, data, pairs, net.references)
+        result.update({"appearance_auc": auc(appearance, same),
+                       "study_pairs": [int(one_subject.sum()), int((~one_subject).sum())],
                        "study_distance_auc": auc(scan_distances, one_subject),
                        "study_score_auc": auc(scores, one_subject)})
         if threshold is not None:

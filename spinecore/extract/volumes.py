@@ -17,6 +17,7 @@ from skimage.draw import polygon
 
 from spinecore.io.series import Series
 from spinecore.levels import VERTEBRAE
+from spinecore.localise.measure import body_size
 from spinecore.localise.spine import Spine, Vertebra
 
 SLICES = 9
@@ -167,8 +168,7 @@ def vertebra_volume(series: Series, spine: Spine, level: str) -> StructureVolume
     top = (quad[1] - quad[0]) * scale
     bottom = (quad[2] - quad[3]) * scale
     across = top / np.linalg.norm(top) + bottom / np.linalg.norm(bottom)
-    depth = (np.linalg.norm(top) + np.linalg.norm(bottom)) / 2
-    height = (np.linalg.norm((quad[3] - quad[0]) * scale) + np.linalg.norm((quad[2] - quad[1]) * scale)) / 2
+    height, depth = body_size(vertebra.mid.corners_mm)
     pixel = VERTEBRA_SIDE_PER_SIZE * max(depth, height) / VERTEBRA_SHAPE[2]
     to_scan = in_plane_frame(series, quad.mean(axis=0), across, pixel, VERTEBRA_SHAPE, vertebra.mid_slice)
     array, present = _resample(series, to_scan, VERTEBRA_SHAPE, [vertebra])

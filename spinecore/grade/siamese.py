@@ -35,10 +35,15 @@ def siamese_config(dims: int = 2) -> NetConfig:
     return compact((len(BODY_LEVELS), len(DISC_LEVELS)), dims)
 
 
+#: Entries of a body's identity vector after its embedding: log height, log depth in mm
+#: (:func:`spinecore.grade.identity.body_vector`).
+SIZE_DIMS = 2
+
+
 class SiameseNet(nn.Module):
     """``embed(x, kind)`` → unit-length FC7 embedding ``(N, fc)``; ``levels(features(x, kind), kind)``
-    → level logits; ``references``: the bodies of the reference scans a distance is judged against
-    (:mod:`spinecore.grade.identity`; set after training, saved with the weights)."""
+    → level logits; ``references``: the identity vectors of the reference scans' bodies a distance is
+    judged against (:mod:`spinecore.grade.identity`; set after training, saved with the weights)."""
 
     def __init__(self, config: NetConfig):
         super().__init__()
@@ -47,7 +52,7 @@ class SiameseNet(nn.Module):
         # FC6 and FC7's linear map per kind: the embedding is FC7 before its ReLU, so it can point anywhere
         self.fully_connected = nn.ModuleDict({k.value: nn.Sequential(*self._fully_connected(config)) for k in Kind})
         self.level_heads = nn.ModuleDict({k.value: nn.Linear(config.fc, n) for k, n in zip(Kind, config.n_classes)})
-        self.register_buffer("references", torch.zeros(len(BODY_LEVELS), 0, config.fc, dtype=torch.float16))
+        self.register_buffer("references", torch.zeros(len(BODY_LEVELS), 0, config.fc + SIZE_DIMS))
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.Conv3d, nn.Linear)):
                 nn.init.xavier_uniform_(m.weight)
@@ -99,10 +104,14 @@ def load_siamese(path=None) -> tuple[SiameseNet, dict]:
     checkpoint = load_model(path, KIND)
     try:
         net = SiameseNet(NetConfig.from_dict(checkpoint["config"]["net"]))
-        # as many reference scans as the file holds; none in a file made before they were kept
+        # as many reference scans as the file holds; none in a file made before they were kept, or
+        # before they held the bodies' sizes (embeddings only: they cannot be judged against)
         references = checkpoint["state_dict"].get("references", net.references)
-        if not isinstance(references, torch.Tensor) or references.shape[::2] != net.references.shape[::2]:
+        if not isinstance(references, torch.Tensor) or references.shape[::2] not in (
+                net.references.shape[::2], (len(BODY_LEVELS), net.config.fc)):
             raise ValueError("references")
+        if references.shape[2] != net.references.shape[2]:
+            references = net.references
         net.references = references
         net.load_state_dict({**checkpoint["state_dict"], "references": references})
         metadata = dict(checkpoint["metadata"])

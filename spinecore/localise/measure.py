@@ -79,6 +79,14 @@ def measure_disc(u: np.ndarray, low: np.ndarray) -> DiscMeasurements:
     return DiscMeasurements(anterior, middle, posterior, middle / body_height, slip, PERCENT * slip / depth)
 
 
+def body_size(corners: np.ndarray) -> tuple[float, float]:
+    """``(height, depth)`` in mm of the body with these corners on its slice: the mean length of its
+    anterior and posterior walls, and of its superior and inferior endplates."""
+    height = (np.linalg.norm(corners[AI] - corners[AS]) + np.linalg.norm(corners[PI] - corners[PS])) / 2
+    depth = (np.linalg.norm(corners[PS] - corners[AS]) + np.linalg.norm(corners[PI] - corners[AI])) / 2
+    return float(height), float(depth)
+
+
 def _superior_mid(corners: np.ndarray) -> np.ndarray:
     return (corners[AS] + corners[PS]) / 2
 

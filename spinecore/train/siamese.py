@@ -21,6 +21,7 @@ from spinecore.grade.siamese import (
     Kind,
     SiameseNet,
     contrastive_loss,
+    load_siamese,
     pair_distance,
     siamese_config,
 )
@@ -49,6 +50,7 @@ class SiameseTraining:
     weight_decay: float = 5e-4
     margin: float = 1.0
     contrast: float = 0.0  # share of volumes given a random contrast curve (random_contrast)
+    init: str | None = None  # Siamese model file whose tower starts the run
 
 
 def random_contrast(x: torch.Tensor, generator: torch.Generator, share: float) -> torch.Tensor:
@@ -85,9 +87,12 @@ def _step_loss(net: SiameseNet, data: StructureSet, settings: SiameseTraining, r
 
 
 def train_siamese(sets: dict[Kind, StructureSet], settings: SiameseTraining) -> SiameseNet:
-    """Train on ``sets`` (bodies, discs or both; each kind in turn, eq. 7.5 / 7.6)."""
+    """Train on ``sets`` (bodies, discs or both; each kind in turn, eq. 7.5 / 7.6), from the tower of
+    ``settings.init`` when given (with 0 steps, that tower as it is: only its references are made anew)."""
     rng, generator = seeded(settings.seed)
-    net = SiameseNet(siamese_config())
+    net = load_siamese(settings.init)[0] if settings.init else SiameseNet(siamese_config())
+    if not settings.steps:
+        return net.eval()
     kinds = [k for k in Kind if k in sets]
     weights = {k: class_weights(sets[k].level_index()[:, None], (net.level_heads[k.value].out_features,))[0]
                for k in kinds}
@@ -111,12 +116,17 @@ def train_siamese(sets: dict[Kind, StructureSet], settings: SiameseTraining) -> 
 
 
 def siamese_model(net: SiameseNet, sets: dict[Kind, StructureSet], settings: SiameseTraining, command: str,
-                  threshold: float, threshold_note: str, data_note: str = "") -> TrainedModel:
+                  threshold: float, threshold_note: str, data_note: str = "",
+                  started_from: dict | None = None) -> TrainedModel:
     """The trained net as a model file: ``threshold`` is the score (:mod:`spinecore.grade.identity`)
-    below which two studies are called the same subject, ``threshold_note`` says what it was fitted on."""
+    below which two studies are called the same subject, ``threshold_note`` says what it was fitted on;
+    ``started_from``: the metadata of the ``settings.init`` model (its id and command are kept)."""
     metadata = {"model_id": f"siamese-seed{settings.seed}-{settings.steps}", "command": command,
                 "settings": asdict(settings), "data": data_note, "same_subject_below": threshold,
                 "threshold_fitted_on": threshold_note,
                 "train": {k.value: {"volumes": len(s), "subjects": len(set(s.subjects.tolist())),
                                     "scans": len(set(s.scans.tolist()))} for k, s in sets.items()}}
+    if started_from is not None:
+        metadata["started_from"] = {key: started_from.get(key) for key in ("model_id", "command")}
+        metadata["model_id"] = f"{started_from.get('model_id')}+{settings.steps}"
     return TrainedModel("siamese", {"net": net.config.to_dict()}, net, metadata)
