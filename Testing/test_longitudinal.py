@@ -98,7 +98,12 @@ def test_compare_of_a_bad_file_or_model_is_one_line_and_writes_nothing(siamese_f
     series, _ = phantom(34)
     write_volume(tmp_path / "scan.nii.gz", series.array, series.geometry)
     scan, notes = tmp_path / "scan.nii.gz", tmp_path / "notes.txt"
-    cases = (((scan, notes), siamese_file, "notes.txt"), ((scan, scan), notes, "notes.txt: not a"))
+    # a model file without reference scans (or with an older spinecore's) is refused before any grading
+    checkpoint = torch.load(siamese_file, weights_only=True)
+    checkpoint["state_dict"]["references"] = checkpoint["state_dict"]["references"][:, :0]
+    torch.save(checkpoint, tmp_path / "no_references.pt")
+    cases = (((scan, notes), siamese_file, "notes.txt"), ((scan, scan), notes, "notes.txt: not a"),
+             ((scan, scan), tmp_path / "no_references.pt", "too few reference scans to judge"))
     for inputs, model, reason in cases:
         done = run_cli("compare", *inputs, "--out", tmp_path / "out", "--siamese", model)
         assert done.returncode == 2 and len(done.stderr.strip().splitlines()) == 1 and reason in done.stderr, done.stderr

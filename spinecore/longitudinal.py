@@ -17,7 +17,8 @@ import torch
 from spinecore.errors import SpineCoreError
 from spinecore.extract import vertebra_volumes
 from spinecore.grade import Grader
-from spinecore.grade.identity import Identity, body_vector, compared_levels, identity, reference_distances
+from spinecore.grade.identity import (Identity, body_vector, check_references, compared_levels, identity,
+                                      reference_distances)
 from spinecore.grade.siamese import (
     BODY_LEVELS,
     Kind,
@@ -117,8 +118,9 @@ def body_identity(net: SiameseNet, first: Series, first_analysis: Analysis, seco
 def compare(baseline: Series, follow_up: Series, localiser: Localiser | None = None, grader: Grader | None = None,
             siamese: tuple[SiameseNet, dict] | None = None, tta: bool = True) -> Comparison:
     """Grade both studies and compare them (default models: the bundled ones)."""
-    localiser, grader = localiser or Localiser.load(), grader or Grader.load()
     net, metadata = siamese or load_siamese()
+    check_references(net.references)
+    localiser, grader = localiser or Localiser.load(), grader or Grader.load()
     first, second = (analyse(s, localiser, grader, tta=tta) for s in (baseline, follow_up))
     return Comparison(first, second, body_identity(net, baseline, first, follow_up, second),
                       float(metadata["same_subject_below"]), str(metadata.get("model_id", "")))

@@ -102,13 +102,24 @@ def identity(first: dict[str, torch.Tensor], second: dict[str, torch.Tensor], le
     first_mean, second_mean = (_level_mean(d[rows]) for d in (first_to_references, second_to_references))
     usable = ~np.isnan(first_mean) & ~np.isnan(second_mean)
     if usable.sum() < MIN_COHORT:
-        raise SpineCoreError(None, "the Siamese model has too few reference scans with these vertebral bodies to "
-                                   "judge the distance (one made by an older spinecore has none: make them with "
-                                   "spinecore pretrain --init MODEL --steps 0)")
+        raise _too_few_references("with these vertebral bodies ")
     first_mean, second_mean = first_mean[usable], second_mean[usable]
     like_first, like_second = (np.argsort(m, kind="stable")[:COHORT_SIZE] for m in (first_mean, second_mean))
     score = (_z(distance, first_mean[like_second]) + _z(distance, second_mean[like_first])) / 2
     return Identity(distances, float(score))
+
+
+def check_references(references: torch.Tensor) -> None:
+    """Raise :class:`SpineCoreError` if a model's ``references`` hold fewer than :data:`MIN_COHORT`
+    scans, so no two studies could be judged (before any long work)."""
+    if references.shape[1] < MIN_COHORT:
+        raise _too_few_references()
+
+
+def _too_few_references(which: str = "") -> SpineCoreError:
+    return SpineCoreError(None, f"the Siamese model has too few reference scans {which}to judge the distance "
+                                "(one made by an older spinecore has none: make them with spinecore pretrain "
+                                "--init MODEL --steps 0)")
 
 
 def _level_mean(distances: np.ndarray) -> np.ndarray:
