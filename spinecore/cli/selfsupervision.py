@@ -76,8 +76,9 @@ def run_pretrain(args: argparse.Namespace) -> int:
                       f"{net.references.shape[1]} training scans")
     note = (f"SPIDER training patients (mid-sagittal T1, T2, T2-SPACE) and Sudirman training patients (mid-sagittal "
             f"T1, T2; where the pack has them) from {args.data}" if args.data else "phantoms only")
-    save_model(args.out, siamese_model(net, sets, settings, args.command_line, threshold, threshold_note,
-                                       f"{note}; {args.phantoms} phantom patients (baseline + follow-up)", started_from))
+    data_note = f"{note}; {args.phantoms} phantom patients (baseline + follow-up)"
+    save_model(args.out, siamese_model(net, sets, settings, args.command_line, threshold, threshold_note, data_note,
+                                       started_from))
     print(f"wrote {args.out} ({', '.join(f'{len(s)} {k.value} volumes' for k, s in sets.items())}; "
           f"same subject below score {threshold:.3f})")
     return 0

@@ -121,12 +121,13 @@ def siamese_model(net: SiameseNet, sets: dict[Kind, StructureSet], settings: Sia
     """The trained net as a model file: ``threshold`` is the score (:mod:`spinecore.grade.identity`)
     below which two studies are called the same subject, ``threshold_note`` says what it was fitted on;
     ``started_from``: the metadata of the ``settings.init`` model (its id and command are kept)."""
-    metadata = {"model_id": f"siamese-seed{settings.seed}-{settings.steps}", "command": command,
+    model_id = (f"siamese-seed{settings.seed}-{settings.steps}" if started_from is None
+                else f"{started_from.get('model_id')}+{settings.steps}")
+    metadata = {"model_id": model_id, "command": command,
                 "settings": asdict(settings), "data": data_note, "same_subject_below": threshold,
                 "threshold_fitted_on": threshold_note,
                 "train": {k.value: {"volumes": len(s), "subjects": len(set(s.subjects.tolist())),
                                     "scans": len(set(s.scans.tolist()))} for k, s in sets.items()}}
     if started_from is not None:
         metadata["started_from"] = {key: started_from.get(key) for key in ("model_id", "command")}
-        metadata["model_id"] = f"{started_from.get('model_id')}+{settings.steps}"
     return TrainedModel("siamese", {"net": net.config.to_dict()}, net, metadata)
