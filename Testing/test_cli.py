@@ -344,3 +344,11 @@ def test_share_options_take_a_number_between_0_and_1():
     for text in ("1.5", "-0.1"):
         with pytest.raises(argparse.ArgumentTypeError, match="between 0 and 1"):
             share(text)
+
+
+def test_evaluate_localiser_refuses_a_negative_case_count(tmp_path):
+    # an argument error before the data pack is read (0 asks for no contact sheet): exit 2, nothing written
+    result = run_cli("evaluate-localiser", "--data", tmp_path / "no_pack", "--out", tmp_path / "eval", "--midsag", "-1")
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.strip().splitlines()[-1].endswith("argument --midsag: must be at least 0"), result.stderr
+    assert not (tmp_path / "eval").exists()

@@ -7,8 +7,8 @@ import argparse
 import json
 from pathlib import Path
 
-from spinecore.cli.common import (Commands, cache, data_pack, hotspot_options, model, option, out, positive_int,
-                                  seed, streams_list)
+from spinecore.cli.common import (Commands, cache, data_pack, hotspot_options, model, non_negative_int, option, out,
+                                  positive_int, seed, streams_list)
 from spinecore.errors import SpineCoreError
 from spinecore.streams import FUSIONS
 
@@ -136,7 +136,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 @COMMANDS("evaluate-localiser", "localiser metrics on our validation split + contact sheets", data_pack(),
           model("localiser"), out("folder for metrics.json and contact sheets"),
-          option("--midsag", type=int, default=40, help="mid-sagittal SPIDER cases on the contact sheet"))
+          option("--midsag", type=non_negative_int, default=40,
+                 help="mid-sagittal SPIDER cases on the contact sheet (default %(default)s; 0: no sheet)"))
 def run_evaluate_localiser(args: argparse.Namespace) -> int:
     from spinecore.evaluate.localisation import evaluate_localiser
     from spinecore.localise import Localiser

@@ -167,12 +167,13 @@ def contact_sheet(cases: list[SheetCase], path: Path, columns: int = 8) -> Path:
 
 
 def write_localiser_evaluation(evaluation: LocaliserEvaluation, folder: Path) -> None:
-    """``metrics.json``, one contact sheet per dataset, ``midsag_contact_sheet.png`` and
+    """``metrics.json``, one contact sheet per dataset, ``midsag_contact_sheet.png`` (when cases were asked for) and
     ``coverage_contact_sheet.png`` (the grading validation patients' mid-sagittal images) and
     ``sudirman_contact_sheet.png`` (the first :data:`SHEET_CASES` of our Sudirman validation images)."""
     for dataset, cases in evaluation.sheets.items():
         contact_sheet(cases, folder / f"validation_{dataset}.png")
-    contact_sheet(evaluation.midsag, folder / "midsag_contact_sheet.png")
+    if evaluation.midsag:
+        contact_sheet(evaluation.midsag, folder / "midsag_contact_sheet.png")
     contact_sheet(evaluation.coverage, folder / "coverage_contact_sheet.png")
     if evaluation.sudirman:
         contact_sheet(evaluation.sudirman[:SHEET_CASES], folder / "sudirman_contact_sheet.png")
