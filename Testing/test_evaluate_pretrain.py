@@ -5,9 +5,9 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from spinecore.data.pairs import StructureSet, all_pairs
-from spinecore.evaluate.pretrain import (auc, auc_interval, best_threshold, body_vectors, called_right,
-                                         scan_identities, sequence_pair_auc)
-from spinecore.grade.identity import SIZE_WEIGHT, body_distance, body_vector, reference_bodies
+from spinecore.evaluate.pretrain import (auc, auc_interval, best_threshold, body_vectors, called_right, disc_vectors,
+                                         scan_identities, sequence_pair_auc, subject_identification)
+from spinecore.grade.identity import DISC_SIZE_DIMS, SIZE_WEIGHT, body_distance, body_vector, disc_distance, reference_bodies
 from spinecore.grade.siamese import SIZE_DIMS, Kind
 from spinecore.report.pretrain import pretrain_table
 
@@ -56,6 +56,40 @@ def test_body_vectors_append_the_log_of_each_bodys_height_and_depth():
     distances = body_distance(vectors[first], vectors[second]).numpy()
     assert distances[same] == pytest.approx(0.0, abs=1e-6)
     assert distances[~same] == pytest.approx(SIZE_WEIGHT * np.hypot(np.log(30 / 25), np.log(44 / 40)), rel=1e-5)
+
+
+def test_disc_vectors_append_the_log_of_each_discs_depth_alone():
+    data = _set()
+    data.kind = Kind.DISC
+    data.sizes[:] = [9.0, 40.0]
+    data.sizes[data.subjects == "b"] = [5.0, 44.0]  # subject b's discs: other depth, and narrowed
+    vectors = disc_vectors(torch.zeros(len(data), 3), data)
+    assert vectors.shape == (len(data), 3 + DISC_SIZE_DIMS)
+    assert vectors[data.subjects == "b", 3].numpy() == pytest.approx(np.log([44.0] * 4))
+    first, second, same = all_pairs(data)
+    distances = disc_distance(vectors[first], vectors[second]).numpy()
+    assert distances[same] == pytest.approx(0.0, abs=1e-6)
+    assert distances[~same] == pytest.approx(SIZE_WEIGHT * np.log(44 / 40), rel=1e-5)  # the height plays no part
+
+
+def test_structure_pairs_are_judged_by_appearance_and_size_and_by_appearance_alone():
+    class Flat(torch.nn.Module):
+        """An embedding by each volume's mean intensity (one number), a level head that always says 0."""
+        def features(self, x, kind):
+            return torch.stack([x.mean(dim=(1, 2, 3)), torch.ones(len(x))], dim=1)
+
+        def levels(self, features, kind):
+            return torch.zeros(len(features), 7)
+
+    data = _set()
+    data.kind, data.levels = Kind.DISC, np.where(data.levels == "L4", "L3-L4", "L4-L5")
+    # looks mislead: each subject's T1 looks like the other's T2; their depths differ
+    data.volumes[:] = np.where((data.subjects == "a") == (data.sequences == "t1"), 60, 200)[:, None, None, None]
+    data.sizes[:] = [9.0, 40.0]
+    data.sizes[data.subjects == "b"] = [9.0, 60.0]
+    result = subject_identification(Flat(), data)
+    assert result["appearance_auc"] == pytest.approx(0.0)
+    assert result["auc"] == pytest.approx(1.0)
 
 
 def test_scan_pairs_average_their_levels_distances_and_score_them():
@@ -122,10 +156,11 @@ def test_the_table_lists_every_pair_of_sequences_under_its_data_set():
               "auc_by_sequences": {"t1 / t2": 0.95, "space / t2": 0.5}}
     body = {**result, "auc_interval": [0.85, 0.95], "appearance_auc": 0.8, "study_distance_auc": 0.875,
             "study_score_auc": 1.0, "same_called_same": 1.0, "different_called_different": 0.75}
-    table = pretrain_table({"SPIDER": {"body": body, "disc": {**result, "auc_by_sequences": {"t1 / t2": 0.8}}}})
-    assert ("| SPIDER | 90.0 [85.0, 95.0] | 80.0 | 90.0 | 50.0 / 50.0 | 3 / 6 · 3 / 6 | 87.5 / 100.0 | 100.0 / 75.0 |"
-            in table)
-    assert "| thesis Siamese-B (TwinsUK, VB+IVD): longitudinal, same sequence | | 96.4 | 95.5 |" in table
+    disc = {**result, "appearance_auc": 0.7, "auc_by_sequences": {"t1 / t2": 0.8}}
+    table = pretrain_table({"SPIDER": {"body": body, "disc": disc}})
+    assert ("| SPIDER | 90.0 [85.0, 95.0] | 80.0 | 90.0 | 70.0 | 50.0 / 50.0 | 3 / 6 · 3 / 6 | 87.5 / 100.0 "
+            "| 100.0 / 75.0 |" in table)
+    assert "| thesis Siamese-B (TwinsUK, VB+IVD): longitudinal, same sequence | | 96.4 | | 95.5 |" in table
     assert "| SPIDER | t1 / t2 | 95.0 | 80.0 |" in table and "| SPIDER | space / t2 | 50.0 | – |" in table
 
 

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from spinecore.geometry import Geometry
-from spinecore.localise import Localiser, Spine, Vertebra, VertebraSlice, discs_between, measure_disc
+from spinecore.localise import Localiser, Spine, Vertebra, VertebraSlice, disc_depth, discs_between, measure_disc
 from spinecore.phantom import PhantomSpec, make_phantom
 from spinecore.phantom.anatomy import NARROWING_HEIGHT_FACTOR, SLIP_PER_GRADE
 from spinecore.phantom.study import SAGITTAL_AXES
@@ -53,6 +53,8 @@ def test_rectangles_with_known_offset(shift, degrees):
     lower = _body("L5", (0.0, 0.0, 0.0), 40.0, 30.0)
     upper = _body("L4", (0.0, 10.0 - shift, 35.0), 30.0, 25.0)
     m = measure_disc(_turned(upper, degrees).mid.corners_mm, _turned(lower, degrees).mid.corners_mm)
+    assert disc_depth(_turned(upper, degrees).mid.corners_mm, _turned(lower, degrees).mid.corners_mm) == \
+        pytest.approx((30.0 + 40.0) / 2)
     assert m.anterior_height_mm == pytest.approx(10.0) and m.posterior_height_mm == pytest.approx(10.0)
     assert m.middle_height_mm == pytest.approx(10.0)
     assert m.height_index == pytest.approx(10.0 / 27.5)

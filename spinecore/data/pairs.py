@@ -26,7 +26,7 @@ from spinecore.data.sudirman import PATIENT_PREFIX as SUDIRMAN_PREFIX
 from spinecore.data.sudirman import sudirman_images
 from spinecore.grade.siamese import BODY_LEVELS, DISC_LEVELS, Kind
 from spinecore.io.series import Series
-from spinecore.localise import Localiser, body_size
+from spinecore.localise import Localiser, Spine, body_size, disc_depth
 from spinecore.localise.spine import seen_whole
 
 log = logging.getLogger(__name__)
@@ -48,9 +48,10 @@ MIN_HELD_OUT = 2
 class StructureSet:
     """Volumes of one :class:`Kind`, stored as ``uint8`` (value × 255) ``(N, 9, rows, cols)``, with
     each one's ``subjects``, ``scans``, ``sequences``, ``levels``, ``whole`` (the localiser saw it
-    whole, :func:`~spinecore.localise.spine.seen_whole`; default all) and ``sizes`` ``(N, 2)``: a
-    body's height and depth in mm on its mid slice (:func:`~spinecore.localise.body_size`); NaN for
-    discs, whose height changes as they degenerate, and where unknown (the default). A sequence names how a scan was
+    whole, :func:`~spinecore.localise.spine.seen_whole`; default all) and ``sizes`` ``(N, 2)``: the
+    height and depth in mm, of a body on its mid slice (:func:`~spinecore.localise.body_size`), of a
+    disc on its own slice (its middle height, NaN where a neighbour is inferred, and
+    :func:`~spinecore.localise.disc_depth`); NaN where unknown (the default). A sequence names how a scan was
     taken (``t1``, ``t2``, ``space``; ``baseline``, ``follow-up``): the two scans of a positive pair
     always differ in it, so every pair, negative or positive, joins two different sequences and the
     network cannot tell them apart by contrast alone."""
@@ -103,7 +104,7 @@ class StructureSet:
 
 def structures_of(scans: list[tuple[str, str, str, Series]], localiser: Localiser) -> dict[Kind, StructureSet]:
     """Localise each ``(subject, scan name, sequence, series)`` and cut its bodies (T12..S1) and discs
-    (T12-L1..L5-S1), noting which it saw whole and each body's size; a scan where no spine is found is
+    (T12-L1..L5-S1), noting which it saw whole and each one's size; a scan where no spine is found is
     skipped with a log line."""
     records: dict[Kind, list[tuple]] = defaultdict(list)
     for n, (subject, name, sequence, series) in enumerate(scans, start=1):
@@ -117,7 +118,7 @@ def structures_of(scans: list[tuple[str, str, str, Series]], localiser: Localise
             for volume in volumes(series, spine):
                 if volume.level in wanted:
                     size = (body_size(spine.vertebra(volume.level).mid.corners_mm) if kind is Kind.BODY
-                            else (np.nan, np.nan))
+                            else _disc_size(spine, volume.level))
                     records[kind].append((np.round(volume.array * 255).astype(np.uint8), subject, name, sequence,
                                           volume.level, volume.level in whole, size))
         if n % 25 == 0 or n == len(scans):
@@ -126,6 +127,15 @@ def structures_of(scans: list[tuple[str, str, str, Series]], localiser: Localise
                                *(np.array([r[i] for r in rows]) for i in range(1, 6)),
                                np.array([r[6] for r in rows], np.float32))
             for kind, rows in records.items()}
+
+
+def _disc_size(spine: Spine, level: str) -> tuple[float, float]:
+    """``(height, depth)`` in mm of disc ``level`` of ``spine`` on its own slice (height NaN where it
+    was not measured: a neighbour inferred)."""
+    disc = next(d for d in spine.discs if d.level == level)
+    upper, lower = (spine.vertebra(v).on_slice(disc.slice).corners_mm for v in level.split("-"))
+    height = disc.measurements.middle_height_mm if disc.measurements else np.nan
+    return height, disc_depth(upper, lower)
 
 
 def sources_of(subjects: np.ndarray) -> np.ndarray:

@@ -13,8 +13,8 @@ from sklearn.metrics import roc_curve
 from spinecore.data.pairs import Pairs, StructureSet, all_pairs
 from spinecore.errors import SpineCoreError
 from spinecore.evaluate.metrics import BOOTSTRAP, interval95
-from spinecore.grade.identity import (body_distance, body_vector, compared_levels, identity, reference_bodies,
-                                      reference_distances)
+from spinecore.grade.identity import (body_distance, body_vector, compared_levels, disc_distance, disc_vector,
+                                      identity, reference_bodies, reference_distances)
 from spinecore.grade.siamese import Kind, SiameseNet
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,12 @@ def body_vectors(embedded: torch.Tensor, bodies: StructureSet) -> torch.Tensor:
     """The identity vectors ``(N, fc + SIZE_DIMS)`` of ``bodies`` from their embeddings ``(N, fc)``
     (:func:`~spinecore.grade.identity.body_vector`)."""
     return body_vector(embedded, torch.from_numpy(bodies.sizes))
+
+
+def disc_vectors(embedded: torch.Tensor, discs: StructureSet) -> torch.Tensor:
+    """The identity vectors ``(N, fc + DISC_SIZE_DIMS)`` of ``discs`` from their embeddings ``(N, fc)``
+    (:func:`~spinecore.grade.identity.disc_vector`: the depth, the second of ``sizes``)."""
+    return disc_vector(embedded, torch.from_numpy(discs.sizes[:, 1]))
 
 
 def _distances(embedded: torch.Tensor, pairs: Pairs) -> np.ndarray:
@@ -116,9 +122,9 @@ def best_threshold(scores: np.ndarray, same: np.ndarray) -> float:
 def subject_identification(net: SiameseNet, data: StructureSet, threshold: float | None = None) -> dict:
     """ROC AUC of ``-distance`` for same-subject pairs of structures with its 95 % subject-bootstrap
     interval (:func:`auc_interval`), the pair counts and the level accuracy of the auxiliary head. A
-    body pair's distance is that of their identity vectors (appearance and size,
-    :func:`~spinecore.grade.identity.body_distance`; ``appearance_auc``: of the embeddings alone, as
-    the thesis), a disc pair's that of their embeddings. For bodies, per pair of scans
+    pair's distance is that of their identity vectors (appearance and size: a body's height and depth,
+    :func:`~spinecore.grade.identity.body_distance`, a disc's depth, :func:`~spinecore.grade.identity.disc_distance`;
+    ``appearance_auc``: of the embeddings alone, as the thesis). For bodies, per pair of scans
     (:func:`scan_identities`) the AUC of the mean distance and of the score, and at the same-subject
     ``threshold`` (on the score) when given, the shares of one-subject and of two-subject scan pairs
     called right (apart: the different-subject pairs outnumber the others many times); ``distances``
@@ -130,16 +136,17 @@ def subject_identification(net: SiameseNet, data: StructureSet, threshold: float
         vectors = body_vectors(embedded, data)
         distances = body_distance(vectors[pairs.first], vectors[pairs.second]).numpy()
     else:
-        distances = appearance
+        vectors = disc_vectors(embedded, data)
+        distances = disc_distance(vectors[pairs.first], vectors[pairs.second]).numpy()
     result = {"kind": data.kind.value, "subjects": len(set(data.subjects.tolist())), "volumes": len(data),
               "positive_pairs": int(same.sum()), "negative_pairs": int((~same).sum()), "auc": auc(distances, same),
+              "appearance_auc": auc(appearance, same),
               "auc_interval": auc_interval(distances, same, data.subjects[pairs.first], data.subjects[pairs.second]),
               "auc_by_sequences": sequence_pair_auc(distances, data, pairs),
               "level_accuracy": float(np.mean(levels == data.level_index())), "distances": distances, "same": same}
     if data.kind is Kind.BODY and len(pairs.same):
         scan_distances, scores, one_subject = scan_identities(vectors, data, pairs, net.references)
-        result.update({"appearance_auc": auc(appearance, same),
-                       "study_pairs": [int(one_subject.sum()), int((~one_subject).sum())],
+        result.update({"study_pairs": [int(one_subject.sum()), int((~one_subject).sum())],
                        "study_distance_auc": auc(scan_distances, one_subject),
                        "study_score_auc": auc(scores, one_subject)})
         if threshold is not None:

@@ -17,7 +17,7 @@ from skimage.draw import polygon
 
 from spinecore.io.series import Series
 from spinecore.levels import VERTEBRAE
-from spinecore.localise.measure import body_size
+from spinecore.localise.measure import body_size, disc_depth
 from spinecore.localise.spine import Spine, Vertebra
 
 SLICES = 9
@@ -152,8 +152,8 @@ def disc_volume(series: Series, spine: Spine, level: str) -> StructureVolume:
     upper_endplate = (u[2] - u[3]) * scale      # anterior-inferior → posterior-inferior, mm
     lower_endplate = (low[1] - low[0]) * scale  # anterior-superior → posterior-superior, mm
     across = upper_endplate / np.linalg.norm(upper_endplate) + lower_endplate / np.linalg.norm(lower_endplate)
-    width = (np.linalg.norm(upper_endplate) + np.linalg.norm(lower_endplate)) / 2
-    pixel = DISC_WIDTH_PER_ENDPLATE * width / DISC_SHAPE[2]
+    depth = disc_depth(upper.on_slice(k).corners_mm, lower.on_slice(k).corners_mm)
+    pixel = DISC_WIDTH_PER_ENDPLATE * depth / DISC_SHAPE[2]
     centre = (u[2] + u[3] + low[0] + low[1]) / 4
     to_scan = in_plane_frame(series, centre, across, pixel, DISC_SHAPE, k)
     array, present = _resample(series, to_scan, DISC_SHAPE, [upper, lower])

@@ -12,9 +12,12 @@ A body is compared by its identity vector (:func:`body_vector`): the network see
 to one size (:func:`~spinecore.extract.volumes.vertebra_volume`), so the size it throws away, which
 differs between people, is added back beside the FC7 embedding, and the distance of two bodies is
 their appearance distance plus :data:`SIZE_WEIGHT` times their size distance (:func:`body_distance`).
+A disc is compared the same way by its depth alone (:func:`disc_vector`, :func:`disc_distance`): its
+volume is scaled to its depth too, and its height changes as it degenerates.
 
-Array layout: an identity vector is ``(fc + SIZE_DIMS,)``: the unit FC7 embedding, then the log of the
-body's height and depth in mm on its mid slice; a model's reference bodies are
+Array layout: a body's identity vector is ``(fc + SIZE_DIMS,)``: the unit FC7 embedding, then the log of
+the body's height and depth in mm on its mid slice; a disc's ``(fc + DISC_SIZE_DIMS,)``: the embedding,
+then the log of its depth in mm; a model's reference bodies are
 ``(len(BODY_LEVELS), scans, fc + SIZE_DIMS)`` identity vectors, NaN where a reference scan lacks that
 body; a scan's distances to them ``(len(BODY_LEVELS), scans)``.
 """
@@ -35,9 +38,12 @@ MIN_COHORT = 2
 #: Floor of a cohort's distance spread, so a tight cohort cannot blow a score up.
 MIN_SPREAD = 1e-3
 #: Weight of the size distance (the norm of the log-size difference, ~ the relative difference) in a
-#: body distance. Chosen on the pairs of our training subjects: best per-body AUC there (SPIDER
-#: 84.4 → 88.9 %, Sudirman 80.4 → 88.7 % against appearance alone; weights 1 and 4 within 1.2 points).
+#: body's or disc's distance. Chosen on the body pairs of our training subjects: best per-body AUC there
+#: (SPIDER 84.4 → 88.9 %, Sudirman 80.4 → 88.7 % against appearance alone; weights 1 and 4 within 1.2
+#: points); discs take the same weight.
 SIZE_WEIGHT = 2.0
+#: Entries of a disc's identity vector after its embedding: log depth in mm.
+DISC_SIZE_DIMS = 1
 
 
 class Identity(NamedTuple):
@@ -58,12 +64,26 @@ def body_vector(embedding: torch.Tensor, size_mm) -> torch.Tensor:
     return torch.cat([embedding, torch.log(torch.as_tensor(size_mm, dtype=embedding.dtype))], dim=-1)
 
 
+def disc_vector(embedding: torch.Tensor, depth_mm) -> torch.Tensor:
+    """The identity vector of a disc: its FC7 ``embedding`` ``(..., fc)`` and its depth in mm ``(...)``
+    (:func:`~spinecore.localise.disc_depth`)."""
+    return torch.cat([embedding, torch.log(torch.as_tensor(depth_mm, dtype=embedding.dtype))[..., None]], dim=-1)
+
+
 def body_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """Distance of identity vectors over their last axis (broadcast): ‖appearance difference‖ +
+    """Distance of body identity vectors over their last axis (broadcast): ‖appearance difference‖ +
     :data:`SIZE_WEIGHT` ‖log-size difference‖."""
-    difference = a - b
-    return (torch.linalg.vector_norm(difference[..., :-SIZE_DIMS], dim=-1)
-            + SIZE_WEIGHT * torch.linalg.vector_norm(difference[..., -SIZE_DIMS:], dim=-1))
+    return _appearance_and_size(a - b, SIZE_DIMS)
+
+
+def disc_distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Distance of disc identity vectors, as :func:`body_distance` with the depth as the size."""
+    return _appearance_and_size(a - b, DISC_SIZE_DIMS)
+
+
+def _appearance_and_size(difference: torch.Tensor, size_dims: int) -> torch.Tensor:
+    return (torch.linalg.vector_norm(difference[..., :-size_dims], dim=-1)
+            + SIZE_WEIGHT * torch.linalg.vector_norm(difference[..., -size_dims:], dim=-1))
 
 
 def reference_bodies(scans: list[dict[str, torch.Tensor]]) -> torch.Tensor:

@@ -8,9 +8,10 @@
 """
 from spinecore.localise.localiser import Localiser, localise
 from spinecore.localise.masks import structure_masks
-from spinecore.localise.measure import DiscMeasurements, body_size, measure_disc
+from spinecore.localise.measure import DiscMeasurements, body_size, disc_depth, measure_disc
 from spinecore.localise.quads import CORNER_NAMES, quad_from_region
 from spinecore.localise.spine import Disc, Spine, Vertebra, VertebraSlice, discs_between
 
 __all__ = ["CORNER_NAMES", "Disc", "DiscMeasurements", "Localiser", "Spine", "Vertebra", "VertebraSlice",
-           "body_size", "discs_between", "localise", "measure_disc", "quad_from_region", "structure_masks"]
+           "body_size", "disc_depth", "discs_between", "localise", "measure_disc", "quad_from_region",
+           "structure_masks"]

@@ -87,6 +87,12 @@ def body_size(corners: np.ndarray) -> tuple[float, float]:
     return float(height), float(depth)
 
 
+def disc_depth(upper: np.ndarray, lower: np.ndarray) -> float:
+    """Depth in mm of the disc between the ``upper`` and ``lower`` bodies' corners on one slice: the
+    mean length of their facing endplates (the upper body's inferior, the lower body's superior)."""
+    return float((np.linalg.norm(upper[PI] - upper[AI]) + np.linalg.norm(lower[PS] - lower[AS])) / 2)
+
+
 def _superior_mid(corners: np.ndarray) -> np.ndarray:
     return (corners[AS] + corners[PS]) / 2
 

@@ -25,23 +25,24 @@ def _with_interval(result: dict) -> str:
 
 
 def pretrain_table(results: dict[str, dict]) -> str:
-    """Markdown: our AUCs per data set and kind beside the thesis' Table 7.1 (whose bodies were told
-    apart by appearance alone)."""
+    """Markdown: our AUCs per data set and kind beside the thesis' Table 7.1 (whose bodies and discs were
+    told apart by appearance alone)."""
     lines = ["| pairs | AUC bodies (%) [95 % CI] | bodies by appearance alone (%) | AUC discs (%) [95 % CI] "
-             "| level accuracy bodies / discs (%) | positive / negative pairs "
+             "| discs by appearance alone (%) | level accuracy bodies / discs (%) | positive / negative pairs "
              "| scan pairs: AUC of the body distance / of the score (%) | scan pairs at threshold: same / different "
              "called right (%) |",
-             "|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|"]
     for name, kinds in results.items():
         body, disc = kinds.get("body", {}), kinds.get("disc", {})
         counts = " · ".join(f"{r['positive_pairs']} / {r['negative_pairs']}" for r in (body, disc) if r)
         lines.append(f"| {name} | {_with_interval(body)} | {_percent(body.get('appearance_auc'))} | "
-                     f"{_with_interval(disc)} | {_percent(body.get('level_accuracy'))} / "
+                     f"{_with_interval(disc)} | {_percent(disc.get('appearance_auc'))} | "
+                     f"{_percent(body.get('level_accuracy'))} / "
                      f"{_percent(disc.get('level_accuracy'))} | {counts} | "
                      f"{_percent(body.get('study_distance_auc'))} / {_percent(body.get('study_score_auc'))} | "
                      f"{_percent(body.get('same_called_same'))} / {_percent(body.get('different_called_different'))} |")
     for name, (vb, ivd) in THESIS_AUC.items():
-        lines.append(f"| thesis {name}: longitudinal, same sequence | | {vb} | {ivd} | | | | |")
+        lines.append(f"| thesis {name}: longitudinal, same sequence | | {vb} | | {ivd} | | | | |")
     lines += ["", "Per pair of sequences:", "", "| pairs | sequences | AUC bodies (%) | AUC discs (%) |", "|---|---|---|---|"]
     for name, kinds in results.items():
         body, disc = kinds.get("body", {}).get("auc_by_sequences", {}), kinds.get("disc", {}).get("auc_by_sequences", {})
