@@ -7,9 +7,8 @@ from sklearn.metrics import roc_auc_score
 from spinecore.data.pairs import StructureSet, all_pairs
 from spinecore.evaluate.pretrain import (auc, auc_interval, best_threshold, body_vectors, called_right, disc_vectors,
                                          scan_identities, sequence_pair_auc, subject_identification)
-from spinecore.grade.identity import (DISC_SIZE_DIMS, SIZE_WEIGHT, body_distance, body_vector, disc_distance,
-                                      reference_bodies)
-from spinecore.grade.siamese import SIZE_DIMS, Kind
+from spinecore.grade.identity import SIZE_WEIGHT, body_distance, body_vector, disc_distance, reference_bodies
+from spinecore.grade.siamese import DISC_SIZE_DIMS, SIZE_DIMS, Kind
 from spinecore.report.pretrain import pretrain_table
 
 

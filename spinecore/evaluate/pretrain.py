@@ -123,8 +123,9 @@ def subject_identification(net: SiameseNet, data: StructureSet, threshold: float
     """ROC AUC of ``-distance`` for same-subject pairs of structures with its 95 % subject-bootstrap
     interval (:func:`auc_interval`), the pair counts and the level accuracy of the auxiliary head. A
     pair's distance is that of their identity vectors (appearance and size: a body's height and depth,
-    :func:`~spinecore.grade.identity.body_distance`, a disc's depth, :func:`~spinecore.grade.identity.disc_distance`;
-    ``appearance_auc``: of the embeddings alone, as the thesis). For bodies, per pair of scans
+    :func:`~spinecore.grade.identity.body_distance`, a disc's depth,
+    :func:`~spinecore.grade.identity.disc_distance`; ``appearance_auc``: of the embeddings alone, as the
+    thesis). For bodies, per pair of scans
     (:func:`scan_identities`) the AUC of the mean distance and of the score, and at the same-subject
     ``threshold`` (on the score) when given, the shares of one-subject and of two-subject scan pairs
     called right (apart: the different-subject pairs outnumber the others many times); ``distances``

@@ -29,7 +29,7 @@ import numpy as np
 import torch
 
 from spinecore.errors import SpineCoreError
-from spinecore.grade.siamese import BODY_LEVELS, SIZE_DIMS
+from spinecore.grade.siamese import BODY_LEVELS, DISC_SIZE_DIMS, SIZE_DIMS
 
 #: Reference scans most like the other scan that a distance is judged against.
 COHORT_SIZE = 20
@@ -43,8 +43,6 @@ MIN_SPREAD = 1e-3
 #: points). Discs take the same weight; on the discs of the 76 training subjects held out for the
 #: threshold it is the best there too (SPIDER 82.4 → 89.2 %, Sudirman 81.8 → 87.6 %; 1 and 4 within 1.3).
 SIZE_WEIGHT = 2.0
-#: Entries of a disc's identity vector after its embedding: log depth in mm.
-DISC_SIZE_DIMS = 1
 
 
 class Identity(NamedTuple):

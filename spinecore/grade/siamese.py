@@ -36,8 +36,10 @@ def siamese_config(dims: int = 2) -> NetConfig:
 
 
 #: Entries of a body's identity vector after its embedding: log height, log depth in mm
-#: (:func:`spinecore.grade.identity.body_vector`).
+#: (:func:`spinecore.grade.identity.body_vector`); of a disc's: log depth in mm
+#: (:func:`spinecore.grade.identity.disc_vector`).
 SIZE_DIMS = 2
+DISC_SIZE_DIMS = 1
 
 
 class SiameseNet(nn.Module):
