@@ -99,7 +99,7 @@ def test_pretrain_command_reuses_its_cache(tmp_path):
     extracting, and trains the same model."""
     from conftest import run_cli
 
-    common = ("-v", "pretrain", "--phantoms", 4, "--steps", 1, "--cache", tmp_path / "cache")
+    common = ("-v", "pretrain", "--phantoms", 4, "--steps", 1, "--head-steps", 2, "--cache", tmp_path / "cache")
     first = run_cli(*common, "--out", tmp_path / "a.pt")
     assert first.returncode == 0, first.stderr
     second = run_cli(*common, "--out", tmp_path / "b.pt")
@@ -109,11 +109,12 @@ def test_pretrain_command_reuses_its_cache(tmp_path):
     torch.testing.assert_close(a, b, rtol=0, atol=0, equal_nan=True)  # NaN: a reference scan without that body
     assert a["references"].shape[1] == 4  # the scans of the two phantom patients trained on (two held out)
     # the tower kept (0 steps from a.pt): the same references and threshold made anew, and where it came from
-    kept = run_cli(*common, "--init", tmp_path / "a.pt", "--steps", 0, "--out", tmp_path / "c.pt")
+    kept = run_cli(*common, "--init", tmp_path / "a.pt", "--steps", 0, "--head-steps", 0, "--out", tmp_path / "c.pt")
     assert kept.returncode == 0, kept.stderr
     c = torch.load(tmp_path / "c.pt", weights_only=True)
     torch.testing.assert_close(c["state_dict"], a, rtol=0, atol=0, equal_nan=True)
     original = torch.load(tmp_path / "a.pt", weights_only=True)["metadata"]
+    assert original["model_id"].endswith("-1+heads2") and original["settings"]["head_steps"] == 2
     assert c["metadata"]["same_subject_below"] == original["same_subject_below"]
     assert c["metadata"]["started_from"] == {"model_id": original["model_id"], "command": original["command"]}
     no_tower = run_cli(*common, "--steps", 0, "--out", tmp_path / "d.pt")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from spinecore.data.pairs import StructureSet
+from spinecore.data.pairs import StructureSet, all_pairs
 from spinecore.errors import ModelError
 from spinecore.grade.siamese import (
     BODY_LEVELS,
@@ -78,6 +78,45 @@ def test_training_is_reproducible_from_its_seed_and_its_model_file_loads_back(tm
     (tmp_path / "not.pt").write_bytes(b"nothing")
     with pytest.raises(ModelError, match="not.pt"):
         load_siamese(tmp_path / "not.pt")
+
+
+def patterned_set(kind: Kind, rng: np.random.Generator) -> StructureSet:
+    """As :func:`tiny_set`, each subject's level a coarse random pattern of its own, its two sequences
+    the pattern with noise of their own."""
+    data = tiny_set(kind, rng)
+    for subject in "abc":
+        for level in set(data.levels.tolist()):
+            rows = np.flatnonzero((data.subjects == subject) & (data.levels == level))
+            pattern = np.kron(rng.random((9, 7, 7)), np.ones((1, data.volumes.shape[2] // 7, 32)))
+            for row in rows:
+                noisy = pattern + 0.1 * rng.standard_normal(pattern.shape)
+                data.volumes[row] = np.clip(noisy * 255, 0, 255).astype(np.uint8)
+    return data
+
+
+def test_the_head_stage_trains_the_heads_on_the_frozen_convolutions_reproducibly():
+    rng = np.random.default_rng(0)
+    sets = {kind: patterned_set(kind, rng) for kind in Kind}
+    settings = SiameseTraining(seed=3, steps=0, head_steps=40, head_pairs_per_step=32, head_learning_rate=1e-3)
+    before = train_siamese(sets, SiameseTraining(seed=3, steps=0))  # the seeded tower, untrained
+    after, again = train_siamese(sets, settings), train_siamese(sets, settings)
+    assert all(torch.equal(p, q) for p, q in zip(after.state_dict().values(), again.state_dict().values()))
+    assert all(torch.equal(p, q) for p, q in zip(after.convolutions.parameters(), before.convolutions.parameters()))
+    for kind in Kind:
+        for module in ("fully_connected", "level_heads"):
+            trained, untrained = (getattr(net, module)[kind.value].parameters() for net in (after, before))
+            assert not any(torch.equal(p, q) for p, q in zip(trained, untrained)), (kind, module)
+        # one subject's pairs drawn together, relative to the pairs of two subjects
+        pairs = all_pairs(sets[kind])
+        volumes = torch.from_numpy(sets[kind].float_volumes(slice(None)))
+
+        def separation(net: SiameseNet) -> float:
+            with torch.no_grad():
+                embedding = net.embed(volumes, kind)
+            distance = pair_distance(embedding[pairs.first], embedding[pairs.second])
+            return (distance[~pairs.same].mean() / distance[pairs.same].mean()).item()
+
+        assert separation(after) > 2 * separation(before), kind
 
 
 def test_a_model_without_usable_reference_scans_loads_for_its_tower_and_a_damaged_one_is_refused(tmp_path):

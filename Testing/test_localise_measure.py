@@ -26,7 +26,7 @@ LOCALISED = (PhantomSpec(seed=0, t1=False, axial=False), PhantomSpec(seed=2, t1=
 #: The issue's targets: disc heights within 1 mm and slips within 1.5 mm of the rendered truth.
 HEIGHT_TARGET_MM, SLIP_TARGET_MM = 1.0, 1.5
 #: What the bundled localiser's heights reach besides: unbiased, and no single height off by more
-#: than this (a corner the network misplaces, up to ~2.3 mm).
+#: than this (heights are drawn towards a typical disc: the severely narrowed disc of SLIPPED reads ~1.7 mm long).
 HEIGHT_BIAS_LIMIT_MM, HEIGHT_LIMIT_MM = 0.5, 3.0
 
 
@@ -124,8 +124,8 @@ def test_localiser_measurements_near_the_truth(localiser_errors):
     assert np.abs(heights).max() < HEIGHT_LIMIT_MM
 
 
-@pytest.mark.xfail(strict=True, reason="the bundled localiser misplaces a few single corners by up to ~2.3 mm "
-                                       "(its body map, not the corner rule): a few heights are 1-2.3 mm off")
+@pytest.mark.xfail(strict=True, reason="the bundled localiser's heights are drawn towards a typical disc: "
+                                       "SLIPPED's 4.4 mm disc reads ~6.1 mm, and 5 of 75 heights are 1-1.9 mm off")
 def test_localiser_every_height_within_target(localiser_errors):
     heights = np.concatenate([localiser_errors[field] for field in HEIGHTS])
     assert np.abs(heights).max() < HEIGHT_TARGET_MM

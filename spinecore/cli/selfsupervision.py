@@ -38,8 +38,13 @@ def _sets(args: argparse.Namespace, part: str):
 @COMMANDS("pretrain", "train the Siamese network (same subject or not?) on pairs of vertebral bodies and discs",
           _pack, out("model file to write (.pt)"), seed(), _phantoms, model("localiser", "--localiser"), PAIR_CACHE,
           option("--steps", type=non_negative_int, default=2000,
-                 help="optimiser steps (default %(default)s; 0 with --init: keep its tower, make its reference "
-                      "scans and threshold anew)"),
+                 help="optimiser steps of the whole tower (default %(default)s; 0 with --init: keep its "
+                      "convolutions)"),
+          option("--head-steps", type=non_negative_int, default=3000,
+                 help="steps of the head stage after them: FC6-FC7 trained on the frozen convolutions' output, "
+                      "256 pairs a step, bodies and discs in turn, then the level heads fitted anew (default "
+                      "%(default)s; 0 with --steps 0 and --init: keep the whole tower, make its reference scans "
+                      "and threshold anew)"),
           option("--init", type=Path, metavar="SIAMESE_PT", help="Siamese model file whose tower starts the run"),
           option("--calibration", type=share, default=0.15,
                  help="share of each source's training subjects held out of training to fit the same-subject "
@@ -64,7 +69,7 @@ def run_pretrain(args: argparse.Namespace) -> int:
     sets, calibration = hold_out_subjects(_sets(args, "train"), args.calibration,
                                           np.random.default_rng([args.seed, CALIBRATION_STREAM]))
     settings = SiameseTraining(seed=args.seed, steps=args.steps, contrast=args.contrast,
-                               init=str(args.init) if args.init else None)
+                               init=str(args.init) if args.init else None, head_steps=args.head_steps)
     net = train_siamese(sets, settings)
     net.references = reference_scans(net, sets[Kind.BODY])
     bodies = calibration[Kind.BODY]

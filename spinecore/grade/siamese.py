@@ -40,6 +40,8 @@ def siamese_config(dims: int = 2) -> NetConfig:
 #: (:func:`spinecore.grade.identity.disc_vector`).
 SIZE_DIMS = 2
 DISC_SIZE_DIMS = 1
+#: FC6's own layers (linear map, ReLU, dropout), after the pooling and flattening of Conv5's output.
+FC6_LAYERS = 3
 
 
 class SiameseNet(nn.Module):
@@ -68,9 +70,18 @@ class SiameseNet(nn.Module):
 
     def features(self, x: torch.Tensor, kind: Kind) -> torch.Tensor:
         """FC7 before its ReLU, ``(N, fc)``."""
+        return self.head(self.pooled(x, kind), kind)
+
+    def pooled(self, x: torch.Tensor, kind: Kind) -> torch.Tensor:
+        """What FC6's linear map takes in: Conv5's output pooled and flattened, ``(N, inputs)``."""
         if self.config.dims == 3:
             x = x.unsqueeze(1)
-        return self.fully_connected[Kind(kind).value](self.convolutions(x))
+        return self.fully_connected[Kind(kind).value][0][:-FC6_LAYERS](self.convolutions(x))
+
+    def head(self, pooled: torch.Tensor, kind: Kind) -> torch.Tensor:
+        """FC7 before its ReLU from :meth:`pooled`, ``(N, fc)``: the part a head stage trains."""
+        fc6, fc7 = self.fully_connected[Kind(kind).value]
+        return fc7(fc6[-FC6_LAYERS:](pooled))
 
     def embed(self, x: torch.Tensor, kind: Kind) -> torch.Tensor:
         """The FC7 embedding scaled to unit length, so distances lie in [0, 2] and one margin fits
