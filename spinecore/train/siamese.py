@@ -128,15 +128,15 @@ def train_siamese(sets: dict[Kind, StructureSet], settings: SiameseTraining) -> 
     (:func:`train_heads`) for ``settings.head_steps``; with neither, only its references are made anew."""
     rng, generator = seeded(settings.seed)
     net = load_siamese(settings.init)[0] if settings.init else SiameseNet(siamese_config())
-    kinds = [k for k in Kind if k in sets]
-    weights = _level_weights(net, {k: sets[k] for k in kinds})
+    sets = {kind: sets[kind] for kind in Kind if kind in sets}  # bodies first, then discs
+    weights = _level_weights(net, sets)
     if settings.steps:
         optimiser, schedule = adamw_warmup_cosine(net, settings.learning_rate, settings.weight_decay, settings.steps)
         net.train()
-        _run(settings.steps, kinds, lambda kind: _step_loss(net, sets[kind], settings, rng, generator, weights[kind]),
-             optimiser, schedule)
+        _run(settings.steps, list(sets),
+             lambda kind: _step_loss(net, sets[kind], settings, rng, generator, weights[kind]), optimiser, schedule)
     if settings.head_steps:
-        train_heads(net, {k: sets[k] for k in kinds}, settings, rng, weights)
+        train_heads(net, sets, settings, rng, weights)
     return net.eval()
 
 
