@@ -4,7 +4,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spinecore.data.pairs import StructureSet, all_pairs, hold_out_subjects, sample_pairs, sources_of, sudirman_files
+from spinecore.data.pairs import (
+    PositiveBatches,
+    StructureSet,
+    all_pairs,
+    hold_out_subjects,
+    sample_pairs,
+    sources_of,
+    sudirman_files,
+)
 from spinecore.data.sudirman import sudirman_split
 from spinecore.errors import SpineCoreError
 from spinecore.grade.siamese import Kind
@@ -30,6 +38,20 @@ def test_sampled_pairs_are_half_same_subject_and_always_one_level_across_two_seq
     assert np.all(data.sequences[first] != data.sequences[second])
     assert np.all((data.subjects[first] == data.subjects[second]) == same)
     assert "p5" not in set(data.subjects[first[same]]) | set(data.subjects[second[same]])
+
+
+def test_head_batches_are_one_level_and_one_pair_per_subject_across_two_sequences(data):
+    batches = PositiveBatches(data)
+    for seed in range(20):
+        first, second = batches.sample(3, np.random.default_rng(seed))
+        assert len(first) == 3 and len(set(data.subjects[first])) == 3  # three of the four subjects
+        assert len(set(data.levels[np.concatenate([first, second])])) == 1
+        assert np.all(data.subjects[first] == data.subjects[second])
+        assert np.all(data.sequences[first] != data.sequences[second])
+        assert "p5" not in set(data.subjects[first])
+    assert len(batches.sample(10, np.random.default_rng(0))[0]) == 4  # no more than the level has
+    with pytest.raises(SpineCoreError, match="no batch"):  # one subject per level: nothing to tell apart
+        PositiveBatches(labelled(["a", "a", "b"], ["t1", "t2", "t1"], ["L4-L5", "L4-L5", "L4-L5"]))
 
 
 def test_all_pairs_lists_every_cross_sequence_pair_of_a_level_once(data):

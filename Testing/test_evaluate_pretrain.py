@@ -83,10 +83,11 @@ def test_structure_pairs_are_judged_by_appearance_and_size_and_by_appearance_alo
 
     data = _set()
     data.kind, data.levels = Kind.DISC, np.where(data.levels == "L4", "L3-L4", "L4-L5")
-    # looks mislead: each subject's T1 looks like the other's T2; their depths differ
+    # looks mislead: each subject's T1 looks like the other's T2; their depths differ by more than any
+    # appearance distance can (at most 2 between unit embeddings)
     data.volumes[:] = np.where((data.subjects == "a") == (data.sequences == "t1"), 60, 200)[:, None, None, None]
     data.sizes[:] = [9.0, 40.0]
-    data.sizes[data.subjects == "b"] = [9.0, 60.0]
+    data.sizes[data.subjects == "b"] = [9.0, 40.0 * np.exp(2.5 / SIZE_WEIGHT)]
     result = subject_identification(Flat(), data)
     assert result["appearance_auc"] == pytest.approx(0.0)
     assert result["auc"] == pytest.approx(1.0)

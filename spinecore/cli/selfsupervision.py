@@ -41,10 +41,10 @@ def _sets(args: argparse.Namespace, part: str):
                  help="optimiser steps of the whole tower (default %(default)s; 0 with --init: keep its "
                       "convolutions)"),
           option("--head-steps", type=non_negative_int, default=3000,
-                 help="steps of the head stage after them: FC6-FC7 trained on the frozen convolutions' output, "
-                      "256 pairs a step, bodies and discs in turn, then the level heads fitted anew (default "
-                      "%(default)s; 0 with --steps 0 and --init: keep the whole tower, make its reference scans "
-                      "and threshold anew)"),
+                 help="steps of the head stage after them: FC6-FC7 trained on the frozen convolutions' output "
+                      "by an InfoNCE loss over 64 subjects of one level a step, bodies and discs in turn, then the "
+                      "level heads fitted anew (default %(default)s; 0 with --steps 0 and --init: keep the whole "
+                      "tower, make its reference scans and threshold anew)"),
           option("--init", type=Path, metavar="SIAMESE_PT", help="Siamese model file whose tower starts the run"),
           option("--calibration", type=share, default=0.15,
                  help="share of each source's training subjects held out of training to fit the same-subject "

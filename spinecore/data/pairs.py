@@ -201,6 +201,37 @@ def sample_pairs(data: StructureSet, count: int, rng: np.random.Generator) -> tu
     return np.array(first), np.array(second), np.array(same)
 
 
+class PositiveBatches:
+    """Batches of the head stage (:func:`~spinecore.train.siamese.train_heads`): :meth:`sample` draws one
+    level of one source, then distinct subjects of it, each with one positive pair (two of its volumes
+    from different sequences). Every other subject's volume in the batch is a negative of a volume: same
+    level, same source, another subject (and, as in :func:`sample_pairs`, another sequence or not)."""
+
+    def __init__(self, data: StructureSet):
+        by_group: dict[tuple[str, str], dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+        for i, (level, source, subject) in enumerate(zip(data.levels.tolist(), data.sources().tolist(),
+                                                         data.subjects.tolist())):
+            by_group[level, source][subject].append(i)
+        self.sequences = data.sequences
+        groups = ([np.array(v) for v in subjects.values() if len(set(data.sequences[v])) > 1]
+                  for subjects in by_group.values())
+        self.groups = [group for group in groups if len(group) > 1]
+        if not self.groups:
+            raise SpineCoreError(None, "no level of one source has two subjects with two scans each: no batch to draw")
+
+    def sample(self, count: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        """Indices ``(first, second)`` of up to ``count`` positive pairs, one per subject, of one level and source."""
+        group = self.groups[rng.integers(len(self.groups))]
+        first, second = [], []
+        for member in rng.choice(len(group), min(count, len(group)), replace=False):
+            volumes = group[member]
+            a = volumes[rng.integers(len(volumes))]
+            others = volumes[self.sequences[volumes] != self.sequences[a]]
+            first.append(a)
+            second.append(others[rng.integers(len(others))])
+        return np.array(first), np.array(second)
+
+
 class Pairs(NamedTuple):
     """Pairs of volumes of a :class:`StructureSet`: indices ``first < second``, and whether each pair is
     one subject."""
