@@ -81,13 +81,6 @@ def random_contrast(x: torch.Tensor, generator: torch.Generator, share: float) -
     return out
 
 
-def _contrastive(features: torch.Tensor, same: np.ndarray, margin: float) -> torch.Tensor:
-    """Contrastive loss of the pairs: the first half of ``features`` ``(2n, fc)`` against the second."""
-    embedding = F.normalize(features, dim=1)
-    a, b = embedding[: len(same)], embedding[len(same):]
-    return contrastive_loss(pair_distance(a, b), torch.from_numpy(same), margin)
-
-
 def _info_nce(features: torch.Tensor, temperature: float) -> torch.Tensor:
     """InfoNCE loss of ``n`` positive pairs, the first half of ``features`` ``(2n, fc)`` against the second:
     each volume has to pick its own subject's other volume among the other half's ``n`` by cosine
@@ -106,9 +99,11 @@ def _step_loss(net: SiameseNet, data: StructureSet, settings: SiameseTraining, r
     x = torch.from_numpy(data.float_volumes(index))
     x = augment(random_contrast(x, generator, settings.contrast), generator, AUGMENTATIONS[data.kind])
     features = net.features(x, data.kind)
-    contrastive = _contrastive(features, same, settings.margin)
-    level_loss = F.cross_entropy(net.levels(features, data.kind), torch.from_numpy(data.level_index()[index]),
-                                 weight=weights)
+    embedding = F.normalize(features, dim=1)
+    a, b = embedding[: len(first)], embedding[len(first):]
+    contrastive = contrastive_loss(pair_distance(a, b), torch.from_numpy(same), settings.margin)
+    levels = torch.from_numpy(data.level_index()[index])
+    level_loss = F.cross_entropy(net.levels(features, data.kind), levels, weight=weights)
     return contrastive + level_loss, contrastive.item()
 
 
