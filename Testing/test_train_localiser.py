@@ -6,9 +6,15 @@ import torch
 
 from conftest import REPO
 from spinecore.localise import Localiser
-from spinecore.data.references import IGNORE, _discs_between, phantom_scans, read_spider_slab, to_training
+from spinecore.data.references import (IGNORE, _discs_between, phantom_scans, random_narrowing, read_spider_slab,
+                                       to_training)
 from spinecore.evaluate.localisation import score_scan, summarise
-from spinecore.train.localisation import augment, masked_loss
+from spinecore.levels import DISCS
+from spinecore.phantom import PhantomSpec
+from spinecore.phantom.anatomy import NARROWING_HEIGHT_FACTOR
+from spinecore.phantom.study import _patient
+from spinecore.train import localisation
+from spinecore.train.localisation import LocaliserTraining, augment, masked_loss, train_localiser
 
 SHARED = REPO.parent / "shared" / "data"
 
@@ -59,6 +65,29 @@ def test_phantom_reference_scores_perfectly_against_its_own_truth():
     summary = summarise([result])
     assert summary["level_accuracy"] == 1.0 and summary["disc_centres_inside"] >= 0.8
     assert summary["corners_within_2.8mm"] >= 0.85
+
+
+def test_narrowed_phantoms_thin_each_disc_by_its_drawn_grade():
+    seed = 24
+    grades = {level: g["narrowing"] for level, g in random_narrowing(seed).items()}
+    assert set(grades) == set(DISCS) and set(grades.values()) <= {0, 1, 2, 3} and 3 in grades.values()
+    assert random_narrowing(seed) != random_narrowing(seed + 1)
+    own = {level: g.narrowing for level, g in _patient(PhantomSpec(seed=seed)).grades.items()}
+    plain, narrowed = (phantom_scans([seed], ("sag_t2",), narrowed=n)[0] for n in (False, True))
+    for level, disc in narrowed.discs.items():
+        expected = NARROWING_HEIGHT_FACTOR[grades[level]] / NARROWING_HEIGHT_FACTOR[own[level]]
+        assert disc.sum() / plain.discs[level].sum() == pytest.approx(expected, rel=0.2), level
+
+
+def test_training_takes_the_narrowed_phantoms_after_the_plain_ones(monkeypatch):
+    monkeypatch.setattr(localisation, "real_scans", lambda root, split: [])
+    settings = LocaliserTraining(steps=2, batch_size=2, phantoms=1, narrowed_phantoms=1, widths=(4, 8, 16, 32, 64))
+    trained = train_localiser(REPO / "no-pack", settings, "spinecore train-localiser --narrowed-phantoms 1")
+    first, second = localisation.PHANTOM_SEEDS, localisation.PHANTOM_SEEDS + 1
+    assert trained.metadata["training_scans"] == [f"phantom_{first}_sag_t2", f"phantom_{first}_sag_t1",
+                                                  f"phantom_{second}_sag_t2", f"phantom_{second}_sag_t1"]
+    assert trained.metadata["training"]["narrowed_phantoms"] == 1
+    assert all(torch.isfinite(p).all() for p in trained.network.parameters())
 
 
 @pytest.mark.skipif(not (SHARED / "spider_space").is_dir(), reason="needs the shared real-data pack")

@@ -70,7 +70,9 @@ def run_train(args: argparse.Namespace) -> int:
 @COMMANDS("train-localiser", "train the vertebra localiser on the real-data pack + phantoms",
           data_pack("the real-data pack (spider_space/, lumbar_vb/)"), out("model file to write (.pt)"), seed(),
           option("--steps", type=positive_int, default=6000, help="optimiser steps (default %(default)s)"),
-          option("--phantoms", type=int, default=30, help="phantom patients added (default %(default)s)"),
+          option("--phantoms", type=non_negative_int, default=30, help="phantom patients added (default %(default)s)"),
+          option("--narrowed-phantoms", type=non_negative_int, default=0,
+                 help="further phantom patients with every disc randomly narrowed (default %(default)s)"),
           option("--learning-rate", type=float, default=2e-3, help="peak learning rate (default %(default)s)"),
           option("--init", type=Path, help="localiser model file whose weights start the run (fine-tuning)"),
           option("--pseudo-share", type=float, default=0.0,
@@ -83,6 +85,7 @@ def run_train_localiser(args: argparse.Namespace) -> int:
     if not 0.0 <= args.pseudo_share < 1.0 or (args.pseudo_share and args.init is None):
         raise SpineCoreError("--pseudo-share", "must be in [0, 1) and needs --init (the model that labels)")
     settings = LocaliserTraining(seed=args.seed, steps=args.steps, phantoms=args.phantoms,
+                                 narrowed_phantoms=args.narrowed_phantoms,
                                  learning_rate=args.learning_rate, init=str(args.init) if args.init else None,
                                  pseudo_share=args.pseudo_share)
     save_model(args.out, train_localiser(args.data, settings, args.command_line))

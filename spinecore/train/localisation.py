@@ -25,6 +25,9 @@ from spinecore.train.seeding import seeded
 
 log = logging.getLogger(__name__)
 
+#: Seed of the first training phantom.
+PHANTOM_SEEDS = 1000
+
 
 @dataclass
 class LocaliserTraining:
@@ -37,6 +40,9 @@ class LocaliserTraining:
     learning_rate: float = 2e-3
     widths: tuple[int, ...] = (8, 16, 32, 64, 128)
     phantoms: int = 30
+    #: further phantom patients (the seeds after ``phantoms``') with every disc randomly narrowed
+    #: (:func:`~spinecore.data.references.random_narrowing`)
+    narrowed_phantoms: int = 0
     #: share of training crops drawn from each dataset
     mix: dict[str, float] = field(default_factory=lambda: {
         "spider_space": 0.35, "vb1": 0.15, "vb2": 0.12, "ivd": 0.06, "phantom": 0.32})
@@ -127,12 +133,15 @@ def _start(settings: LocaliserTraining, data_root: Path) -> tuple[LocaliserNet, 
 
 
 def train_localiser(data_root: Path, settings: LocaliserTraining, command: str) -> TrainedModel:
-    """Train on the real-data pack's training split plus ``settings.phantoms`` phantoms (and, with
+    """Train on the real-data pack's training split plus ``settings.phantoms`` phantoms and
+    ``settings.narrowed_phantoms`` narrowed ones (and, with
     ``settings.pseudo_share``, the pseudo-labelled mid-sagittal images of our training patients)."""
     rng, generator = seeded(settings.seed)
     started = time.time()
     model, pseudo, pseudo_counts = _start(settings, data_root)
-    references = real_scans(data_root, "train") + phantom_scans(range(1000, 1000 + settings.phantoms))
+    first_narrowed = PHANTOM_SEEDS + settings.phantoms
+    references = (real_scans(data_root, "train") + phantom_scans(range(PHANTOM_SEEDS, first_narrowed))
+                  + phantom_scans(range(first_narrowed, first_narrowed + settings.narrowed_phantoms), narrowed=True))
     scans = [to_training(s) for s in references] + pseudo
     mix = {d: share * (1 - settings.pseudo_share) for d, share in settings.mix.items()}
     mix[PSEUDO] = settings.pseudo_share
