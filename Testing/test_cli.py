@@ -346,6 +346,17 @@ def test_share_options_take_a_number_between_0_and_1():
             share(text)
 
 
+def test_edge_weight_takes_a_finite_number_of_at_least_0():
+    import argparse
+
+    from spinecore.cli.common import non_negative_float
+
+    assert non_negative_float("0") == 0.0 and non_negative_float("4") == 4.0
+    for text in ("-1", "inf", "nan"):
+        with pytest.raises(argparse.ArgumentTypeError, match="finite number of at least 0"):
+            non_negative_float(text)
+
+
 def test_evaluate_localiser_refuses_a_negative_case_count(tmp_path):
     # an argument error before the data pack is read (0 asks for no contact sheet): exit 2, nothing written
     result = run_cli("evaluate-localiser", "--data", tmp_path / "no_pack", "--out", tmp_path / "eval", "--midsag", "-1")

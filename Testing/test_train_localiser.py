@@ -34,6 +34,22 @@ def test_loss_ignores_unknown_voxels():
     assert masked_loss(wrong, targets) > masked_loss(logits, targets) + 1
 
 
+def test_edge_weight_makes_errors_at_label_edges_cost_more():
+    targets = torch.zeros(1, 3, 16, 16)
+    targets[:, 0, 4:12, 4:12] = 1
+    targets[:, 1:] = IGNORE
+    logits = 20.0 * (2 * targets - 1)  # confidently right everywhere
+    at_edge, inside = logits.clone(), logits.clone()
+    at_edge[0, 0, 4, 8] = -20.0    # the body's top row: its neighbourhood holds both labels
+    inside[0, 0, 8, 8] = -20.0     # the body's centre
+    assert torch.isclose(masked_loss(at_edge, targets), masked_loss(inside, targets))
+    assert masked_loss(at_edge, targets, edge_weight=4.0) > 2 * masked_loss(inside, targets, edge_weight=4.0)
+    assert torch.equal(masked_loss(logits, targets, edge_weight=0.0), masked_loss(logits, targets))
+    unknown_changed = at_edge.clone()
+    unknown_changed[:, 1:] = -at_edge[:, 1:]  # the unlabelled channels count for nothing, edges or not
+    assert torch.isclose(masked_loss(at_edge, targets, 4.0), masked_loss(unknown_changed, targets, 4.0))
+
+
 def test_augmentation_keeps_target_values():
     images = torch.rand(4, 1, 64, 48)
     targets = torch.zeros(4, 3, 64, 48)

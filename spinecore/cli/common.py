@@ -10,6 +10,7 @@ Each option is a function that adds arguments to the command's parser.
 from __future__ import annotations
 
 import argparse
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -59,6 +60,13 @@ def positive_int(text: str) -> int:
 
 def non_negative_int(text: str) -> int:
     return _int_at_least(text, 0)
+
+
+def non_negative_float(text: str) -> float:
+    value = float(text)
+    if not 0.0 <= value < math.inf:
+        raise argparse.ArgumentTypeError("must be a finite number of at least 0")
+    return value
 
 
 def share(text: str) -> float:

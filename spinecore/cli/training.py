@@ -7,8 +7,8 @@ import argparse
 import json
 from pathlib import Path
 
-from spinecore.cli.common import (Commands, cache, data_pack, hotspot_options, model, non_negative_int, option, out,
-                                  positive_int, seed, streams_list)
+from spinecore.cli.common import (Commands, cache, data_pack, hotspot_options, model, non_negative_float,
+                                  non_negative_int, option, out, positive_int, seed, streams_list)
 from spinecore.errors import SpineCoreError
 from spinecore.streams import FUSIONS
 
@@ -74,6 +74,8 @@ def run_train(args: argparse.Namespace) -> int:
           option("--narrowed-phantoms", type=non_negative_int, default=0,
                  help="further phantom patients with every disc randomly narrowed (default %(default)s)"),
           option("--learning-rate", type=float, default=2e-3, help="peak learning rate (default %(default)s)"),
+          option("--edge-weight", type=non_negative_float, default=0.0,
+                 help="extra cross-entropy weight on voxels at a label edge (default %(default)s)"),
           option("--init", type=Path, help="localiser model file whose weights start the run (fine-tuning)"),
           option("--pseudo-share", type=float, default=0.0,
                  help="share of crops from the --init model's pseudo-labelled mid-sagittal images of our "
@@ -85,7 +87,7 @@ def run_train_localiser(args: argparse.Namespace) -> int:
     if not 0.0 <= args.pseudo_share < 1.0 or (args.pseudo_share and args.init is None):
         raise SpineCoreError("--pseudo-share", "must be in [0, 1) and needs --init (the model that labels)")
     settings = LocaliserTraining(seed=args.seed, steps=args.steps, phantoms=args.phantoms,
-                                 narrowed_phantoms=args.narrowed_phantoms,
+                                 narrowed_phantoms=args.narrowed_phantoms, edge_weight=args.edge_weight,
                                  learning_rate=args.learning_rate, init=str(args.init) if args.init else None,
                                  pseudo_share=args.pseudo_share)
     save_model(args.out, train_localiser(args.data, settings, args.command_line))

@@ -43,6 +43,8 @@ class LocaliserTraining:
     #: further phantom patients (the seeds after ``phantoms``') with every disc randomly narrowed
     #: (:func:`~spinecore.data.references.random_narrowing`)
     narrowed_phantoms: int = 0
+    #: extra cross-entropy weight on voxels within one voxel of a label edge (0: every voxel alike)
+    edge_weight: float = 0.0
     #: share of training crops drawn from each dataset
     mix: dict[str, float] = field(default_factory=lambda: {
         "spider_space": 0.35, "vb1": 0.15, "vb2": 0.12, "ivd": 0.06, "phantom": 0.32})
@@ -103,12 +105,18 @@ def augment(images: torch.Tensor, targets: torch.Tensor, generator: torch.Genera
     return images, targets
 
 
-def masked_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    """Binary cross-entropy plus soft Dice per channel, both over known voxels only."""
+def masked_loss(logits: torch.Tensor, targets: torch.Tensor, edge_weight: float = 0.0) -> torch.Tensor:
+    """Binary cross-entropy plus soft Dice per channel, both over known voxels only; a known voxel
+    within one voxel of a label edge (its 3 × 3 neighbourhood holds both labels) weighs
+    ``1 + edge_weight`` in the cross-entropy. ``logits`` and ``targets`` are (B, C, H, W)."""
     known = (targets != IGNORE).float()
     truth = torch.where(targets == IGNORE, torch.zeros_like(targets), targets)
+    weight = known
+    if edge_weight:
+        edge = (F.max_pool2d(truth, 3, 1, 1) != -F.max_pool2d(-truth, 3, 1, 1)).float()
+        weight = known * (1 + edge_weight * edge)
     bce = F.binary_cross_entropy_with_logits(logits, truth, reduction="none")
-    bce = (bce * known).sum(dim=(0, 2, 3)) / known.sum(dim=(0, 2, 3)).clamp(min=1)
+    bce = (bce * weight).sum(dim=(0, 2, 3)) / weight.sum(dim=(0, 2, 3)).clamp(min=1)
     prob = torch.sigmoid(logits) * known
     overlap = (prob * truth).sum(dim=(0, 2, 3))
     dice = 1 - (2 * overlap + 1) / (prob.sum(dim=(0, 2, 3)) + (truth * known).sum(dim=(0, 2, 3)) + 1)
@@ -169,7 +177,7 @@ def train_localiser(data_root: Path, settings: LocaliserTraining, command: str) 
         x = torch.from_numpy(np.stack(images))[:, None]
         y = torch.from_numpy(np.stack(targets)).float()
         x, y = augment(x, y, generator)
-        loss = masked_loss(model(x), y)
+        loss = masked_loss(model(x), y, settings.edge_weight)
         optimiser.zero_grad()
         loss.backward()
         optimiser.step()
