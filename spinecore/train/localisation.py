@@ -107,8 +107,9 @@ def augment(images: torch.Tensor, targets: torch.Tensor, generator: torch.Genera
 
 def masked_loss(logits: torch.Tensor, targets: torch.Tensor, edge_weight: float = 0.0) -> torch.Tensor:
     """Binary cross-entropy plus soft Dice per channel, both over known voxels only; a known voxel
-    within one voxel of a label edge (its 3 × 3 neighbourhood holds both labels) weighs
-    ``1 + edge_weight`` in the cross-entropy. ``logits`` and ``targets`` are (B, C, H, W)."""
+    within one voxel of a label edge (its 3 × 3 neighbourhood holds both labels, unknown neighbours
+    counting as 0) weighs ``1 + edge_weight`` in the cross-entropy. ``logits`` and ``targets`` are
+    (B, C, H, W)."""
     known = (targets != IGNORE).float()
     truth = torch.where(targets == IGNORE, torch.zeros_like(targets), targets)
     weight = known
